@@ -1,0 +1,488 @@
+//! Pipeline files (`pipelines/*.toml`) and model specifications (`models/*.toml`).
+//!
+//! Both are plain serde structs with unknown keys rejected: a typo in a pipeline file is
+//! an error naming the key, never a silently ignored setting. The files shipped in the
+//! repository are also embedded in the binary, so `retain demo` needs no checkout.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+/// Errors reading or validating configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read.
+    #[error("cannot read `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not match the expected keys and types.
+    #[error("invalid {what} `{path}`: {message}")]
+    Parse {
+        what: &'static str,
+        path: String,
+        message: String,
+    },
+    /// A value parsed but makes no sense (e.g. a negative horizon).
+    #[error("invalid {what} `{path}`: {message}")]
+    Invalid {
+        what: &'static str,
+        path: String,
+        message: String,
+    },
+    /// A model named by the pipeline is neither a file nor an embedded spec.
+    #[error("model spec `{0}` not found (looked for models/{0}.toml and the embedded specs)")]
+    UnknownModel(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The pipeline file shipped as `pipelines/demo.toml`, embedded.
+pub const DEMO_PIPELINE: &str = include_str!("../../../pipelines/demo.toml");
+
+/// Model specs shipped in `models/`, embedded: (name, TOML text).
+pub const EMBEDDED_MODELS: &[(&str, &str)] = &[
+    ("churn", include_str!("../../../models/churn.toml")),
+    (
+        "repeat_purchase",
+        include_str!("../../../models/repeat_purchase.toml"),
+    ),
+];
+
+/// One `pipelines/*.toml` file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Name of the pipeline, recorded in manifests.
+    pub name: String,
+    /// Warehouse URL or path for every output (`./warehouse`, `file:///…`, `memory://…`).
+    pub warehouse: String,
+    /// Where the raw exports are; relative values resolve against the warehouse URL.
+    #[serde(default = "default_raw")]
+    pub raw: String,
+    /// Default scoring date (`YYYY-MM-DD`) when the command line gives none.
+    #[serde(default)]
+    pub as_of: Option<NaiveDate>,
+    /// Directory holding `staging/`, `features/`, `labels/`, `actions/` SQL files. When
+    /// absent the SQL embedded in the binary (the repository's `sql/`) is used.
+    #[serde(default)]
+    pub sql_dir: Option<PathBuf>,
+    /// Directory holding model specs; when absent the embedded `models/` are used.
+    #[serde(default)]
+    pub models_dir: Option<PathBuf>,
+    /// Query engine settings.
+    #[serde(default)]
+    pub engine: EngineConfig,
+    /// Raw sources by canonical table name. Only `orders` is required.
+    pub sources: BTreeMap<String, SourceConfig>,
+    /// Feature job settings.
+    #[serde(default)]
+    pub features: FeaturesConfig,
+    /// Which model specs to train and score with: role (`churn`, `repeat_purchase`) to
+    /// spec name.
+    pub models: ModelsConfig,
+    /// Scoring settings.
+    #[serde(default)]
+    pub score: ScoreConfig,
+    /// Next-best-action policy parameters.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+}
+
+fn default_raw() -> String {
+    "raw/".to_owned()
+}
+
+/// `[engine]`: the embedded DataFusion session.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Memory pool size (`512MiB`, `2GiB`, or bytes). Beyond it, operators spill.
+    #[serde(default = "default_memory_limit")]
+    pub memory_limit: ByteSize,
+    /// Directory for spill files; the system temp directory when absent.
+    #[serde(default)]
+    pub spill_dir: Option<PathBuf>,
+    /// Number of partitions DataFusion plans for; the number of cores when absent.
+    #[serde(default)]
+    pub target_partitions: Option<usize>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            memory_limit: default_memory_limit(),
+            spill_dir: None,
+            target_partitions: None,
+        }
+    }
+}
+
+fn default_memory_limit() -> ByteSize {
+    ByteSize(2 << 30)
+}
+
+/// A byte count written as an integer or as `512MiB` / `2GiB` / `100MB`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let t = s.trim();
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: f64 = num
+            .parse()
+            .map_err(|_| format!("`{s}` is not a size like `512MiB` or `2GiB`"))?;
+        let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kb" => 1_000,
+            "kib" => 1 << 10,
+            "mb" => 1_000_000,
+            "mib" => 1 << 20,
+            "gb" => 1_000_000_000,
+            "gib" => 1 << 30,
+            other => return Err(format!("unknown size unit `{other}` in `{s}`")),
+        };
+        Ok(ByteSize((n * mult as f64) as u64))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Str(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => Ok(ByteSize(n)),
+            Raw::Str(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// File format of a raw source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    Ndjson,
+    Parquet,
+}
+
+/// `[sources.<table>]`: one raw export.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SourceConfig {
+    /// File or folder, relative to `raw` unless it is an absolute URL or path.
+    pub path: String,
+    /// File format.
+    pub format: Format,
+    /// Staging SQL, relative to the SQL directory; `staging/<table>.sql` when absent.
+    #[serde(default)]
+    pub staging: Option<String>,
+}
+
+/// `[features]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct FeaturesConfig {
+    /// Feature SQL relative to the SQL directory; `features/customer.sql` when absent.
+    #[serde(default)]
+    pub sql: Option<String>,
+    /// Parameters bound into the feature SQL (`$name`).
+    #[serde(default)]
+    pub params: BTreeMap<String, toml::Value>,
+}
+
+/// `[models]`: which spec plays each role.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Spec name (file stem in `models/`) of the churn model.
+    pub churn: String,
+    /// Spec name of the repeat-purchase model.
+    pub repeat_purchase: String,
+}
+
+/// `[score]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub struct ScoreConfig {
+    /// churn_probability at or above this is risk tier `high`.
+    #[serde(default = "default_high")]
+    pub high_risk: f64,
+    /// churn_probability at or above this (and below `high_risk`) is tier `medium`.
+    #[serde(default = "default_medium")]
+    pub medium_risk: f64,
+    /// Number of reasons kept per customer.
+    #[serde(default = "default_top_reasons")]
+    pub top_reasons: usize,
+}
+
+impl Default for ScoreConfig {
+    fn default() -> Self {
+        Self {
+            high_risk: default_high(),
+            medium_risk: default_medium(),
+            top_reasons: default_top_reasons(),
+        }
+    }
+}
+
+fn default_high() -> f64 {
+    0.6
+}
+fn default_medium() -> f64 {
+    0.3
+}
+fn default_top_reasons() -> usize {
+    3
+}
+
+/// `[policy]`: the next-best-action policy.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Policy SQL relative to the SQL directory; `actions/next_best_action.sql` when absent.
+    #[serde(default)]
+    pub sql: Option<String>,
+    /// Parameters bound into the policy SQL.
+    #[serde(default)]
+    pub params: BTreeMap<String, toml::Value>,
+}
+
+impl PipelineConfig {
+    /// Parse a pipeline from TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
+        let cfg: Self = toml::from_str(text).map_err(|e| Error::Parse {
+            what: "pipeline file",
+            path: origin.to_owned(),
+            message: one_line(&e.to_string()),
+        })?;
+        cfg.validate(origin)?;
+        Ok(cfg)
+    }
+
+    /// Read and parse a pipeline file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// The embedded demo pipeline.
+    pub fn demo() -> Self {
+        // The embedded file is part of the binary and covered by a unit test.
+        Self::from_toml(DEMO_PIPELINE, "pipelines/demo.toml (embedded)")
+            .unwrap_or_else(|e| unreachable!("embedded demo pipeline is invalid: {e}"))
+    }
+
+    fn validate(&self, origin: &str) -> Result<()> {
+        let invalid = |message: String| Error::Invalid {
+            what: "pipeline file",
+            path: origin.to_owned(),
+            message,
+        };
+        const TABLES: [&str; 5] = [
+            "customers",
+            "orders",
+            "support_tickets",
+            "engagement_events",
+            "contacts",
+        ];
+        for table in self.sources.keys() {
+            if !TABLES.contains(&table.as_str()) {
+                return Err(invalid(format!(
+                    "unknown source table `{table}` (expected one of {})",
+                    TABLES.join(", ")
+                )));
+            }
+        }
+        if !self.sources.contains_key("orders") {
+            return Err(invalid("the `orders` source is required".into()));
+        }
+        if !(0.0..=1.0).contains(&self.score.medium_risk)
+            || !(0.0..=1.0).contains(&self.score.high_risk)
+            || self.score.medium_risk > self.score.high_risk
+        {
+            return Err(invalid(
+                "score thresholds must satisfy 0 <= medium_risk <= high_risk <= 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One `models/*.toml` file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Model name: the registry folder `models/<name>/`.
+    pub name: String,
+    /// Label SQL relative to the SQL directory.
+    pub label_sql: String,
+    /// Label horizon in days after the snapshot date.
+    pub horizon_days: u32,
+    /// Number of training snapshots before the out-of-time validation snapshot.
+    pub training_snapshots: u32,
+    /// Days between training snapshots.
+    pub snapshot_spacing_days: u32,
+    /// Feature columns the model uses, in order.
+    pub features: Vec<String>,
+    /// Parameters bound into the label SQL (besides `$as_of` and `$horizon_days`).
+    #[serde(default)]
+    pub label_params: BTreeMap<String, toml::Value>,
+    /// The learning algorithm.
+    pub algorithm: AlgorithmConfig,
+}
+
+/// `[algorithm]` of a model spec.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct AlgorithmConfig {
+    /// Only `logistic` (L2-regularised logistic regression on standardised features).
+    pub kind: AlgorithmKind,
+    /// L2 penalty.
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    /// Maximum optimiser iterations.
+    #[serde(default = "default_max_iterations")]
+    pub max_iterations: u64,
+}
+
+fn default_alpha() -> f64 {
+    1.0
+}
+fn default_max_iterations() -> u64 {
+    200
+}
+
+/// Supported learning algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlgorithmKind {
+    Logistic,
+}
+
+impl ModelSpec {
+    /// Parse a model spec from TOML text.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
+        let spec: Self = toml::from_str(text).map_err(|e| Error::Parse {
+            what: "model spec",
+            path: origin.to_owned(),
+            message: one_line(&e.to_string()),
+        })?;
+        let invalid = |message: &str| Error::Invalid {
+            what: "model spec",
+            path: origin.to_owned(),
+            message: message.to_owned(),
+        };
+        if spec.horizon_days == 0 {
+            return Err(invalid("horizon-days must be at least 1"));
+        }
+        if spec.training_snapshots == 0 || spec.snapshot_spacing_days == 0 {
+            return Err(invalid(
+                "training-snapshots and snapshot-spacing-days must be at least 1",
+            ));
+        }
+        if spec.features.is_empty() {
+            return Err(invalid("features must name at least one column"));
+        }
+        if spec.algorithm.alpha < 0.0 || !spec.algorithm.alpha.is_finite() {
+            return Err(invalid("algorithm.alpha must be a finite number >= 0"));
+        }
+        Ok(spec)
+    }
+
+    /// Load spec `name` from `dir/<name>.toml` when a directory is given, else from the
+    /// specs embedded in the binary.
+    pub fn load(name: &str, dir: Option<&Path>) -> Result<Self> {
+        if let Some(dir) = dir {
+            let path = dir.join(format!("{name}.toml"));
+            let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
+                path: path.clone(),
+                source,
+            })?;
+            return Self::from_toml(&text, &path.display().to_string());
+        }
+        let (_, text) = EMBEDDED_MODELS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| Error::UnknownModel(name.to_owned()))?;
+        Self::from_toml(text, &format!("models/{name}.toml (embedded)"))
+    }
+}
+
+/// toml's errors span several lines with a source excerpt; the CLI prints one line.
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.chars().all(|c| c == '^'))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_files_parse() {
+        let p = PipelineConfig::demo();
+        assert_eq!(p.name, "demo");
+        assert!(p.sources.contains_key("orders"));
+        for (name, _) in EMBEDDED_MODELS {
+            let spec = ModelSpec::load(name, None).expect("embedded spec parses");
+            assert_eq!(&spec.name, name);
+        }
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let text = DEMO_PIPELINE.replace("name = \"demo\"", "name = \"demo\"\nwarehose = \"x\"");
+        let err = PipelineConfig::from_toml(&text, "p.toml").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("warehose"), "{msg}");
+        assert!(!msg.contains('\n'), "one line: {msg}");
+    }
+
+    #[test]
+    fn orders_source_is_required() {
+        let text = DEMO_PIPELINE.replace("[sources.orders]", "[sources.orderz]");
+        let err = PipelineConfig::from_toml(&text, "p.toml").unwrap_err();
+        assert!(err.to_string().contains("orderz"), "{err}");
+    }
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!("512MiB".parse::<ByteSize>(), Ok(ByteSize(512 << 20)));
+        assert_eq!("2GiB".parse::<ByteSize>(), Ok(ByteSize(2 << 30)));
+        assert_eq!("1000".parse::<ByteSize>(), Ok(ByteSize(1000)));
+        assert!("12 parsecs".parse::<ByteSize>().is_err());
+    }
+
+    #[test]
+    fn bad_model_spec_values() {
+        let text = EMBEDDED_MODELS[0]
+            .1
+            .replace("horizon-days = 90", "horizon-days = 0");
+        let err = ModelSpec::from_toml(&text, "m.toml").unwrap_err();
+        assert!(err.to_string().contains("horizon-days"), "{err}");
+        assert!(matches!(
+            ModelSpec::load("nope", None),
+            Err(Error::UnknownModel(_))
+        ));
+    }
+}

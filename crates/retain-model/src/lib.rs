@@ -1,0 +1,405 @@
+//! Model fitting, evaluation and the artifact format.
+//!
+//! Fitting is linfa's L2-regularised logistic regression on standardised features. This
+//! crate adds what linfa does not: the standardiser, the class orientation (linfa's
+//! `predict_probabilities` is the probability of the *more frequent* training class, see
+//! [`fit_logistic`]), evaluation metrics, per-feature contributions for reasons, and a
+//! stable JSON artifact that scoring reads without linfa.
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type};
+use linfa::prelude::*;
+use linfa_logistic::LogisticRegression;
+use ndarray::{Array1, Array2};
+use serde::{Deserialize, Serialize};
+
+/// Errors fitting or using a model.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The training set cannot be fitted (e.g. one class only, no rows).
+    #[error("cannot train `{model}`: {message}")]
+    Data { model: String, message: String },
+    /// linfa refused or failed the fit.
+    #[error("fitting `{model}` failed: {source}")]
+    Fit {
+        model: String,
+        #[source]
+        source: linfa_logistic::error::Error,
+    },
+    /// An artifact does not match what scoring expects.
+    #[error("model artifact `{model}`: {message}")]
+    Artifact { model: String, message: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A dense design matrix with its labels.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Column names, in the order of `x`'s columns.
+    pub features: Vec<String>,
+    /// Rows × features. Missing values must already be imputed.
+    pub x: Array2<f64>,
+    /// One label per row.
+    pub y: Vec<bool>,
+}
+
+impl Dataset {
+    pub fn rows(&self) -> usize {
+        self.x.nrows()
+    }
+    pub fn positives(&self) -> usize {
+        self.y.iter().filter(|&&b| b).count()
+    }
+}
+
+/// A fitted logistic model, in the form scoring needs: probabilities of `true` as
+/// `sigmoid(intercept + Σ coef_i · (x_i − mean_i) / scale_i)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogisticModel {
+    pub features: Vec<String>,
+    pub mean: Vec<f64>,
+    pub scale: Vec<f64>,
+    pub coefficients: Vec<f64>,
+    pub intercept: f64,
+}
+
+impl LogisticModel {
+    /// Standardised contribution of each feature to the log-odds for one row.
+    pub fn contributions(&self, row: &[f64]) -> Vec<f64> {
+        row.iter()
+            .zip(&self.mean)
+            .zip(&self.scale)
+            .zip(&self.coefficients)
+            .map(|(((x, m), s), c)| c * (x - m) / s)
+            .collect()
+    }
+
+    /// Probability of the positive class for one row.
+    pub fn predict(&self, row: &[f64]) -> f64 {
+        let z: f64 = self.intercept + self.contributions(row).iter().sum::<f64>();
+        sigmoid(z)
+    }
+
+    /// Probabilities for every row of a matrix.
+    pub fn predict_all(&self, x: &Array2<f64>) -> Vec<f64> {
+        x.rows()
+            .into_iter()
+            .map(|r| self.predict(r.as_slice().unwrap_or(&r.to_vec())))
+            .collect()
+    }
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Fit an L2-regularised logistic regression on standardised features.
+///
+/// linfa maps the *more frequent* class of the targets to its positive label, so
+/// `predict_probabilities` means P(true) for one class balance and P(false) for the
+/// other. We read `labels()` and flip the coefficients when the positive label is
+/// `false`, so [`LogisticModel::predict`] is always P(true).
+pub fn fit_logistic(
+    model: &str,
+    data: &Dataset,
+    alpha: f64,
+    max_iterations: u64,
+) -> Result<LogisticModel> {
+    let n = data.rows();
+    if n == 0 {
+        return Err(Error::Data {
+            model: model.into(),
+            message: "the training set is empty".into(),
+        });
+    }
+    let pos = data.positives();
+    if pos == 0 || pos == n {
+        return Err(Error::Data {
+            model: model.into(),
+            message: format!(
+                "all {n} training rows have label {}: nothing to learn",
+                pos == n
+            ),
+        });
+    }
+    let (mean, scale) = standardiser(&data.x);
+    let mut z = data.x.clone();
+    for mut row in z.rows_mut() {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = (*v - mean[j]) / scale[j];
+        }
+    }
+    let targets = Array1::from(data.y.clone());
+    let ds = linfa::Dataset::new(z, targets);
+    let fitted = LogisticRegression::default()
+        .alpha(alpha)
+        .max_iterations(max_iterations)
+        .with_intercept(true)
+        .fit(&ds)
+        .map_err(|source| Error::Fit {
+            model: model.into(),
+            source,
+        })?;
+    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+    Ok(LogisticModel {
+        features: data.features.clone(),
+        mean,
+        scale,
+        coefficients: fitted.params().iter().map(|c| sign * c).collect(),
+        intercept: sign * fitted.intercept(),
+    })
+}
+
+/// Column means and standard deviations (1 for constant columns, so they contribute 0).
+fn standardiser(x: &Array2<f64>) -> (Vec<f64>, Vec<f64>) {
+    let n = x.nrows().max(1) as f64;
+    let mut mean = Vec::with_capacity(x.ncols());
+    let mut scale = Vec::with_capacity(x.ncols());
+    for col in x.columns() {
+        let m = col.sum() / n;
+        let var = col.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n;
+        mean.push(m);
+        scale.push(if var > 1e-12 { var.sqrt() } else { 1.0 });
+    }
+    (mean, scale)
+}
+
+/// Evaluation of a model on one labelled set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub rows: u64,
+    pub positives: u64,
+    /// Share of positive labels.
+    pub base_rate: f64,
+    /// Area under the ROC curve (ties count one half).
+    pub auc: f64,
+    /// Mean log loss.
+    pub log_loss: f64,
+    /// Mean squared error of the probabilities.
+    pub brier: f64,
+}
+
+/// Metrics of probabilities `p` against labels `y`.
+pub fn evaluate(p: &[f64], y: &[bool]) -> Metrics {
+    let n = y.len();
+    let positives = y.iter().filter(|&&b| b).count();
+    let eps = 1e-15;
+    let (mut ll, mut brier) = (0.0, 0.0);
+    for (&pi, &yi) in p.iter().zip(y) {
+        let t = if yi { 1.0 } else { 0.0 };
+        let q = pi.clamp(eps, 1.0 - eps);
+        ll -= t * q.ln() + (1.0 - t) * (1.0 - q).ln();
+        brier += (pi - t) * (pi - t);
+    }
+    let nf = n.max(1) as f64;
+    Metrics {
+        rows: n as u64,
+        positives: positives as u64,
+        base_rate: positives as f64 / nf,
+        auc: auc(p, y),
+        log_loss: ll / nf,
+        brier: brier / nf,
+    }
+}
+
+/// ROC AUC by the rank-sum (Mann–Whitney U) statistic, with tied scores sharing their
+/// average rank. NaN when one class is absent.
+pub fn auc(scores: &[f64], labels: &[bool]) -> f64 {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let n_pos = labels.iter().filter(|&&b| b).count() as f64;
+    let n_neg = labels.len() as f64 - n_pos;
+    if n_pos == 0.0 || n_neg == 0.0 {
+        return f64::NAN;
+    }
+    let mut rank_sum_pos = 0.0;
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        // ranks i+1 ..= j+1 share their mean
+        let avg_rank = (i + j + 2) as f64 / 2.0;
+        for &k in &idx[i..=j] {
+            if labels[k] {
+                rank_sum_pos += avg_rank;
+            }
+        }
+        i = j + 1;
+    }
+    (rank_sum_pos - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
+}
+
+/// Build the dense matrix of `features` (in that order) from Arrow batches. Every
+/// numeric or boolean column is cast to Float64; nulls become 0, which every feature in
+/// `sql/features/customer.sql` documents as its meaning of "absent".
+pub fn design_matrix(batches: &[RecordBatch], features: &[String]) -> Result<Array2<f64>> {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let mut x = Array2::zeros((rows, features.len()));
+    let mut offset = 0;
+    for batch in batches {
+        for (j, name) in features.iter().enumerate() {
+            let col = batch.column_by_name(name).ok_or_else(|| Error::Data {
+                model: String::new(),
+                message: format!("feature column `{name}` is missing from the feature table"),
+            })?;
+            let cast = arrow::compute::cast(col, &DataType::Float64).map_err(|e| Error::Data {
+                model: String::new(),
+                message: format!("feature column `{name}` is not numeric: {e}"),
+            })?;
+            let values = cast.as_primitive::<Float64Type>();
+            for i in 0..values.len() {
+                if values.is_valid(i) {
+                    x[[offset + i, j]] = values.value(i);
+                }
+            }
+        }
+        offset += batch.num_rows();
+    }
+    Ok(x)
+}
+
+/// Where the training data came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingInfo {
+    /// Snapshot dates of the training rows.
+    pub training_snapshots: Vec<String>,
+    /// The later, out-of-time snapshot the metrics are measured on.
+    pub validation_snapshot: String,
+    pub horizon_days: u32,
+    pub alpha: f64,
+    pub max_iterations: u64,
+}
+
+/// `models/<name>/<version>/model.json`: everything scoring needs, no linfa types.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelArtifact {
+    /// Always `retain.model/1`.
+    pub format: String,
+    pub name: String,
+    pub version: String,
+    /// `logistic`.
+    pub algorithm: String,
+    pub model: LogisticModel,
+    pub training: TrainingInfo,
+    /// Metrics on the training rows.
+    pub train_metrics: Metrics,
+    /// Metrics on the out-of-time validation snapshot.
+    pub validation_metrics: Metrics,
+}
+
+impl ModelArtifact {
+    /// Check that the artifact scores the features it is given, in that order.
+    pub fn check_features(&self, available: &[String]) -> Result<()> {
+        for f in &self.model.features {
+            if !available.contains(f) {
+                return Err(Error::Artifact {
+                    model: format!("{}@{}", self.name, self.version),
+                    message: format!("feature `{f}` is not in the feature table"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_like::Lcg;
+
+    /// A tiny deterministic generator, enough for test data without a rand dependency.
+    mod rand_like {
+        pub struct Lcg(pub u64);
+        impl Lcg {
+            pub fn next_f64(&mut self) -> f64 {
+                self.0 = self
+                    .0
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (self.0 >> 11) as f64 / (1u64 << 53) as f64
+            }
+        }
+    }
+
+    /// y = 1 with probability sigmoid(2·x0 − 1·x1 + b): b sets the class balance.
+    fn data(n: usize, bias: f64, seed: u64) -> Dataset {
+        let mut g = Lcg(seed);
+        let mut x = Array2::zeros((n, 3));
+        let mut y = Vec::with_capacity(n);
+        for i in 0..n {
+            let (a, b, c) = (
+                g.next_f64() * 4.0 - 2.0,
+                g.next_f64() * 4.0 - 2.0,
+                g.next_f64(),
+            );
+            x[[i, 0]] = a;
+            x[[i, 1]] = b * 10.0 + 100.0; // unstandardised on purpose
+            x[[i, 2]] = c;
+            let p = sigmoid(2.0 * a - 1.0 * b + bias);
+            y.push(g.next_f64() < p);
+        }
+        Dataset {
+            features: vec!["a".into(), "b".into(), "noise".into()],
+            x,
+            y,
+        }
+    }
+
+    #[test]
+    fn orientation_is_p_true_for_both_class_balances() {
+        // Minority positive (~15%) and majority positive (~85%): linfa's internal
+        // positive class differs between them; ours must not.
+        for bias in [-2.5, 2.5] {
+            let d = data(4000, bias, 7);
+            let m = fit_logistic("t", &d, 0.1, 200).unwrap();
+            let p = m.predict_all(&d.x);
+            let a = auc(&p, &d.y);
+            assert!(a > 0.8, "bias {bias}: auc {a}");
+            assert!(
+                m.coefficients[0] > 0.5,
+                "a raises P(true): {:?}",
+                m.coefficients
+            );
+            assert!(
+                m.coefficients[1] < -0.5,
+                "b lowers P(true): {:?}",
+                m.coefficients
+            );
+            let mean_p = p.iter().sum::<f64>() / p.len() as f64;
+            let rate = d.positives() as f64 / d.rows() as f64;
+            assert!(
+                (mean_p - rate).abs() < 0.05,
+                "calibrated: {mean_p} vs {rate}"
+            );
+        }
+    }
+
+    #[test]
+    fn auc_handles_ties_and_known_values() {
+        assert_eq!(auc(&[0.1, 0.2, 0.3, 0.4], &[false, false, true, true]), 1.0);
+        assert_eq!(auc(&[0.4, 0.3, 0.2, 0.1], &[false, false, true, true]), 0.0);
+        assert_eq!(auc(&[0.5, 0.5, 0.5, 0.5], &[false, true, false, true]), 0.5);
+        // one positive above one negative, tied with another: (1 + 0.5) / 2
+        assert_eq!(auc(&[0.2, 0.5, 0.5], &[false, false, true]), 0.75);
+        assert!(auc(&[0.1], &[true]).is_nan());
+    }
+
+    #[test]
+    fn single_class_is_a_clear_error() {
+        let mut d = data(100, 0.0, 1);
+        d.y = vec![true; 100];
+        let err = fit_logistic("churn", &d, 1.0, 100).unwrap_err();
+        assert!(err.to_string().contains("nothing to learn"), "{err}");
+    }
+
+    #[test]
+    fn same_data_gives_the_same_model() {
+        let d = data(1000, 0.0, 3);
+        let a = fit_logistic("t", &d, 1.0, 100).unwrap();
+        let b = fit_logistic("t", &d, 1.0, 100).unwrap();
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,593 @@
+//! The pipeline: ingest → features → labels → train → score → next best action, each a
+//! job that reads published tables and publishes tables under one warehouse.
+//!
+//! SQL jobs run through [`retain_sql::Engine`]; Rust here does only the glue SQL cannot:
+//! registering sources and published partitions, splitting staged rows from quarantined
+//! ones, choosing snapshot dates, fitting models and scoring.
+
+pub mod contract;
+mod ingest;
+mod train;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
+use futures::StreamExt;
+use retain_config::{ModelSpec, PipelineConfig};
+use retain_model::ModelArtifact;
+use retain_sql::{Engine, EngineOptions, Params, SqlSource, toml_value};
+use retain_store::{InputEntry, Location, Manifest, PublishMeta, Warehouse};
+use serde::Serialize;
+
+pub use ingest::IngestReport;
+pub use train::ModelReport;
+
+/// Errors of a pipeline run. Each says which stage and table it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] retain_config::Error),
+    #[error(transparent)]
+    Store(#[from] retain_store::Error),
+    #[error(transparent)]
+    Sql(#[from] retain_sql::Error),
+    #[error(transparent)]
+    Model(#[from] retain_model::Error),
+    #[error(transparent)]
+    Score(#[from] retain_score::Error),
+    /// A raw source could not be read.
+    #[error("source `{table}` at `{location}`: {message}")]
+    Source {
+        table: String,
+        location: String,
+        message: String,
+    },
+    /// A staging query does not produce the canonical table.
+    #[error("staging SQL `{origin}` for `{table}` {message}")]
+    Contract {
+        table: String,
+        origin: String,
+        message: String,
+    },
+    /// A stage's input or output breaks an assumption (empty training set, ...).
+    #[error("{stage}: {message}")]
+    Stage {
+        stage: &'static str,
+        message: String,
+    },
+    #[error("{context}: {source}")]
+    DataFusion {
+        context: String,
+        #[source]
+        source: Box<datafusion::error::DataFusionError>,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn df_err(
+    context: impl Into<String>,
+) -> impl FnOnce(datafusion::error::DataFusionError) -> Error {
+    let context = context.into();
+    move |e| Error::DataFusion {
+        context,
+        source: Box::new(e),
+    }
+}
+
+/// Everything a run needs, resolved from the pipeline file and the command line.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub pipeline: PipelineConfig,
+    /// Warehouse URL or path (the pipeline's, or the `--out` override).
+    pub warehouse: String,
+    /// The scoring date: features use facts strictly before it.
+    pub as_of: NaiveDate,
+    /// Written into manifests and score rows.
+    pub run_id: String,
+}
+
+impl Settings {
+    /// Resolve settings: `warehouse` and `as_of` override the pipeline file's.
+    pub fn resolve(
+        pipeline: PipelineConfig,
+        warehouse: Option<String>,
+        as_of: Option<NaiveDate>,
+    ) -> Result<Self> {
+        let as_of = as_of.or(pipeline.as_of).ok_or_else(|| Error::Stage {
+            stage: "settings",
+            message: "no as-of date: pass --as-of YYYY-MM-DD or set `as-of` in the pipeline file"
+                .into(),
+        })?;
+        Ok(Self {
+            warehouse: warehouse.unwrap_or_else(|| pipeline.warehouse.clone()),
+            pipeline,
+            as_of,
+            run_id: new_run_id(),
+        })
+    }
+}
+
+/// A run id: UTC start time plus a few random-ish bits, sortable and unique per run.
+pub fn new_run_id() -> String {
+    let now = chrono::Utc::now();
+    let salt = (now.timestamp_subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
+    format!("{}-{salt:04x}", now.format("%Y%m%dT%H%M%SZ"))
+}
+
+/// How long a stage took and what it produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    pub stage: String,
+    pub elapsed: Duration,
+    pub rows: u64,
+    pub detail: String,
+}
+
+/// A published table, for the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableReport {
+    pub table: String,
+    pub partition: String,
+    pub rows: u64,
+    pub url: String,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub as_of: NaiveDate,
+    pub warehouse: String,
+    pub stages: Vec<StageReport>,
+    pub ingest: Vec<IngestReport>,
+    pub models: Vec<ModelReport>,
+    pub tables: Vec<TableReport>,
+    pub lifecycle_stages: BTreeMap<String, u64>,
+    pub shopper_types: BTreeMap<String, u64>,
+    pub risk_tiers: BTreeMap<String, u64>,
+    pub actions: BTreeMap<String, u64>,
+}
+
+/// One run's shared state: engine, warehouse, SQL and the tables published so far.
+pub(crate) struct Ctx {
+    pub engine: Engine,
+    pub wh: Warehouse,
+    pub sql: SqlSource,
+    pub settings: Settings,
+    pub tables: Vec<TableReport>,
+    /// Feature partitions published in this run (as-of dates).
+    pub feature_dates: Vec<NaiveDate>,
+}
+
+impl Ctx {
+    pub fn df(&self) -> &SessionContext {
+        self.engine.ctx()
+    }
+
+    /// Record a publish for the summary.
+    pub fn published(&mut self, m: &Manifest) {
+        self.tables.push(TableReport {
+            table: m.table.clone(),
+            partition: m.partition.clone(),
+            rows: m.rows,
+            url: self
+                .wh
+                .root
+                .url_of(&self.wh.partition_path(&m.table, &m.partition)),
+        });
+    }
+
+    /// A DataFrame over exactly the files a published partition's manifest lists.
+    pub async fn read_published(
+        &self,
+        table: &str,
+        partition: &str,
+    ) -> Result<(Manifest, DataFrame)> {
+        let (manifest, urls) = self.wh.files(table, partition).await?;
+        let df = self
+            .df()
+            .read_parquet(urls, ParquetReadOptions::default())
+            .await
+            .map_err(df_err(format!("reading {table}/{partition}")))?;
+        Ok((manifest, df))
+    }
+
+    /// Register a published partition as a table name for SQL.
+    pub async fn register_published(
+        &self,
+        name: &str,
+        table: &str,
+        partition: &str,
+    ) -> Result<InputEntry> {
+        let (manifest, df) = self.read_published(table, partition).await?;
+        self.df()
+            .deregister_table(name)
+            .map_err(df_err("deregister"))?;
+        self.df()
+            .register_table(name, df.into_view())
+            .map_err(df_err(format!("registering {name}")))?;
+        Ok(InputEntry {
+            location: self
+                .wh
+                .root
+                .url_of(&self.wh.partition_path(table, partition)),
+            bytes: None,
+            version: Some(manifest.run_id),
+        })
+    }
+
+    /// Register an empty table (a source the shop does not have).
+    pub fn register_empty(&self, name: &str) -> Result<()> {
+        let schema = contract::schema(name).ok_or_else(|| Error::Stage {
+            stage: "ingest",
+            message: format!("no contract for `{name}`"),
+        })?;
+        let table = MemTable::try_new(schema, vec![vec![]]).map_err(df_err("empty table"))?;
+        self.df()
+            .deregister_table(name)
+            .map_err(df_err("deregister"))?;
+        self.df()
+            .register_table(name, Arc::new(table))
+            .map_err(df_err(format!("registering empty {name}")))?;
+        Ok(())
+    }
+
+    /// Run a DataFrame and publish its rows as `table/partition`.
+    pub async fn publish_df(
+        &mut self,
+        table: &str,
+        partition: &str,
+        df: DataFrame,
+        meta: PublishMeta,
+    ) -> Result<Manifest> {
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let stream = df
+            .execute_stream()
+            .await
+            .map_err(df_err(format!("running {table}/{partition}")))?;
+        let m = self
+            .wh
+            .publish(table, partition, schema, stream, meta)
+            .await?;
+        self.published(&m);
+        Ok(m)
+    }
+
+    /// Publish features as of `date` (once per run) and return the partition name.
+    pub async fn features(&mut self, date: NaiveDate) -> Result<String> {
+        let partition = format!("as_of={date}");
+        if self.feature_dates.contains(&date) {
+            return Ok(partition);
+        }
+        let started = Instant::now();
+        let cfg = &self.settings.pipeline.features;
+        let file = self
+            .sql
+            .load(cfg.sql.as_deref().unwrap_or("features/customer.sql"))?;
+        let params = Params::new()
+            .with_date("as_of", date)
+            .with_toml(&toml_params(&cfg.params, &file.origin)?)?;
+        let df = self.engine.query(&file, &params).await?;
+        let mut props = serde_json::Map::new();
+        props.insert("sql".into(), file.origin.clone().into());
+        let meta = PublishMeta {
+            inputs: vec![],
+            properties: props,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        };
+        let m = self
+            .publish_df("features/customer", &partition, df, meta)
+            .await?;
+        tracing::info!(as_of = %date, rows = m.rows, elapsed_ms = started.elapsed().as_millis() as u64, "features published");
+        self.feature_dates.push(date);
+        Ok(partition)
+    }
+}
+
+/// Convert TOML parameter values to SQL parameter values; arrays and tables are refused.
+pub(crate) fn toml_params(
+    values: &BTreeMap<String, toml::Value>,
+    origin: &str,
+) -> Result<BTreeMap<String, toml_value::Value>> {
+    values
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                toml::Value::Integer(i) => toml_value::Value::Integer(*i),
+                toml::Value::Float(f) => toml_value::Value::Float(*f),
+                toml::Value::Boolean(b) => toml_value::Value::Boolean(*b),
+                toml::Value::String(s) => toml_value::Value::String(s.clone()),
+                toml::Value::Datetime(d) => {
+                    let date = d.to_string().parse::<NaiveDate>().map_err(|_| {
+                        param_err(k, origin, "only plain dates (YYYY-MM-DD) are supported")
+                    })?;
+                    toml_value::Value::Date(date)
+                }
+                toml::Value::Array(_) | toml::Value::Table(_) => {
+                    return Err(param_err(
+                        k,
+                        origin,
+                        "arrays and tables cannot be SQL parameters",
+                    ));
+                }
+            };
+            Ok((k.clone(), value))
+        })
+        .collect()
+}
+
+fn param_err(name: &str, origin: &str, message: &str) -> Error {
+    Error::Stage {
+        stage: "parameters",
+        message: format!("parameter `{name}` for `{origin}`: {message}"),
+    }
+}
+
+/// Run the whole pipeline.
+#[tracing::instrument(skip_all, fields(run_id = %settings.run_id, as_of = %settings.as_of))]
+pub async fn run(settings: Settings) -> Result<RunReport> {
+    let engine_cfg = &settings.pipeline.engine;
+    let engine = Engine::embedded(&EngineOptions {
+        memory_limit: engine_cfg.memory_limit.0 as usize,
+        spill_dir: engine_cfg.spill_dir.clone(),
+        target_partitions: engine_cfg.target_partitions,
+    })?;
+    let root = Location::parse(&settings.warehouse)?;
+    engine
+        .ctx()
+        .register_object_store(&root.store_url, root.store.clone());
+    let wh = Warehouse::new(root, settings.run_id.clone());
+    let mut ctx = Ctx {
+        engine,
+        wh,
+        sql: SqlSource {
+            dir: settings.pipeline.sql_dir.clone(),
+        },
+        settings: settings.clone(),
+        tables: vec![],
+        feature_dates: vec![],
+    };
+    let mut stages = Vec::new();
+    let mut stage = |name: &str, started: Instant, rows: u64, detail: String| {
+        let elapsed = started.elapsed();
+        tracing::info!(
+            stage = name,
+            rows,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "stage finished"
+        );
+        stages.push(StageReport {
+            stage: name.to_owned(),
+            elapsed,
+            rows,
+            detail,
+        });
+    };
+
+    // Ingest.
+    let t = Instant::now();
+    let ingest = ingest::run(&mut ctx).await?;
+    let staged: u64 = ingest.iter().map(|r| r.staged).sum();
+    let quarantined: u64 = ingest.iter().map(|r| r.quarantined).sum();
+    stage(
+        "ingest",
+        t,
+        staged,
+        format!("{} sources, {quarantined} rows quarantined", ingest.len()),
+    );
+
+    // Features as of the scoring date.
+    let t = Instant::now();
+    let as_of = settings.as_of;
+    let partition = ctx.features(as_of).await?;
+    let feature_rows = ctx.tables.last().map(|t| t.rows).unwrap_or(0);
+    stage("features", t, feature_rows, partition.clone());
+
+    // Labels + training, per model.
+    let specs_dir = settings.pipeline.models_dir.as_deref();
+    let churn_spec = ModelSpec::load(&settings.pipeline.models.churn, specs_dir)?;
+    let repeat_spec = ModelSpec::load(&settings.pipeline.models.repeat_purchase, specs_dir)?;
+    let mut models = Vec::new();
+    let mut artifacts = Vec::new();
+    for spec in [&churn_spec, &repeat_spec] {
+        let t = Instant::now();
+        let (artifact, report) = train::train(&mut ctx, spec).await?;
+        stage(
+            &format!("train {}", spec.name),
+            t,
+            report.training_rows + report.validation_rows,
+            format!(
+                "{} snapshots, out-of-time AUC {:.3}",
+                report.training_snapshots + 1,
+                report.validation_auc
+            ),
+        );
+        models.push(report);
+        artifacts.push(artifact);
+    }
+
+    // Score.
+    let t = Instant::now();
+    let (risk, counts) = score(&mut ctx, &partition, &artifacts[0], &artifacts[1]).await?;
+    stage(
+        "score",
+        t,
+        risk.rows,
+        format!("scores/customer_risk/{partition}"),
+    );
+
+    // Next best action.
+    let t = Instant::now();
+    let (nba, actions) = next_best_action(&mut ctx, &partition).await?;
+    stage(
+        "next best action",
+        t,
+        nba.rows,
+        format!("scores/next_best_action/{partition}"),
+    );
+
+    Ok(RunReport {
+        run_id: settings.run_id.clone(),
+        as_of,
+        warehouse: ctx.wh.root.url(),
+        stages,
+        ingest,
+        models,
+        tables: ctx.tables,
+        lifecycle_stages: counts.0,
+        shopper_types: counts.1,
+        risk_tiers: counts.2,
+        actions,
+    })
+}
+
+type Counts = (
+    BTreeMap<String, u64>,
+    BTreeMap<String, u64>,
+    BTreeMap<String, u64>,
+);
+
+/// Count the values of a string column.
+fn count_values(counts: &mut BTreeMap<String, u64>, batch: &RecordBatch, column: &str) {
+    if let Some(col) = batch
+        .column_by_name(column)
+        .and_then(|c| c.as_string_opt::<i32>())
+    {
+        for v in col.iter().flatten() {
+            *counts.entry(v.to_owned()).or_default() += 1;
+        }
+    }
+}
+
+async fn score(
+    ctx: &mut Ctx,
+    partition: &str,
+    churn: &ModelArtifact,
+    repeat: &ModelArtifact,
+) -> Result<(Manifest, Counts)> {
+    let started = Instant::now();
+    let (fm, df) = ctx.read_published("features/customer", partition).await?;
+    let available: Vec<String> = fm.schema.iter().map(|c| c.name.clone()).collect();
+    churn.check_features(&available)?;
+    repeat.check_features(&available)?;
+    let score_cfg = &ctx.settings.pipeline.score;
+    let opts = retain_score::ScoreOptions {
+        high_risk: score_cfg.high_risk,
+        medium_risk: score_cfg.medium_risk,
+        top_reasons: score_cfg.top_reasons,
+        run_id: ctx.settings.run_id.clone(),
+    };
+    let stream = df
+        .execute_stream()
+        .await
+        .map_err(df_err("reading features for scoring"))?;
+    let mut counts: Counts = Default::default();
+    let scored = stream.map(|b| {
+        let b = b.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+        let out = retain_score::score_batch(&b, churn, repeat, &opts)
+            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+        count_values(&mut counts.0, &out, "lifecycle_stage");
+        count_values(&mut counts.1, &out, "shopper_type");
+        count_values(&mut counts.2, &out, "risk_tier");
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(out)
+    });
+    let mut props = serde_json::Map::new();
+    props.insert(
+        "models".into(),
+        serde_json::json!({
+            churn.name.clone(): churn.version,
+            repeat.name.clone(): repeat.version,
+        }),
+    );
+    let meta = PublishMeta {
+        inputs: vec![InputEntry {
+            location: ctx
+                .wh
+                .root
+                .url_of(&ctx.wh.partition_path("features/customer", partition)),
+            bytes: None,
+            version: Some(fm.run_id.clone()),
+        }],
+        properties: props,
+        elapsed_ms: 0,
+    };
+    let m = ctx
+        .wh
+        .publish(
+            "scores/customer_risk",
+            partition,
+            retain_score::customer_risk_schema(),
+            scored,
+            PublishMeta {
+                elapsed_ms: started.elapsed().as_millis() as u64,
+                ..meta
+            },
+        )
+        .await?;
+    ctx.published(&m);
+    Ok((m, counts))
+}
+
+async fn next_best_action(
+    ctx: &mut Ctx,
+    partition: &str,
+) -> Result<(Manifest, BTreeMap<String, u64>)> {
+    let started = Instant::now();
+    let risk = ctx
+        .register_published("customer_risk", "scores/customer_risk", partition)
+        .await?;
+    let features = ctx
+        .register_published("features", "features/customer", partition)
+        .await?;
+    let policy = &ctx.settings.pipeline.policy;
+    let file = ctx.sql.load(
+        policy
+            .sql
+            .as_deref()
+            .unwrap_or("actions/next_best_action.sql"),
+    )?;
+    let params = Params::new()
+        .with_date("as_of", ctx.settings.as_of)
+        .with(
+            "run_id",
+            datafusion::common::ScalarValue::Utf8(Some(ctx.settings.run_id.clone())),
+        )
+        .with_toml(&toml_params(&policy.params, &file.origin)?)?;
+    let df = ctx.engine.query(&file, &params).await?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let stream = df
+        .execute_stream()
+        .await
+        .map_err(df_err("running the next-best-action policy"))?;
+    let mut actions = BTreeMap::new();
+    let counted = stream.map(|b| {
+        if let Ok(b) = &b {
+            count_values(&mut actions, b, "action");
+        }
+        b
+    });
+    let mut props = serde_json::Map::new();
+    props.insert("sql".into(), file.origin.clone().into());
+    let m = ctx
+        .wh
+        .publish(
+            "scores/next_best_action",
+            partition,
+            schema,
+            counted,
+            PublishMeta {
+                inputs: vec![risk, features],
+                properties: props,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+            },
+        )
+        .await?;
+    ctx.published(&m);
+    Ok((m, actions))
+}

@@ -1,0 +1,333 @@
+//! SQL jobs on DataFusion: the one place a `SessionContext` is made, the SQL files of
+//! `sql/` (embedded in the binary, or read from a directory the pipeline names), and
+//! parameter binding.
+//!
+//! Jobs never build their own session: they ask [`Engine`] for one, so the Ballista
+//! engine planned in DESIGN.md plugs in here without touching the jobs.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::common::ScalarValue;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+
+/// Errors running SQL jobs.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A SQL file named by the pipeline does not exist.
+    #[error("SQL file `{0}` not found")]
+    MissingSql(String),
+    /// Reading a SQL file from disk failed.
+    #[error("cannot read SQL file `{path}`")]
+    ReadSql {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Planning or running a SQL file failed.
+    #[error("SQL job `{origin}` failed: {source}")]
+    Job {
+        origin: String,
+        #[source]
+        source: Box<datafusion::error::DataFusionError>,
+    },
+    /// A parameter value in the configuration has a type SQL cannot take.
+    #[error("parameter `{name}`: {message}")]
+    Param { name: String, message: String },
+    /// Other DataFusion errors (registering tables, building the session).
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Settings of the embedded engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Memory pool in bytes; operators that can spill do so beyond it.
+    pub memory_limit: usize,
+    /// Spill directory; the OS temp directory when `None`.
+    pub spill_dir: Option<PathBuf>,
+    /// Planned parallelism; the number of cores when `None`.
+    pub target_partitions: Option<usize>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            memory_limit: 2 << 30,
+            spill_dir: None,
+            target_partitions: None,
+        }
+    }
+}
+
+/// Where SQL jobs run.
+#[derive(Clone)]
+pub struct Engine {
+    ctx: SessionContext,
+}
+
+impl Engine {
+    /// An in-process DataFusion session with a fair spill pool of `memory_limit` bytes
+    /// and a disk manager, so large sorts and aggregations spill instead of failing.
+    pub fn embedded(opts: &EngineOptions) -> Result<Self> {
+        let mut config = SessionConfig::new()
+            .with_information_schema(true)
+            // Timestamps without an offset are read as UTC.
+            .set_str("datafusion.execution.time_zone", "UTC")
+            // Published tables use plain Utf8: every Parquet reader (Spark, older pyarrow,
+            // BI tools) understands it, while Utf8View is Arrow-only.
+            .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
+            .set_bool(
+                "datafusion.execution.parquet.schema_force_view_types",
+                false,
+            );
+        if let Some(n) = opts.target_partitions {
+            config = config.with_target_partitions(n.max(1));
+        }
+        let mode = match &opts.spill_dir {
+            Some(dir) => DiskManagerMode::Directories(vec![dir.clone()]),
+            None => DiskManagerMode::OsTmpDirectory,
+        };
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(opts.memory_limit)))
+            .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode))
+            .build_arc()?;
+        tracing::debug!(
+            memory_limit = opts.memory_limit,
+            target_partitions = config.target_partitions(),
+            "embedded DataFusion engine"
+        );
+        Ok(Self {
+            ctx: SessionContext::new_with_config_rt(config, runtime),
+        })
+    }
+
+    /// The session jobs run in.
+    pub fn ctx(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Plan one SQL file with its parameters bound. The result is lazy: execute or
+    /// stream it.
+    pub async fn query(&self, sql: &SqlFile, params: &Params) -> Result<DataFrame> {
+        let wrap = |e: datafusion::error::DataFusionError| Error::Job {
+            origin: sql.origin.clone(),
+            source: Box::new(e),
+        };
+        let df = self.ctx.sql(&sql.text).await.map_err(wrap)?;
+        if params.0.is_empty() {
+            return Ok(df);
+        }
+        df.with_param_values(params.to_param_values()).map_err(wrap)
+    }
+}
+
+/// The SQL files of the repository's `sql/` folder, compiled into the binary.
+pub const EMBEDDED_SQL: &[(&str, &str)] = &[
+    (
+        "staging/customers.sql",
+        include_str!("../../../sql/staging/customers.sql"),
+    ),
+    (
+        "staging/orders.sql",
+        include_str!("../../../sql/staging/orders.sql"),
+    ),
+    (
+        "staging/support_tickets.sql",
+        include_str!("../../../sql/staging/support_tickets.sql"),
+    ),
+    (
+        "staging/engagement_events.sql",
+        include_str!("../../../sql/staging/engagement_events.sql"),
+    ),
+    (
+        "staging/contacts.sql",
+        include_str!("../../../sql/staging/contacts.sql"),
+    ),
+    (
+        "features/customer.sql",
+        include_str!("../../../sql/features/customer.sql"),
+    ),
+    (
+        "labels/churn.sql",
+        include_str!("../../../sql/labels/churn.sql"),
+    ),
+    (
+        "labels/repeat_purchase.sql",
+        include_str!("../../../sql/labels/repeat_purchase.sql"),
+    ),
+    (
+        "actions/next_best_action.sql",
+        include_str!("../../../sql/actions/next_best_action.sql"),
+    ),
+];
+
+/// One SQL job: its text and where it came from (for error messages and manifests).
+#[derive(Debug, Clone)]
+pub struct SqlFile {
+    /// `sql/features/customer.sql (embedded)` or the file's path.
+    pub origin: String,
+    pub text: String,
+}
+
+/// Where SQL files are looked up: a directory, or the embedded copy.
+#[derive(Debug, Clone, Default)]
+pub struct SqlSource {
+    /// Directory to read from; `None` means the embedded files.
+    pub dir: Option<PathBuf>,
+}
+
+impl SqlSource {
+    /// Load `rel` (e.g. `features/customer.sql`).
+    pub fn load(&self, rel: &str) -> Result<SqlFile> {
+        match &self.dir {
+            Some(dir) => {
+                let path = dir.join(rel);
+                let text = std::fs::read_to_string(&path).map_err(|source| {
+                    if source.kind() == std::io::ErrorKind::NotFound {
+                        Error::MissingSql(path.display().to_string())
+                    } else {
+                        Error::ReadSql {
+                            path: path.clone(),
+                            source,
+                        }
+                    }
+                })?;
+                Ok(SqlFile {
+                    origin: path.display().to_string(),
+                    text,
+                })
+            }
+            None => EMBEDDED_SQL
+                .iter()
+                .find(|(name, _)| *name == rel)
+                .map(|(name, text)| SqlFile {
+                    origin: format!("sql/{name} (embedded)"),
+                    text: (*text).to_owned(),
+                })
+                .ok_or_else(|| Error::MissingSql(format!("sql/{rel} (embedded)"))),
+        }
+    }
+}
+
+/// Named parameters bound into SQL as `$name`. Values are typed: dates bind as DATE,
+/// so the SQL never receives pasted text.
+#[derive(Debug, Clone, Default)]
+pub struct Params(pub BTreeMap<String, ScalarValue>);
+
+impl Params {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add one parameter.
+    pub fn with(mut self, name: &str, value: ScalarValue) -> Self {
+        self.0.insert(name.to_owned(), value);
+        self
+    }
+
+    /// Add a date parameter.
+    pub fn with_date(self, name: &str, date: chrono::NaiveDate) -> Self {
+        let days = (date - chrono::NaiveDate::default()).num_days() as i32;
+        self.with(name, ScalarValue::Date32(Some(days)))
+    }
+
+    /// Add parameters from configuration values: integers bind as BIGINT, floats as
+    /// DOUBLE, booleans as BOOLEAN, strings as VARCHAR and TOML dates as DATE.
+    pub fn with_toml(mut self, values: &BTreeMap<String, toml_value::Value>) -> Result<Self> {
+        for (name, v) in values {
+            let scalar = match v {
+                toml_value::Value::Integer(i) => ScalarValue::Int64(Some(*i)),
+                toml_value::Value::Float(f) => ScalarValue::Float64(Some(*f)),
+                toml_value::Value::Boolean(b) => ScalarValue::Boolean(Some(*b)),
+                toml_value::Value::String(s) => ScalarValue::Utf8(Some(s.clone())),
+                toml_value::Value::Date(d) => {
+                    let days = (*d - chrono::NaiveDate::default()).num_days() as i32;
+                    ScalarValue::Date32(Some(days))
+                }
+            };
+            self.0.insert(name.clone(), scalar);
+        }
+        Ok(self)
+    }
+
+    fn to_param_values(&self) -> datafusion::common::ParamValues {
+        self.0
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>()
+            .into()
+    }
+}
+
+/// The plain values a configuration file can hold for a SQL parameter. Kept free of the
+/// TOML crate: the pipeline converts its values into these.
+pub mod toml_value {
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum Value {
+        Integer(i64),
+        Float(f64),
+        Boolean(bool),
+        String(String),
+        Date(chrono::NaiveDate),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Int64Type;
+
+    #[test]
+    fn every_embedded_file_is_found() {
+        let src = SqlSource::default();
+        for (name, _) in EMBEDDED_SQL {
+            assert!(!src.load(name).unwrap().text.is_empty());
+        }
+        assert!(matches!(src.load("nope.sql"), Err(Error::MissingSql(_))));
+    }
+
+    #[tokio::test]
+    async fn parameters_are_bound_typed() {
+        let engine = Engine::embedded(&EngineOptions::default()).unwrap();
+        let sql = SqlFile {
+            origin: "test".into(),
+            text:
+                "SELECT CAST($d AS DATE) + INTERVAL '1 day' < DATE '2026-01-03' AS ok, $n + 1 AS n"
+                    .into(),
+        };
+        let params = Params::new()
+            .with_date("d", chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
+            .with("n", ScalarValue::Int64(Some(41)));
+        let batches = engine
+            .query(&sql, &params)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        assert!(batches[0].column(0).as_boolean().value(0));
+        assert_eq!(
+            batches[0].column(1).as_primitive::<Int64Type>().value(0),
+            42
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_query_names_its_file() {
+        let engine = Engine::embedded(&EngineOptions::default()).unwrap();
+        let sql = SqlFile {
+            origin: "sql/x.sql".into(),
+            text: "SELECT * FROM no_such_table".into(),
+        };
+        let err = engine.query(&sql, &Params::new()).await.unwrap_err();
+        assert!(err.to_string().contains("sql/x.sql"), "{err}");
+    }
+}

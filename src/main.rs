@@ -1,0 +1,326 @@
+//! `retain`: the command line. Parses flags (clap), sets up logging (tracing), resolves
+//! settings and calls the library crates; everything else lives in `crates/`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+use retain_config::PipelineConfig;
+use retain_pipeline::{RunReport, Settings};
+use retain_store::Location;
+use retain_synth::SynthOptions;
+
+/// Batch retention pipeline: staged tables, point-in-time features, churn and
+/// repeat-purchase models, risk scores and next-best actions, as Parquet on object storage.
+#[derive(Debug, Parser)]
+#[command(name = "retain", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log filter (tracing EnvFilter syntax), e.g. `debug` or `retain_pipeline=debug`.
+    /// RUST_LOG overrides it.
+    #[arg(long, global = true, default_value = "info")]
+    log: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a synthetic shop and run the whole pipeline on it.
+    ///
+    /// Writes raw exports to <OUT>/raw/ and every table under <OUT>, then prints rows
+    /// per stage, the models' out-of-time AUC, customers per lifecycle stage, risk tier
+    /// and action, and where the tables are.
+    Demo(DemoArgs),
+    /// Generate a synthetic shop's raw exports (customers, orders, tickets, events,
+    /// contacts), seeded and deterministic.
+    Synth(SynthArgs),
+    /// Run a pipeline file: ingest, features, labels, train, score, next best action.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Warehouse URL or path for every output.
+    #[arg(long, default_value = "./warehouse")]
+    out: String,
+    /// Number of synthetic customers.
+    #[arg(long, default_value_t = 50_000)]
+    customers: u64,
+    /// Random seed: the same seed gives the same files and the same scores.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Debug, Args)]
+struct SynthArgs {
+    /// Where to write the raw exports (path or URL).
+    #[arg(long, default_value = "./warehouse/raw")]
+    out: String,
+    /// Number of customers.
+    #[arg(long, default_value_t = 50_000)]
+    customers: u64,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// First day of history (YYYY-MM-DD).
+    #[arg(long, default_value = "2024-11-01")]
+    start: NaiveDate,
+    /// Day after the last day of history (YYYY-MM-DD, exclusive).
+    #[arg(long, default_value = "2026-11-01")]
+    end: NaiveDate,
+    /// Share of rows to corrupt with realistic bad input (0 to 0.5), for ingest tests.
+    #[arg(long, default_value_t = 0.0)]
+    dirty: f64,
+    /// Also write the latent truth per customer to _truth/customers.csv.
+    #[arg(long)]
+    truth: bool,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Pipeline file (TOML), e.g. pipelines/demo.toml.
+    pipeline: PathBuf,
+    /// Scoring date (YYYY-MM-DD): features use only facts strictly before it. Defaults
+    /// to the pipeline's `as-of`.
+    #[arg(long)]
+    as_of: Option<NaiveDate>,
+    /// Warehouse URL or path, overriding the pipeline's `warehouse`.
+    #[arg(long)]
+    out: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    init_logging(&cli.log);
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {err:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Help and version print as clap renders them; a usage error is one line and exit 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return if e.exit_code() == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        };
+    }
+    let rendered = e.render().to_string();
+    let first = rendered
+        .lines()
+        .next()
+        .unwrap_or("error: invalid arguments");
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("{first} (see `retain --help`)");
+    }
+    ExitCode::from(2)
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        match cli.command {
+            Command::Demo(args) => demo(args).await,
+            Command::Synth(args) => synth(args).await,
+            Command::Run(args) => run_pipeline(args).await,
+        }
+    })
+}
+
+async fn synth(args: SynthArgs) -> Result<ExitCode> {
+    let opts = SynthOptions {
+        customers: args.customers,
+        seed: args.seed,
+        start: args.start,
+        end: args.end,
+        dirty_rate: args.dirty,
+        write_truth: args.truth,
+    };
+    let started = Instant::now();
+    let summary = write_synth(&args.out, &opts).await?;
+    let out = Location::parse(&args.out)?.url();
+    print_out(&format!(
+        "synthetic shop written to {out} in {:.1}s: {} customers, {} orders, {} support tickets, {} engagement events, {} contacts",
+        started.elapsed().as_secs_f64(),
+        summary.customers,
+        summary.orders,
+        summary.support_tickets,
+        summary.engagement_events,
+        summary.contacts
+    ));
+    if !summary.dirty.is_empty() {
+        let injected: u64 = summary.dirty.values().sum();
+        print_out(&format!(
+            "injected {injected} bad rows: {:?}",
+            summary.dirty
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn write_synth(out: &str, opts: &SynthOptions) -> Result<retain_synth::SynthSummary> {
+    let loc = Location::parse(out)?;
+    retain_synth::generate(loc.store.clone(), &loc.prefix, opts)
+        .await
+        .with_context(|| format!("generating the synthetic shop into {}", loc.url()))
+}
+
+async fn run_pipeline(args: RunArgs) -> Result<ExitCode> {
+    let pipeline = PipelineConfig::load(&args.pipeline)?;
+    let settings = Settings::resolve(pipeline, args.out, args.as_of)?;
+    let report = retain_pipeline::run(settings)
+        .await
+        .context("pipeline run failed")?;
+    print_report(&report, None);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn demo(args: DemoArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let opts = SynthOptions {
+        customers: args.customers,
+        seed: args.seed,
+        ..SynthOptions::default()
+    };
+    let raw = Location::parse(&args.out)?.resolve("raw")?;
+    let summary = write_synth(&raw.url(), &opts).await?;
+    let synth_elapsed = started.elapsed();
+    let pipeline = PipelineConfig::demo();
+    let settings = Settings::resolve(pipeline, Some(args.out), Some(opts.end))?;
+    let report = retain_pipeline::run(settings)
+        .await
+        .context("demo pipeline failed")?;
+    print_out(&format!(
+        "retain demo: {} synthetic customers (seed {}), {} orders, {} tickets, {} events, as of {}",
+        summary.customers,
+        opts.seed,
+        summary.orders,
+        summary.support_tickets,
+        summary.engagement_events,
+        report.as_of
+    ));
+    print_report(&report, Some(synth_elapsed));
+    print_out(&format!("\ntotal {:.1}s", started.elapsed().as_secs_f64()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Print to stdout; a closed pipe (`retain demo | head`) is not an error worth a panic.
+fn print_out(s: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{s}");
+}
+
+fn print_report(r: &RunReport, synth: Option<std::time::Duration>) {
+    let mut out = String::new();
+    use std::fmt::Write;
+    let _ = writeln!(out, "\nstages (run {}):", r.run_id);
+    if let Some(d) = synth {
+        let _ = writeln!(out, "  {:<28} {:>8.1}s", "synth", d.as_secs_f64());
+    }
+    for s in &r.stages {
+        let _ = writeln!(
+            out,
+            "  {:<28} {:>8.1}s  {:>9} rows  {}",
+            s.stage,
+            s.elapsed.as_secs_f64(),
+            s.rows,
+            s.detail
+        );
+    }
+    let _ = writeln!(out, "\ningest (read = staged + quarantined + duplicates):");
+    for i in &r.ingest {
+        let _ = writeln!(
+            out,
+            "  {:<18} read {:>9}  staged {:>9}  quarantined {:>6}  duplicates {:>6}",
+            i.table, i.read, i.staged, i.quarantined, i.duplicates
+        );
+    }
+    let _ = writeln!(out, "\nmodels (out-of-time validation):");
+    for m in &r.models {
+        let _ = writeln!(
+            out,
+            "  {:<16} {}  AUC {:.3} (train {:.3})  validated on {} ({} rows, base rate {:.1}%), trained on {} snapshots / {} rows",
+            m.name,
+            m.version,
+            m.validation_auc,
+            m.train_auc,
+            m.validation_snapshot,
+            m.validation_rows,
+            100.0 * m.validation_base_rate,
+            m.training_snapshots,
+            m.training_rows
+        );
+    }
+    for (title, counts) in [
+        ("lifecycle stage", &r.lifecycle_stages),
+        ("shopper type", &r.shopper_types),
+        ("risk tier", &r.risk_tiers),
+        ("next best action", &r.actions),
+    ] {
+        let _ = writeln!(out, "\ncustomers per {title}:");
+        for (k, v) in counts {
+            let _ = writeln!(out, "  {k:<22} {v:>9}");
+        }
+    }
+    let _ = writeln!(out, "\ntables under {}:", r.warehouse);
+    for t in &r.tables {
+        if t.table.starts_with("features/") || t.table.starts_with("training/") {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "  {:<34} {:>9} rows  {}",
+            format!("{}/{}", t.table, t.partition).trim_end_matches('/'),
+            t.rows,
+            t.url
+        );
+    }
+    let features: Vec<_> = r
+        .tables
+        .iter()
+        .filter(|t| t.table == "features/customer")
+        .collect();
+    let _ = writeln!(
+        out,
+        "  features/customer: {} as-of partitions; training/<model>/as_of={}; models/<model>/<version>/",
+        features.len(),
+        r.as_of
+    );
+    print_out(out.trim_end());
+}

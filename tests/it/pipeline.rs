@@ -1,0 +1,338 @@
+//! The whole pipeline on generated shops, read back with DuckDB and pyarrow.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::{read_tables, retain, run_ok};
+
+const AS_OF: &str = "2026-11-01";
+const SOURCES: [&str; 5] = [
+    "customers",
+    "orders",
+    "support_tickets",
+    "engagement_events",
+    "contacts",
+];
+
+fn partitions() -> Vec<String> {
+    let mut p: Vec<String> = Vec::new();
+    for t in SOURCES {
+        p.push(format!("staged/{t}"));
+        p.push(format!("quarantine/{t}"));
+    }
+    for t in [
+        "features/customer",
+        "training/churn",
+        "training/repeat_purchase",
+        "scores/customer_risk",
+        "scores/next_best_action",
+    ] {
+        p.push(format!("{t}/as_of={AS_OF}"));
+    }
+    p
+}
+
+/// Column lists per table heading of docs/tables.md (`## staged/orders` → [...]).
+fn documented_columns() -> BTreeMap<String, Vec<String>> {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/tables.md"))
+        .expect("docs/tables.md");
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut current = None;
+    for line in doc.lines() {
+        if let Some(h) = line.strip_prefix("## ") {
+            let name = h
+                .split('/')
+                .take_while(|s| !s.starts_with("as_of"))
+                .collect::<Vec<_>>()
+                .join("/");
+            current = Some(
+                name.replace("&lt;table&gt;", "*")
+                    .replace("&lt;model&gt;", "*"),
+            );
+            continue;
+        }
+        if let (Some(t), Some(rest)) = (&current, line.strip_prefix("| `")) {
+            let col = rest.split('`').next().unwrap().to_owned();
+            out.entry(t.clone()).or_default().push(col);
+        }
+    }
+    out
+}
+
+fn columns(v: &Value) -> Vec<String> {
+    v["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn expected_columns(docs: &BTreeMap<String, Vec<String>>, partition: &str) -> Vec<String> {
+    let table = partition.split("/as_of=").next().unwrap();
+    if let Some(t) = table.strip_prefix("quarantine/") {
+        let mut c = docs[&format!("staged/{t}")].clone();
+        c.extend(docs["quarantine/*"].iter().cloned());
+        return c;
+    }
+    if table.starts_with("training/") {
+        let mut c = docs["features/customer"].clone();
+        c.extend(docs["training/*"].iter().cloned());
+        return c;
+    }
+    docs.get(table)
+        .unwrap_or_else(|| panic!("docs/tables.md has no section for `{table}`"))
+        .clone()
+}
+
+fn line_count(path: &Path) -> u64 {
+    std::fs::read_to_string(path).unwrap().lines().count() as u64
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(
+        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+fn champion(wh: &Path, model: &str) -> Value {
+    let pointer = json(&wh.join(format!("models/{model}/champion")));
+    let version = pointer["version"].as_str().unwrap();
+    json(&wh.join(format!("models/{model}/{version}/model.json")))
+}
+
+/// Every published folder holds exactly its manifest and the files the manifest lists.
+fn assert_no_stray_files(wh: &Path, partition: &str) {
+    let dir = wh.join(partition);
+    let manifest = json(&dir.join("_manifest.json"));
+    let mut listed: Vec<String> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_owned())
+        .collect();
+    listed.push("_manifest.json".into());
+    listed.sort();
+    let mut present: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    present.sort();
+    assert_eq!(present, listed, "{partition}");
+}
+
+#[test]
+fn demo_runs_end_to_end_and_every_table_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path();
+    let out = run_ok(
+        retain()
+            .args(["demo", "--customers", "5000", "--out"])
+            .arg(wh),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "stages",
+        "ingest",
+        "models (out-of-time validation)",
+        "customers per lifecycle stage",
+        "customers per risk tier",
+        "customers per next best action",
+        "tables under",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "summary lacks `{needle}`:\n{stdout}"
+        );
+    }
+
+    let parts = partitions();
+    let names: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let tables = read_tables(wh, &names);
+    let docs = documented_columns();
+    for p in &parts {
+        let t = &tables[p.as_str()];
+        assert_eq!(
+            columns(t),
+            expected_columns(&docs, p),
+            "{p}: columns differ from docs/tables.md"
+        );
+        assert_eq!(t["rows"], t["manifest_rows"], "{p}: manifest row count");
+        assert_no_stray_files(wh, p);
+    }
+
+    // Ingest accounting on clean data: every raw row is staged.
+    let raw = wh.join("raw");
+    let synth = json(&raw.join("_synth.json"));
+    let summary = synth.get("summary").unwrap_or(&synth);
+    let rows = |p: &str| tables[p]["rows"].as_u64().unwrap();
+    assert_eq!(
+        rows("staged/customers"),
+        line_count(&raw.join("customers.csv")) - 1
+    );
+    assert_eq!(
+        rows("staged/orders"),
+        line_count(&raw.join("orders.csv")) - 1
+    );
+    assert_eq!(
+        rows("staged/support_tickets"),
+        line_count(&raw.join("support_tickets.ndjson"))
+    );
+    assert_eq!(
+        rows("staged/contacts"),
+        line_count(&raw.join("contacts.csv")) - 1
+    );
+    assert_eq!(
+        Some(rows("staged/engagement_events")),
+        summary["engagement_events"].as_u64()
+    );
+    for t in SOURCES {
+        assert_eq!(
+            rows(&format!("quarantine/{t}")),
+            0,
+            "clean data quarantines nothing ({t})"
+        );
+    }
+    assert_eq!(rows("staged/customers"), 5000);
+
+    // Every customer scored exactly once, and every scored customer has one action.
+    let feat = &tables[format!("features/customer/as_of={AS_OF}").as_str()];
+    let risk = &tables[format!("scores/customer_risk/as_of={AS_OF}").as_str()];
+    let nba = &tables[format!("scores/next_best_action/as_of={AS_OF}").as_str()];
+    assert_eq!(feat["rows"], 5000);
+    assert_eq!(risk["rows"], 5000);
+    assert_eq!(risk["distinct_customers"], 5000);
+    assert_eq!(nba["rows"], 5000);
+    assert_eq!(nba["distinct_customers"], 5000);
+    for col in ["churn_probability", "repeat_purchase_probability"] {
+        let s = &risk["stats"][col];
+        assert!(s["min"].as_f64().unwrap() >= 0.0, "{col}: {s}");
+        assert!(s["max"].as_f64().unwrap() <= 1.0, "{col}: {s}");
+        assert!(
+            s["nulls"].as_u64().unwrap() < 5000 / 2,
+            "{col}: most customers scored: {s}"
+        );
+    }
+    assert!(risk["stats"]["value_at_risk"]["min"].as_f64().unwrap() >= 0.0);
+
+    // Out-of-time AUC: clearly better than chance, and not suspiciously perfect.
+    let churn = champion(wh, "churn");
+    let auc = churn["validation_metrics"]["auc"].as_f64().unwrap();
+    assert!((0.70..0.93).contains(&auc), "churn out-of-time AUC {auc}");
+    assert!(
+        churn["training"]["validation_snapshot"].as_str().unwrap()
+            > churn["training"]["training_snapshots"][5].as_str().unwrap(),
+        "validated on a later snapshot than any it was trained on"
+    );
+    let repeat = champion(wh, "repeat_purchase");
+    let auc = repeat["validation_metrics"]["auc"].as_f64().unwrap();
+    assert!(auc > 0.55, "repeat-purchase out-of-time AUC {auc}");
+}
+
+fn walk(dir: &Path, base: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            walk(&p, base, out);
+        } else {
+            out.insert(
+                p.strip_prefix(base).unwrap().display().to_string(),
+                std::fs::read(&p).unwrap(),
+            );
+        }
+    }
+}
+
+#[test]
+fn same_seed_gives_the_same_files_scores_and_models() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    for wh in [a.path(), b.path()] {
+        run_ok(
+            retain()
+                .args(["demo", "--customers", "2000", "--seed", "7", "--out"])
+                .arg(wh),
+        );
+    }
+    // Raw files: byte for byte.
+    let (mut fa, mut fb) = (BTreeMap::new(), BTreeMap::new());
+    walk(&a.path().join("raw"), a.path(), &mut fa);
+    walk(&b.path().join("raw"), b.path(), &mut fb);
+    assert!(fa.len() >= 5);
+    assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
+    for (k, v) in &fa {
+        assert!(
+            v == &fb[k],
+            "{k} differs between two runs with the same seed"
+        );
+    }
+    // Model artifacts: byte for byte.
+    for m in ["churn", "repeat_purchase"] {
+        let p = format!("models/{m}/v0001/model.json");
+        assert_eq!(
+            std::fs::read(a.path().join(&p)).unwrap(),
+            std::fs::read(b.path().join(&p)).unwrap(),
+            "{p}"
+        );
+    }
+    // Tables: the same rows (run ids aside) in both warehouses.
+    let parts = partitions();
+    let names: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let ta = read_tables(a.path(), &names);
+    let tb = read_tables(b.path(), &names);
+    for p in &parts {
+        assert_eq!(
+            ta[p.as_str()]["content_hash"],
+            tb[p.as_str()]["content_hash"],
+            "{p}"
+        );
+    }
+
+    // A rerun in the same warehouse (the pipeline file, not the demo) replaces every
+    // partition whole, registers a second model version, and changes no row except the
+    // model version the scores name.
+    let pipeline = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml");
+    run_ok(
+        retain()
+            .arg("run")
+            .arg(&pipeline)
+            .args(["--as-of", AS_OF, "--out"])
+            .arg(a.path()),
+    );
+    assert!(a.path().join("models/churn/v0002/model.json").exists());
+    assert_eq!(champion(a.path(), "churn")["version"], "v0002");
+    let rerun = read_tables(a.path(), &names);
+    for p in &parts {
+        assert_no_stray_files(a.path(), p);
+        if !p.starts_with("scores/customer_risk") {
+            assert_eq!(
+                rerun[p.as_str()]["content_hash"],
+                tb[p.as_str()]["content_hash"],
+                "{p}"
+            );
+        }
+    }
+
+    // A different seed gives a different shop.
+    let c = tempfile::tempdir().unwrap();
+    run_ok(
+        retain()
+            .args(["synth", "--customers", "200", "--seed", "8", "--out"])
+            .arg(c.path()),
+    );
+    let d = tempfile::tempdir().unwrap();
+    run_ok(
+        retain()
+            .args(["synth", "--customers", "200", "--seed", "7", "--out"])
+            .arg(d.path()),
+    );
+    assert_ne!(
+        std::fs::read(c.path().join("orders.csv")).unwrap(),
+        std::fs::read(d.path().join("orders.csv")).unwrap()
+    );
+}

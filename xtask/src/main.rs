@@ -1,0 +1,125 @@
+//! `cargo xtask test`: provision what the tests need, then run them.
+//!
+//! The xtask pattern keeps the test command to one `cargo` invocation on a fresh machine:
+//! - a project-local Python virtualenv (`.venv/`) with the readers downstream tools use
+//!   (DuckDB, pyarrow), pinned in `tests/py/requirements.txt`, reinstalled only when that
+//!   file changes;
+//! - then the whole workspace's tests, with `RETAIN_TEST_PYTHON` pointing at the venv.
+//!
+//! `cargo xtask test -- <args>` passes `<args>` to the test runner (a filter, say).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("xtask: {e:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<ExitCode> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("xtask lives in <repo>/xtask")?
+        .to_path_buf();
+    match args.first().map(String::as_str) {
+        Some("test") => test(&root, &args[1..]),
+        Some("venv") => venv(&root).map(|_| ExitCode::SUCCESS),
+        _ => {
+            say("usage: cargo xtask test [-- <test runner args>] | cargo xtask venv");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+#[allow(clippy::print_stderr)]
+fn say(msg: &str) {
+    eprintln!("xtask: {msg}");
+}
+
+fn status(cmd: &mut Command) -> Result<bool> {
+    let shown = format!("{cmd:?}");
+    let st = cmd
+        .status()
+        .with_context(|| format!("cannot start {shown}"))?;
+    Ok(st.success())
+}
+
+/// Create `.venv` and install the pinned test requirements when they changed.
+fn venv(root: &Path) -> Result<PathBuf> {
+    let venv = root.join(".venv");
+    let python = venv.join("bin").join("python");
+    let req = root.join("tests/py/requirements.txt");
+    let wanted =
+        std::fs::read_to_string(&req).with_context(|| format!("reading {}", req.display()))?;
+    let stamp = venv.join(".retain-requirements");
+    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(python);
+    }
+    say("creating the test virtualenv .venv (DuckDB, pyarrow)");
+    let sys_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    if !python.exists() && !status(Command::new(&sys_python).args(["-m", "venv"]).arg(&venv))? {
+        bail!("`{sys_python} -m venv .venv` failed: is python3 (with venv) installed?");
+    }
+    if !status(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(&req),
+    )? {
+        bail!("installing {} into .venv failed", req.display());
+    }
+    std::fs::write(&stamp, wanted)?;
+    Ok(python)
+}
+
+fn test(root: &Path, extra: &[String]) -> Result<ExitCode> {
+    let python = venv(root)?;
+    let nextest = Command::new("cargo")
+        .args(["nextest", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    let mut cmd = Command::new("cargo");
+    if nextest {
+        cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    } else {
+        say("cargo-nextest not found: using cargo test");
+        cmd.args(["test", "--workspace", "--no-fail-fast"]);
+    }
+    let extra: Vec<&String> = extra.iter().skip_while(|a| a.as_str() == "--").collect();
+    cmd.args(extra)
+        .current_dir(root)
+        .env("RETAIN_TEST_PYTHON", &python);
+    let ok = status(&mut cmd)?;
+    if !ok {
+        return Ok(ExitCode::FAILURE);
+    }
+    // Doc tests: nextest does not run them.
+    if nextest
+        && !status(
+            Command::new("cargo")
+                .args(["test", "--workspace", "--doc"])
+                .current_dir(root),
+        )?
+    {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
