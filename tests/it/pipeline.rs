@@ -336,3 +336,53 @@ fn same_seed_gives_the_same_files_scores_and_models() {
         std::fs::read(d.path().join("orders.csv")).unwrap()
     );
 }
+
+#[test]
+fn an_orders_only_shop_runs_through_every_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    // pipelines/orders-only.toml reads `../warehouse/raw/` relative to its warehouse.
+    run_ok(
+        retain()
+            .args(["synth", "--customers", "1500", "--out"])
+            .arg(dir.path().join("warehouse/raw")),
+    );
+    let wh = dir.path().join("wh");
+    let pipeline = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/orders-only.toml");
+    let out = run_ok(retain().arg("run").arg(&pipeline).arg("--out").arg(&wh));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("orders             read"), "{stdout}");
+    assert!(
+        !wh.join("staged/customers").exists(),
+        "no customers source, no staged table"
+    );
+
+    let feat = format!("features/customer/as_of={AS_OF}");
+    let risk = format!("scores/customer_risk/as_of={AS_OF}");
+    let nba = format!("scores/next_best_action/as_of={AS_OF}");
+    let t = read_tables(&wh, &["staged/orders", &feat, &risk, &nba]);
+    let orders = line_count(&dir.path().join("warehouse/raw/orders.csv")) - 1;
+    assert_eq!(t["staged/orders"]["rows"], orders);
+    // Customers come from the orders alone; each is scored once and gets one row.
+    assert_eq!(t[feat.as_str()]["rows"], t[risk.as_str()]["rows"]);
+    assert_eq!(
+        t[risk.as_str()]["rows"],
+        t[risk.as_str()]["distinct_customers"]
+    );
+    assert_eq!(t[nba.as_str()]["rows"], t[risk.as_str()]["rows"]);
+    // Absent sources give 0, never an error: no tickets, no engagement, no loyalty.
+    for col in [
+        "tickets_90d",
+        "email_opens_90d",
+        "sessions_90d",
+        "loyalty_member",
+    ] {
+        let s = &t[feat.as_str()]["stats"][col];
+        assert_eq!(
+            (s["min"].as_i64(), s["max"].as_i64()),
+            (Some(0), Some(0)),
+            "{col}: {s}"
+        );
+    }
+    let churn = champion(&wh, "churn");
+    assert!(churn["validation_metrics"]["auc"].as_f64().unwrap() > 0.6);
+}

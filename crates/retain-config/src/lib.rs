@@ -261,7 +261,50 @@ pub struct PolicyConfig {
     pub params: BTreeMap<String, toml::Value>,
 }
 
+/// Parameters of `sql/features/customer.sql` when a pipeline does not set them.
+const DEFAULT_FEATURE_PARAMS: &str = r#"
+lapsed_after_days = 180
+ambassador_min_promotions = 2
+transactional_min_discount_share = 0.5
+relational_min_content_per_order = 3.0
+"#;
+
+/// Parameters of `sql/actions/next_best_action.sql` when a pipeline does not set them.
+const DEFAULT_POLICY_PARAMS: &str = r#"
+high_risk = 0.6
+medium_risk = 0.3
+bad_csat = 2
+welcome_window_days = 30
+win_back_min_value = 150.0
+exclusive_offer_min_value = 50.0
+cross_sell_max_categories = 2
+ambassador_min_value = 500.0
+contact_cooldown_days = 14
+valid_days = 14
+"#;
+
+/// The defaults overlaid with the pipeline's own values (which win).
+fn with_defaults(
+    defaults: &str,
+    own: &BTreeMap<String, toml::Value>,
+) -> BTreeMap<String, toml::Value> {
+    let mut merged: BTreeMap<String, toml::Value> = toml::from_str(defaults)
+        .unwrap_or_else(|e| unreachable!("built-in default parameters are invalid: {e}"));
+    merged.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+    merged
+}
+
 impl PipelineConfig {
+    /// Feature SQL parameters: built-in defaults overlaid with `[features.params]`.
+    pub fn feature_params(&self) -> BTreeMap<String, toml::Value> {
+        with_defaults(DEFAULT_FEATURE_PARAMS, &self.features.params)
+    }
+
+    /// Policy SQL parameters: built-in defaults overlaid with `[policy.params]`.
+    pub fn policy_params(&self) -> BTreeMap<String, toml::Value> {
+        with_defaults(DEFAULT_POLICY_PARAMS, &self.policy.params)
+    }
+
     /// Parse a pipeline from TOML text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
         let cfg: Self = toml::from_str(text).map_err(|e| Error::Parse {
@@ -463,6 +506,26 @@ mod tests {
         let text = DEMO_PIPELINE.replace("[sources.orders]", "[sources.orderz]");
         let err = PipelineConfig::from_toml(&text, "p.toml").unwrap_err();
         assert!(err.to_string().contains("orderz"), "{err}");
+    }
+
+    #[test]
+    fn parameters_default_and_can_be_overridden() {
+        let minimal = "name = \"m\"\nwarehouse = \"w\"\n[sources.orders]\npath = \"o.csv\"\nformat = \"csv\"\n[models]\nchurn = \"churn\"\nrepeat_purchase = \"repeat_purchase\"\n[features.params]\nlapsed_after_days = 90\n";
+        let p = PipelineConfig::from_toml(minimal, "m.toml").unwrap();
+        let f = p.feature_params();
+        assert_eq!(f["lapsed_after_days"], toml::Value::Integer(90));
+        assert_eq!(f["ambassador_min_promotions"], toml::Value::Integer(2));
+        assert_eq!(p.policy_params()["valid_days"], toml::Value::Integer(14));
+        // The demo file spells out the defaults: keep the two in step.
+        let demo = PipelineConfig::demo();
+        assert_eq!(
+            demo.feature_params(),
+            with_defaults(DEFAULT_FEATURE_PARAMS, &BTreeMap::new())
+        );
+        assert_eq!(
+            demo.policy_params(),
+            with_defaults(DEFAULT_POLICY_PARAMS, &BTreeMap::new())
+        );
     }
 
     #[test]

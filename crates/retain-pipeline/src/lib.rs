@@ -272,7 +272,10 @@ impl Ctx {
             .load(cfg.sql.as_deref().unwrap_or("features/customer.sql"))?;
         let params = Params::new()
             .with_date("as_of", date)
-            .with_toml(&toml_params(&cfg.params, &file.origin)?)?;
+            .with_toml(&toml_params(
+                &self.settings.pipeline.feature_params(),
+                &file.origin,
+            )?)?;
         let df = self.engine.query(&file, &params).await?;
         let mut props = serde_json::Map::new();
         props.insert("sql".into(), file.origin.clone().into());
@@ -558,7 +561,10 @@ async fn next_best_action(
             "run_id",
             datafusion::common::ScalarValue::Utf8(Some(ctx.settings.run_id.clone())),
         )
-        .with_toml(&toml_params(&policy.params, &file.origin)?)?;
+        .with_toml(&toml_params(
+            &ctx.settings.pipeline.policy_params(),
+            &file.origin,
+        )?)?;
     let df = ctx.engine.query(&file, &params).await?;
     let schema = Arc::new(df.schema().as_arrow().clone());
     let stream = df

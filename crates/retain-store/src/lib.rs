@@ -90,8 +90,8 @@ impl std::fmt::Debug for Location {
 impl Location {
     /// Parse a path (relative or absolute) or a URL (`file://`, `memory://`, …).
     ///
-    /// Relative paths are made absolute against the current directory; a local
-    /// directory is created when missing so that the file store can canonicalise it.
+    /// Relative paths are made absolute against the current directory, with `.` and
+    /// `..` resolved lexically.
     pub fn parse(location: &str) -> Result<Self> {
         let url = to_url(location)?;
         let (store, prefix) =
@@ -112,6 +112,16 @@ impl Location {
     pub fn resolve(&self, rel: &str) -> Result<Self> {
         if rel.contains("://") || std::path::Path::new(rel).is_absolute() {
             return Self::parse(rel);
+        }
+        if self.store_url.scheme() == "file" {
+            // Local paths may climb out of the warehouse (`../exports/`).
+            return Self::parse(&format!("/{}/{rel}", self.prefix));
+        }
+        if rel.split('/').any(|s| s == "..") {
+            return Err(Error::InvalidLocation {
+                location: rel.to_owned(),
+                message: format!("`..` cannot leave {}", self.url()),
+            });
         }
         Ok(Self {
             store: self.store.clone(),
@@ -610,5 +620,9 @@ mod tests {
         assert!(loc.url().ends_with("/some/wh"), "{}", loc.url());
         let raw = loc.resolve("raw/").unwrap();
         assert!(raw.url().ends_with("/some/wh/raw"), "{}", raw.url());
+        let up = loc.resolve("../exports/x.csv").unwrap();
+        assert!(up.url().ends_with("/some/exports/x.csv"), "{}", up.url());
+        let mem = Location::parse("memory:///wh").unwrap();
+        assert!(mem.resolve("../x").is_err());
     }
 }
