@@ -281,3 +281,197 @@ async fn register_raw(ctx: &Ctx, table: &str, name: &str, url: &str, format: For
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Settings, new_run_id};
+    use retain_config::PipelineConfig;
+    use retain_sql::{Engine, EngineOptions, SqlSource};
+    use retain_store::{Location, Warehouse};
+
+    const CUSTOMERS: &str =
+        "customer_id,signup_at,country,birth_date,email_opt_in,sms_opt_in,loyalty_member
+C1,2025-01-01T10:00:00Z,de,1990-05-01,true,false,false
+C2,2025-02-01T10:00:00+02:00,FR,,false,false,true
+C3,not a date,DE,,true,true,true
+C2,2025-03-01T00:00:00Z,FR,,false,false,true
+";
+    const ORDERS: &str = "order_id,customer_id,ordered_at,status,gross_amount,discount_amount,currency,channel,category,item_count
+O1,C1,2025-03-01T12:00:00Z,completed,100.00,10.00,EUR,web,shoes,2
+O2,C1,2025-03-02T12:00:00Z,completed,-5.00,0,EUR,web,shoes,1
+O3,C9,2025-03-03T12:00:00Z,completed,20.00,0,EUR,web,shoes,1
+O4,C2,2025-03-04T12:00:00Z,lost,20.00,0,EUR,web,shoes,1
+O5,C2,2025-03-05T12:00:00Z,returned,20.00,30.00,EUR,web,shoes,1
+O1,C1,2025-03-01T12:00:00Z,completed,100.00,10.00,EUR,web,shoes,2
+O6,C2,2025-13-45T12:00:00Z,completed,20.00,0,EUR,web,shoes,1
+O7,C2,2025-03-06T12:00:00Z,completed,NaN,0,EUR,web,shoes,1
+O8,C2,2025-03-07T12:00:00Z,completed,15.5,0,EUR,app,bags,0
+";
+
+    async fn ingest_memory(pipeline: &str) -> (Ctx, Vec<IngestReport>) {
+        let root = Location::parse("memory:///wh").unwrap();
+        root.put(
+            &root.child("raw/customers.csv"),
+            CUSTOMERS.as_bytes().to_vec(),
+        )
+        .await
+        .unwrap();
+        root.put(&root.child("raw/orders.csv"), ORDERS.as_bytes().to_vec())
+            .await
+            .unwrap();
+        let pipeline = PipelineConfig::from_toml(pipeline, "test.toml").unwrap();
+        let settings = Settings {
+            warehouse: "memory:///wh".into(),
+            as_of: chrono::NaiveDate::from_ymd_opt(2025, 6, 1).unwrap(),
+            run_id: new_run_id(),
+            pipeline,
+        };
+        let engine = Engine::embedded(&EngineOptions::default()).unwrap();
+        engine
+            .ctx()
+            .register_object_store(&root.store_url, root.store.clone());
+        let mut ctx = Ctx {
+            engine,
+            wh: Warehouse::new(root, settings.run_id.clone()),
+            sql: SqlSource::default(),
+            settings,
+            tables: vec![],
+            feature_dates: vec![],
+        };
+        let reports = run(&mut ctx).await.unwrap();
+        (ctx, reports)
+    }
+
+    const PIPELINE: &str = r#"
+name = "t"
+warehouse = "memory:///wh"
+[sources.customers]
+path = "customers.csv"
+format = "csv"
+[sources.orders]
+path = "orders.csv"
+format = "csv"
+[models]
+churn = "churn"
+repeat_purchase = "repeat_purchase"
+"#;
+
+    #[tokio::test]
+    async fn every_row_is_staged_quarantined_or_a_counted_duplicate() {
+        let (ctx, reports) = ingest_memory(PIPELINE).await;
+        let c = &reports[0];
+        assert_eq!(
+            (
+                c.table.as_str(),
+                c.read,
+                c.staged,
+                c.quarantined,
+                c.duplicates
+            ),
+            ("customers", 4, 2, 1, 1)
+        );
+        assert_eq!(c.reasons.get("invalid_timestamp"), Some(&1));
+        let o = &reports[1];
+        assert_eq!(
+            (
+                o.table.as_str(),
+                o.read,
+                o.staged,
+                o.quarantined,
+                o.duplicates
+            ),
+            ("orders", 9, 1, 7, 1)
+        );
+        let want: std::collections::BTreeMap<String, u64> = [
+            ("negative_amount", 1),
+            ("unknown_customer", 1),
+            ("unknown_status", 1),
+            ("invalid_discount", 1),
+            ("invalid_timestamp", 1),
+            ("invalid_number", 1),
+            ("invalid_item_count", 1),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        assert_eq!(o.reasons, want);
+        // The staged customer C2 is the earlier of its two rows, with its offset
+        // normalised to UTC, and country upper-cased.
+        let batches = ctx
+            .read_published("staged/customers", "")
+            .await
+            .unwrap()
+            .1
+            .sort(vec![
+                datafusion::prelude::col("customer_id").sort(true, false),
+            ])
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let text = arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
+        assert!(
+            text.contains("| C2          | 2025-02-01T08:00:00Z | FR "),
+            "{text}"
+        );
+        assert!(
+            text.contains("| C1          | 2025-01-01T10:00:00Z | DE "),
+            "{text}"
+        );
+        // The quarantine names the column of each reason.
+        let q = ctx
+            .read_published("quarantine/orders", "")
+            .await
+            .unwrap()
+            .1
+            .collect()
+            .await
+            .unwrap();
+        let text = arrow::util::pretty::pretty_format_batches(&q)
+            .unwrap()
+            .to_string();
+        let line_of = |order: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&format!("| {order} ")))
+                .unwrap_or_else(|| panic!("{order} not quarantined:\n{text}"))
+                .split('|')
+                .map(str::trim)
+                .collect::<Vec<_>>()
+        };
+        // `| order_id | … | _reject_reason | _reject_column |`
+        let reject = |order: &str| {
+            let cells = line_of(order);
+            (
+                cells[cells.len() - 3].to_owned(),
+                cells[cells.len() - 2].to_owned(),
+            )
+        };
+        assert_eq!(
+            reject("O3"),
+            ("unknown_customer".into(), "customer_id".into())
+        );
+        assert_eq!(
+            reject("O8"),
+            ("invalid_item_count".into(), "item_count".into())
+        );
+        assert_eq!(
+            reject("O6"),
+            ("invalid_timestamp".into(), "ordered_at".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn without_customers_references_are_not_checked() {
+        let pipeline = PIPELINE.replace(
+            "[sources.customers]\npath = \"customers.csv\"\nformat = \"csv\"\n",
+            "",
+        );
+        let (_, reports) = ingest_memory(&pipeline).await;
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].reasons.get("unknown_customer"), None);
+        assert_eq!(reports[0].staged, 2, "O1 and O3 (C9 is not checked)");
+    }
+}
