@@ -240,10 +240,10 @@ impl Default for ScoreConfig {
 }
 
 fn default_high() -> f64 {
-    0.6
+    0.7
 }
 fn default_medium() -> f64 {
-    0.3
+    0.4
 }
 fn default_top_reasons() -> usize {
     3
@@ -271,8 +271,8 @@ relational_min_content_per_order = 3.0
 
 /// Parameters of `sql/actions/next_best_action.sql` when a pipeline does not set them.
 const DEFAULT_POLICY_PARAMS: &str = r#"
-high_risk = 0.6
-medium_risk = 0.3
+high_risk = 0.7
+medium_risk = 0.4
 bad_csat = 2
 welcome_window_days = 30
 win_back_min_value = 150.0

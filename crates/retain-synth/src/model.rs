@@ -27,16 +27,16 @@ const P_CHECKOUT_SIGNUP: f64 = 0.5;
 const FIRST_ORDER_DELAY_MEAN: f64 = 20.0;
 
 /// Purchase rate λ (orders per day while alive) ~ Gamma(shape, mean).
-const LAMBDA_SHAPE: f64 = 1.6;
-const LAMBDA_MEAN: f64 = 1.0 / 55.0;
+const LAMBDA_SHAPE: f64 = 1.3;
+const LAMBDA_MEAN: f64 = 1.0 / 60.0;
 /// λ multiplier by type (T, R, M) and for ambassadors.
 const LAMBDA_TYPE: [f64; 3] = [0.95, 1.05, 1.0];
 const LAMBDA_AMBASSADOR: f64 = 1.6;
 /// Dropout probability after each purchase p ~ Beta(a, b) (mean a / (a + b) ≈ 0.17).
-const DROPOUT_BETA: (f64, f64) = (1.2, 5.8);
+const DROPOUT_BETA: (f64, f64) = (1.0, 7.0);
 const DROPOUT_AMBASSADOR: f64 = 0.3;
 /// Dropout after a bad first experience (replaces p for the first order).
-const DROPOUT_BAD_FIRST: f64 = 0.72;
+const DROPOUT_BAD_FIRST: f64 = 0.85;
 /// Extra dropout probability after a later bad order experience.
 const DROPOUT_BAD_LATER: f64 = 0.15;
 /// Mean delay (days) from the deciding purchase to the dropout time.
@@ -50,7 +50,7 @@ const SPEND_AMBASSADOR: f64 = 1.4;
 const ORDER_SHAPE: f64 = 5.0;
 
 /// Probability of a bad first experience (late delivery, return, defect), and for later orders.
-const P_BAD_FIRST: f64 = 0.14;
+const P_BAD_FIRST: f64 = 0.22;
 const P_BAD_FIRST_AMBASSADOR: f64 = 0.03;
 const P_BAD_LATER: f64 = 0.045;
 
@@ -71,10 +71,10 @@ const BOOST_CAP: [f64; 3] = [4.0, 1.5, 2.5];
 
 /// Campaign targeting.
 const P_WELCOME: f64 = 0.7;
-const P_EXCLUSIVE_DEAL_SEEKER: f64 = 0.40;
-const P_EXCLUSIVE_OTHER: f64 = 0.15;
-const P_NEWSLETTER: f64 = 0.25;
-const P_WIN_BACK: f64 = 0.40;
+const P_EXCLUSIVE_DEAL_SEEKER: f64 = 0.25;
+const P_EXCLUSIVE_OTHER: f64 = 0.08;
+const P_NEWSLETTER: f64 = 0.15;
+const P_WIN_BACK: f64 = 0.20;
 const WIN_BACK_AFTER: f64 = 120.0;
 
 /// Tickets: probability per order (scaled by the service tendency by type T, R, M), per
@@ -95,6 +95,10 @@ const HAZARD_REOPENED: f64 = 0.08;
 /// Engagement: days over which engagement fades before dropout, and the type-specific
 /// base rates (events per alive day at full activity; T, R, M).
 const FADE_DAYS: f64 = 42.0;
+/// Engagement level ∝ Gamma(2)/2 × (λ / mean λ)^ENGAGEMENT_LAMBDA_EXP.
+const ENGAGEMENT_LAMBDA_EXP: f64 = 0.8;
+/// Dropout probability × affinity^(−DROPOUT_AFFINITY_EXP), clamped to [0.5, 2] ×.
+const DROPOUT_AFFINITY_EXP: f64 = 0.4;
 const RATE_EMAIL_OPEN: [f64; 3] = [0.03, 0.11, 0.06];
 const P_CLICK: [f64; 3] = [0.12, 0.30, 0.20];
 const RATE_WEB: [f64; 3] = [0.05, 0.035, 0.045];
@@ -418,7 +422,14 @@ pub(crate) fn simulate(model: &Model, cal: &Calendar, seed: u64, idx: u64) -> Cu
         dropout_p *= DROPOUT_AMBASSADOR;
         spend *= SPEND_AMBASSADOR;
     }
-    let engagement = model.engagement.sample(&mut rng) / 2.0;
+    // affinity with the shop (mean 1): attached customers drop out less, and engaged
+    // customers browse in proportion to how often they buy
+    let affinity = model.engagement.sample(&mut rng) / 2.0;
+    dropout_p = (dropout_p * affinity.powf(-DROPOUT_AFFINITY_EXP).clamp(0.5, 2.0)).min(0.95);
+    let engagement = affinity
+        * (lambda / (LAMBDA_MEAN * LAMBDA_TYPE[ti]))
+            .powf(ENGAGEMENT_LAMBDA_EXP)
+            .clamp(0.2, 4.0);
     let favourite = rng.random_range(0..CATEGORIES.len());
     let bad_first_draw = bernoulli(
         &mut rng,
@@ -800,8 +811,8 @@ impl Sim<'_> {
             None => 0.08 + 0.92 * (-(t - self.c.signup) / 30.0).exp(),
             Some(t1) if t < t1 => 0.6,
             Some(_) if t < death - FADE_DAYS => 1.0,
-            Some(_) if t < death => 0.25 + 0.75 * (death - t) / FADE_DAYS,
-            Some(_) => 0.03 + 0.2 * (-(t - death) / 20.0).exp(),
+            Some(_) if t < death => 0.5 + 0.5 * (death - t) / FADE_DAYS,
+            Some(_) => 0.12 + 0.25 * (-(t - death) / 30.0).exp(),
         }
     }
 
