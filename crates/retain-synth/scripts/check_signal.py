@@ -6,7 +6,7 @@ churn (>= 1 completed order before D, none in [D, D+90d)) and repeat purchase (s
 order in the 30 days before D, another within 60 days).
 
     python3 -m venv /tmp/synthcheck && /tmp/synthcheck/bin/pip install pandas pyarrow scikit-learn
-    cargo run --release -p retain-synth --example synth -- /tmp/shop 50000 42 0 --truth
+    cargo run --release -p retain-synth --example synth -- /tmp/shop 50000 42 0
     /tmp/synthcheck/bin/python crates/retain-synth/scripts/check_signal.py /tmp/shop
 """
 
@@ -114,7 +114,6 @@ def main(root):
     print(f"{len(cust)} customers, {len(orders)} orders, {len(tickets)} tickets, "
           f"{len(events)} events")
     print(f"prospects (no order): {1 - orders.customer_id.nunique() / len(cust):.3f}")
-    start = orders.ordered_at.min().normalize()
     dates = [pd.Timestamp("2025-11-01", tz="UTC") + pd.DateOffset(months=k) for k in range(10)]
     churn, repeat = build(dates, cust, orders, tickets, events)
     all_cols = [c for c in churn.columns if c not in ("D", "y")]
@@ -129,7 +128,6 @@ def main(root):
     # repeat: train 2025-11..2026-05, test 2026-08-01
     evaluate("repeat, all features", repeat, pd.Timestamp("2026-05-01", tz="UTC"),
              pd.Timestamp("2026-08-01", tz="UTC"), all_cols)
-    del start
 
 
 if __name__ == "__main__":

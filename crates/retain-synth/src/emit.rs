@@ -829,7 +829,7 @@ pub(crate) fn render_chunk(
             line.clear();
             write_ticket(&mut line, &bad);
             if kind == Kind::BrokenJson {
-                let cut = line.len() * 2 / 5 + d.rng.random_range(0..line.len() / 3);
+                let cut = line.len() * 2 / 5 + d.rng.random_range(0..(line.len() / 3).max(1));
                 line.truncate(cut);
             }
             out.tickets.push_str(&line);

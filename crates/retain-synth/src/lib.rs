@@ -175,8 +175,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Generate a shop under `prefix` (see `docs/synthetic-data.md` for the files).
 ///
-/// Files are streamed; each appears whole when complete, and `_synth.json` is written
-/// last. Part files of `engagement_events/` (and `_truth/customers.csv` when
+/// Files are streamed; each appears whole when complete. `_synth.json` marks a complete
+/// shop: an old one is deleted first and the new one is written last. Part files of `engagement_events/` (and `_truth/customers.csv` when
 /// `write_truth` is off) left under the prefix by an earlier, larger run are removed, so
 /// the prefix always holds one consistent shop.
 #[tracing::instrument(skip_all, fields(prefix = %prefix, customers = opts.customers, seed = opts.seed))]
@@ -225,6 +225,17 @@ async fn generate_chunked(
 ) -> Result<SynthSummary> {
     opts.validate()?;
     let started = std::time::Instant::now();
+    // the manifest marks a complete shop: drop an old one before overwriting its files
+    let manifest = obj(prefix, &["_synth.json"]);
+    match store.delete(&manifest).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+        Err(source) => {
+            return Err(Error::Store {
+                path: manifest.to_string(),
+                source,
+            });
+        }
+    }
     let model = model::Model::new().map_err(Error::Internal)?;
     let ctx = Arc::new(Ctx {
         opts: opts.clone(),
@@ -296,7 +307,6 @@ async fn generate_chunked(
         summary: &summary,
     })?;
     json.push(b'\n');
-    let manifest = obj(prefix, &["_synth.json"]);
     store
         .put(&manifest, PutPayload::from(json))
         .await

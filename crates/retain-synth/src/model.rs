@@ -20,20 +20,23 @@ const P_RELATIONAL: f64 = 0.40;
 /// Ambassador probability by type (T, R, M).
 const P_AMBASSADOR: [f64; 3] = [0.015, 0.075, 0.04];
 /// Probability that a (non-ambassador) sign-up never intends to order.
-const P_PROSPECT: f64 = 0.19;
+const P_PROSPECT: f64 = 0.21;
 /// Share of buyers whose first order is placed in the sign-up session.
 const P_CHECKOUT_SIGNUP: f64 = 0.5;
 /// Mean delay (days) from sign-up to first order for the others.
 const FIRST_ORDER_DELAY_MEAN: f64 = 20.0;
 
 /// Purchase rate λ (orders per day while alive) ~ Gamma(shape, mean).
-const LAMBDA_SHAPE: f64 = 1.3;
-const LAMBDA_MEAN: f64 = 1.0 / 60.0;
+const LAMBDA_SHAPE: f64 = 1.0;
+const LAMBDA_MEAN: f64 = 1.0 / 50.0;
 /// λ multiplier by type (T, R, M) and for ambassadors.
 const LAMBDA_TYPE: [f64; 3] = [0.95, 1.05, 1.0];
 const LAMBDA_AMBASSADOR: f64 = 1.6;
-/// Dropout probability after each purchase p ~ Beta(a, b) (mean a / (a + b) ≈ 0.17).
-const DROPOUT_BETA: (f64, f64) = (1.0, 7.0);
+/// Lower bound of λ (one order in ~270 years), keeps every rate positive.
+const LAMBDA_FLOOR: f64 = 1e-5;
+/// Dropout probability after each purchase p ~ Beta(a, b) (mean a / (a + b) = 0.1), then
+/// scaled by affinity (see `DROPOUT_AFFINITY_EXP`).
+const DROPOUT_BETA: (f64, f64) = (1.0, 9.0);
 const DROPOUT_AMBASSADOR: f64 = 0.3;
 /// Dropout after a bad first experience (replaces p for the first order).
 const DROPOUT_BAD_FIRST: f64 = 0.85;
@@ -92,12 +95,13 @@ const HAZARD_LOW_CSAT: f64 = 0.18;
 const HAZARD_UNRESOLVED: f64 = 0.20;
 const HAZARD_REOPENED: f64 = 0.08;
 
-/// Engagement: days over which engagement fades before dropout, and the type-specific
-/// base rates (events per alive day at full activity; T, R, M).
+/// Engagement: days over which engagement fades before dropout (see `Sim::activity`),
+/// then the type-specific base rates (events per alive day at full activity; T, R, M).
 const FADE_DAYS: f64 = 42.0;
-/// Engagement level ∝ Gamma(2)/2 × (λ / mean λ)^ENGAGEMENT_LAMBDA_EXP.
+/// Affinity a ~ Gamma(2, mean 1). Engagement level = a × (λ / type mean λ)^this, clamped
+/// to [0.2, 4]: engaged customers browse in proportion to how often they buy.
 const ENGAGEMENT_LAMBDA_EXP: f64 = 0.8;
-/// Dropout probability × affinity^(−DROPOUT_AFFINITY_EXP), clamped to [0.5, 2] ×.
+/// Dropout probability p × a^(−this) (factor clamped to [0.5, 2]): attached customers stay.
 const DROPOUT_AFFINITY_EXP: f64 = 0.4;
 const RATE_EMAIL_OPEN: [f64; 3] = [0.03, 0.11, 0.06];
 const P_CLICK: [f64; 3] = [0.12, 0.30, 0.20];
@@ -115,7 +119,7 @@ const UNSUB_RATE: f64 = 1.0 / 2500.0;
 const P_UNSUB_AT_DROPOUT: f64 = 0.35;
 
 /// Customer attributes.
-const COUNTRIES: [(&str, f64); 8] = [
+pub(crate) const COUNTRIES: [(&str, f64); 8] = [
     ("DE", 0.35),
     ("FR", 0.18),
     ("NL", 0.12),
@@ -131,7 +135,7 @@ const P_SMS_OPT_IN: [f64; 3] = [0.4, 0.3, 0.35];
 const P_LOYALTY: [f64; 3] = [0.10, 0.45, 0.25];
 const P_LOYALTY_AMBASSADOR: f64 = 0.8;
 /// Sign-ups grow linearly over the window: density ∝ 1 + SIGNUP_GROWTH · u.
-const SIGNUP_GROWTH: f64 = 0.6;
+const SIGNUP_GROWTH: f64 = 0.4;
 
 pub(crate) const CATEGORIES: [&str; 8] = [
     "apparel",
@@ -203,6 +207,7 @@ pub(crate) enum EventType {
 }
 
 impl EventType {
+    #[cfg(test)]
     pub(crate) const ALL: [EventType; 8] = [
         EventType::EmailOpen,
         EventType::EmailClick,
@@ -417,6 +422,7 @@ pub(crate) fn simulate(model: &Model, cal: &Calendar, seed: u64, idx: u64) -> Cu
     let mut lambda = model.lambda.sample(&mut rng) * LAMBDA_MEAN / LAMBDA_SHAPE * LAMBDA_TYPE[ti];
     let mut dropout_p = model.dropout.sample(&mut rng);
     let mut spend = 10.0 + model.spend.sample(&mut rng) * SPEND_MEAN / 3.0 * SPEND_TYPE[ti];
+    lambda = lambda.max(LAMBDA_FLOOR);
     if ambassador {
         lambda *= LAMBDA_AMBASSADOR;
         dropout_p *= DROPOUT_AMBASSADOR;
