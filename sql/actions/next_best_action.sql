@@ -40,7 +40,8 @@ base AS (
     r.shopper_type,
     r.churn_probability,
     r.value_at_risk,
-    f.email_opt_in,
+    -- Consent as of D: the signup opt-in, withdrawn by any unsubscribe before D.
+    CASE WHEN f.unsubscribed = 1 THEN 0 ELSE f.email_opt_in END          AS email_opt_in,
     f.sms_opt_in,
     f.worst_csat_90d,
     f.open_tickets,
