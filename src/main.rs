@@ -101,9 +101,17 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
+            // One line, whatever the error chain: some DataFusion messages span several.
+            let chain = format!("{err:#}");
+            let line = chain
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
             #[allow(clippy::print_stderr)]
             {
-                eprintln!("error: {err:#}");
+                eprintln!("error: {line}");
             }
             ExitCode::FAILURE
         }

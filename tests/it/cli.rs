@@ -82,3 +82,38 @@ fn invalid_synth_options_are_refused() {
     assert!(err.contains("dirty"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn a_malformed_source_is_one_line_naming_file_and_line() {
+    // Until ingest quarantines malformed CSV lines (issue 4), a line with the wrong
+    // number of fields stops the run with an error that names the file and the line.
+    let dir = tempfile::tempdir().unwrap();
+    // pipelines/orders-only.toml reads `../warehouse/raw/` relative to its warehouse.
+    let raw = dir.path().join("warehouse/raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    std::fs::write(
+        raw.join("orders.csv"),
+        "order_id,customer_id,ordered_at,status,gross_amount,discount_amount,currency,channel,category,item_count\n\
+         O1,C1,2025-03-01T12:00:00Z,completed,100.00,10.00,EUR,web,shoes,2\n\
+         O2,C1,2025-03-02T12:00:00Z,completed,5.00\n",
+    )
+    .unwrap();
+    let pipeline =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/orders-only.toml");
+    let out = retain()
+        .arg("run")
+        .arg(&pipeline)
+        .arg("--out")
+        .arg(dir.path().join("wh"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line:\n{err}");
+    assert!(err.contains("orders.csv"), "{err}");
+    assert!(err.contains("line 3"), "{err}");
+    assert!(
+        !dir.path().join("wh/staged/orders/_manifest.json").exists(),
+        "nothing published"
+    );
+}
