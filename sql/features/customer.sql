@@ -43,9 +43,11 @@ ord AS (
     count(*) FILTER (WHERE status = 'completed' AND age_days <= 90)        AS orders_90d,
     count(*) FILTER (WHERE status = 'completed' AND age_days > 90 AND age_days <= 180) AS orders_prev_90d,
     count(*) FILTER (WHERE status = 'completed' AND age_days <= 365)       AS orders_365d,
-    COALESCE(sum(net_amount) FILTER (WHERE status = 'completed'), 0)       AS revenue_lifetime,
-    COALESCE(sum(net_amount) FILTER (WHERE status = 'completed' AND age_days <= 90), 0)  AS revenue_90d,
-    COALESCE(sum(net_amount) FILTER (WHERE status = 'completed' AND age_days <= 365), 0) AS revenue_365d,
+    -- Sums are rounded to cents: parallel partial sums add in varying order, and the
+    -- same inputs must give the same bytes.
+    round(COALESCE(sum(net_amount) FILTER (WHERE status = 'completed'), 0), 2) AS revenue_lifetime,
+    round(COALESCE(sum(net_amount) FILTER (WHERE status = 'completed' AND age_days <= 90), 0), 2)  AS revenue_90d,
+    round(COALESCE(sum(net_amount) FILTER (WHERE status = 'completed' AND age_days <= 365), 0), 2) AS revenue_365d,
     min(age_days) FILTER (WHERE status = 'completed')                      AS recency_days,
     max(age_days) FILTER (WHERE status = 'completed')                      AS first_order_days,
     avg(CASE WHEN discount_amount > 0 THEN 1.0 ELSE 0.0 END)               AS discount_share,

@@ -61,3 +61,5 @@ SELECT
   CASE WHEN _invalid_reason IS NOT NULL THEN _invalid_column
        WHEN _rank > 1 THEN 'customer_id' END AS _reject_column
 FROM ranked
+-- Sorted by key: reruns write the same rows in the same order.
+ORDER BY customer_id, signup_at

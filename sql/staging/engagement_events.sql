@@ -51,3 +51,5 @@ SELECT
   CASE WHEN _invalid_reason IS NOT NULL THEN _invalid_column
        WHEN _rank > 1 THEN 'event_id' END AS _reject_column
 FROM ranked
+-- Sorted by customer and time (see staging/orders.sql).
+ORDER BY customer_id, occurred_at, event_id

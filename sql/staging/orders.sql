@@ -77,3 +77,6 @@ SELECT
   CASE WHEN _invalid_reason IS NOT NULL THEN _invalid_column
        WHEN _rank > 1 THEN 'order_id' END AS _reject_column
 FROM ranked
+-- Sorted by customer and time: reruns write the same rows in the same order, and
+-- the feature queries read clustered row groups.
+ORDER BY customer_id, ordered_at, order_id

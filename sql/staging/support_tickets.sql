@@ -72,3 +72,5 @@ SELECT
   CASE WHEN _invalid_reason IS NOT NULL THEN _invalid_column
        WHEN _rank > 1 THEN 'ticket_id' END AS _reject_column
 FROM ranked
+-- Sorted by customer and time (see staging/orders.sql).
+ORDER BY customer_id, opened_at, ticket_id
