@@ -303,7 +303,8 @@ pub struct Manifest {
     pub inputs: Vec<InputEntry>,
     /// Free-form facts (model versions, parameters, counts).
     pub properties: serde_json::Map<String, serde_json::Value>,
-    /// Milliseconds the job took.
+    /// Milliseconds the job took: its work before publishing plus producing and writing
+    /// the rows (the query runs as the rows stream into the file).
     pub elapsed_ms: u64,
 }
 
@@ -312,6 +313,7 @@ pub struct Manifest {
 pub struct PublishMeta {
     pub inputs: Vec<InputEntry>,
     pub properties: serde_json::Map<String, serde_json::Value>,
+    /// Milliseconds spent before `publish` was called; publish adds its own time.
     pub elapsed_ms: u64,
 }
 
@@ -349,6 +351,7 @@ impl Warehouse {
         S: Stream<Item = std::result::Result<RecordBatch, E>>,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let started = std::time::Instant::now();
         let dir = self.partition_path(table, partition);
         let file_name = format!("part-{}-00000.parquet", self.run_id);
         let file_path = dir.clone().join(file_name.as_str());
@@ -427,7 +430,7 @@ impl Warehouse {
                 .collect(),
             inputs: meta.inputs,
             properties: meta.properties,
-            elapsed_ms: meta.elapsed_ms,
+            elapsed_ms: meta.elapsed_ms + started.elapsed().as_millis() as u64,
         };
         self.commit(&dir, &manifest).await?;
         Ok(manifest)
