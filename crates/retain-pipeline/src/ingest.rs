@@ -343,6 +343,21 @@ O8,C2,2025-03-07T12:00:00Z,completed,15.5,0,EUR,app,bags,0
         (ctx, reports)
     }
 
+    /// A published table as a pretty-printed text table, ordered by its first column.
+    async fn pretty(ctx: &Ctx, table: &str) -> String {
+        let (_, df) = ctx.read_published(table, "").await.unwrap();
+        let first = df.schema().field(0).name().clone();
+        let batches = df
+            .sort(vec![datafusion::prelude::col(first).sort(true, false)])
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string()
+    }
+
     const PIPELINE: &str = r#"
 name = "t"
 warehouse = "memory:///wh"
@@ -398,21 +413,7 @@ repeat_purchase = "repeat_purchase"
         assert_eq!(o.reasons, want);
         // The staged customer C2 is the earlier of its two rows, with its offset
         // normalised to UTC, and country upper-cased.
-        let batches = ctx
-            .read_published("staged/customers", "")
-            .await
-            .unwrap()
-            .1
-            .sort(vec![
-                datafusion::prelude::col("customer_id").sort(true, false),
-            ])
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
-        let text = arrow::util::pretty::pretty_format_batches(&batches)
-            .unwrap()
-            .to_string();
+        let text = pretty(&ctx, "staged/customers").await;
         assert!(
             text.contains("| C2          | 2025-02-01T08:00:00Z | FR "),
             "{text}"
@@ -422,17 +423,7 @@ repeat_purchase = "repeat_purchase"
             "{text}"
         );
         // The quarantine names the column of each reason.
-        let q = ctx
-            .read_published("quarantine/orders", "")
-            .await
-            .unwrap()
-            .1
-            .collect()
-            .await
-            .unwrap();
-        let text = arrow::util::pretty::pretty_format_batches(&q)
-            .unwrap()
-            .to_string();
+        let text = pretty(&ctx, "quarantine/orders").await;
         let line_of = |order: &str| {
             text.lines()
                 .find(|l| l.starts_with(&format!("| {order} ")))

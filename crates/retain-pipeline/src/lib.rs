@@ -275,7 +275,7 @@ impl Ctx {
             .with_toml(&toml_params(
                 &self.settings.pipeline.feature_params(),
                 &file.origin,
-            )?)?;
+            )?);
         let df = self.engine.query(&file, &params).await?;
         let mut props = serde_json::Map::new();
         props.insert("sql".into(), file.origin.clone().into());
@@ -518,20 +518,12 @@ async fn score(
             version: Some(fm.run_id.clone()),
         }],
         properties: props,
-        elapsed_ms: 0,
+        elapsed_ms: started.elapsed().as_millis() as u64,
     };
+    let schema = retain_score::customer_risk_schema();
     let m = ctx
         .wh
-        .publish(
-            "scores/customer_risk",
-            partition,
-            retain_score::customer_risk_schema(),
-            scored,
-            PublishMeta {
-                elapsed_ms: started.elapsed().as_millis() as u64,
-                ..meta
-            },
-        )
+        .publish("scores/customer_risk", partition, schema, scored, meta)
         .await?;
     ctx.published(&m);
     Ok((m, counts))
@@ -564,7 +556,7 @@ async fn next_best_action(
         .with_toml(&toml_params(
             &ctx.settings.pipeline.policy_params(),
             &file.origin,
-        )?)?;
+        )?);
     let df = ctx.engine.query(&file, &params).await?;
     let schema = Arc::new(df.schema().as_arrow().clone());
     let stream = df

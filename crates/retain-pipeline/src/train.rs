@@ -66,7 +66,7 @@ pub(crate) async fn train(ctx: &mut Ctx, spec: &ModelSpec) -> Result<(ModelArtif
                 "horizon_days",
                 datafusion::common::ScalarValue::Int64(Some(i64::from(spec.horizon_days))),
             )
-            .with_toml(&label_params)?;
+            .with_toml(&label_params);
         let labels = ctx
             .engine
             .query(&label_file, &params)

@@ -240,7 +240,7 @@ impl Params {
 
     /// Add parameters from configuration values: integers bind as BIGINT, floats as
     /// DOUBLE, booleans as BOOLEAN, strings as VARCHAR and TOML dates as DATE.
-    pub fn with_toml(mut self, values: &BTreeMap<String, toml_value::Value>) -> Result<Self> {
+    pub fn with_toml(mut self, values: &BTreeMap<String, toml_value::Value>) -> Self {
         for (name, v) in values {
             let scalar = match v {
                 toml_value::Value::Integer(i) => ScalarValue::Int64(Some(*i)),
@@ -254,7 +254,7 @@ impl Params {
             };
             self.0.insert(name.clone(), scalar);
         }
-        Ok(self)
+        self
     }
 
     fn to_param_values(&self) -> datafusion::common::ParamValues {
