@@ -375,29 +375,21 @@ repeat_purchase = "repeat_purchase"
     #[tokio::test]
     async fn every_row_is_staged_quarantined_or_a_counted_duplicate() {
         let (ctx, reports) = ingest_memory(PIPELINE).await;
-        let c = &reports[0];
-        assert_eq!(
+        // (table, read, staged, quarantined, duplicates)
+        let counts = |r: &IngestReport| {
             (
-                c.table.as_str(),
-                c.read,
-                c.staged,
-                c.quarantined,
-                c.duplicates
-            ),
-            ("customers", 4, 2, 1, 1)
-        );
+                r.table.clone(),
+                r.read,
+                r.staged,
+                r.quarantined,
+                r.duplicates,
+            )
+        };
+        let c = &reports[0];
+        assert_eq!(counts(c), ("customers".into(), 4, 2, 1, 1));
         assert_eq!(c.reasons.get("invalid_timestamp"), Some(&1));
         let o = &reports[1];
-        assert_eq!(
-            (
-                o.table.as_str(),
-                o.read,
-                o.staged,
-                o.quarantined,
-                o.duplicates
-            ),
-            ("orders", 9, 1, 7, 1)
-        );
+        assert_eq!(counts(o), ("orders".into(), 9, 1, 7, 1));
         let want: std::collections::BTreeMap<String, u64> = [
             ("negative_amount", 1),
             ("unknown_customer", 1),
