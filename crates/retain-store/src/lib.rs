@@ -1,21 +1,30 @@
 //! The warehouse: one URL under which every table is published, reached through
-//! `object_store` only.
+//! `object_store` only (local files, S3 and S3-compatible servers, GCS, Azure, memory).
 //!
-//! Publishing protocol (manifest last): the data files of a partition are written under
-//! names unique to the run (`part-<run_id>-<n>.parquet`); when all are complete a
-//! `_manifest.json` listing them is written with a single PUT, which is atomic on every
-//! object store; files of earlier runs that the new manifest does not list are deleted
-//! afterwards. Readers, and every later stage, read exactly the files the manifest lists,
-//! so a partition appears whole or not at all, and an interrupted run leaves only
-//! unlisted files that the next publish of that partition removes.
+//! Publishing protocol (write aside, move in, manifest last):
+//! 1. the rows of a partition stream into `_tmp/<run_id>/<table>/<partition>/part-00000.parquet`,
+//!    a prefix no reader looks at (tools skip `_`-prefixed folders, and globs such as
+//!    `<table>/*/*.parquet` do not reach that deep);
+//! 2. on commit the file is moved to `<table>/<partition>/part-00000.parquet`: a rename on
+//!    local disks, a server-side copy on object stores, both of which replace the old
+//!    object whole, so a reader sees either the old file or the new one, never a part;
+//! 3. `_manifest.json` (rows, schema, inputs, run id, timings) is written with one PUT;
+//!    stages and tools that follow the manifest read exactly the files it lists;
+//! 4. files of earlier layouts the manifest does not list are deleted.
+//!
+//! An interrupted run leaves only `_tmp/<run_id>/` behind, which the next run removes
+//! ([`Warehouse::clean_leftovers`]). A run can write several partitions aside and commit
+//! them together only if all are good (ingest does this for the quarantine threshold).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use futures::{Stream, StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -29,7 +38,7 @@ pub enum Error {
     #[error("invalid location `{location}`: {message}")]
     InvalidLocation { location: String, message: String },
     /// The object store refused or failed an operation.
-    #[error("storage error at `{location}`: {source}")]
+    #[error("storage error at `{location}`: {}", one_line(source))]
     Store {
         location: String,
         #[source]
@@ -69,6 +78,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Name of the file that makes a partition visible.
 pub const MANIFEST: &str = "_manifest.json";
 
+/// Folder under the warehouse root where runs write files before committing them.
+pub const TMP: &str = "_tmp";
+
+/// A partition written aside by [`Warehouse::write`], not yet visible.
+#[derive(Debug)]
+pub struct Pending {
+    files: Vec<Path>,
+    /// The manifest [`Warehouse::commit`] will publish.
+    pub manifest: Manifest,
+}
+
 /// A warehouse (or any location) on an object store: the store, the URL of its root and
 /// the prefix inside it.
 #[derive(Clone)]
@@ -79,6 +99,182 @@ pub struct Location {
     pub store_url: Url,
     /// Prefix inside the store.
     pub prefix: Path,
+    /// How stores are built; kept so that resolving to another bucket uses the same
+    /// settings.
+    pub options: Arc<StoreOptions>,
+}
+
+/// How to reach object stores: builder options on top of the environment, and the
+/// retry and timeout policy of the HTTP client.
+///
+/// Credentials come from the environment and the providers' standard chains
+/// (`AWS_ACCESS_KEY_ID`, instance metadata, `GOOGLE_APPLICATION_CREDENTIALS`,
+/// `AZURE_STORAGE_ACCOUNT_KEY`, …); `options` holds non-secret settings such as
+/// `aws_endpoint`, `aws_region`, `aws_virtual_hosted_style_request` or `allow_http`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreOptions {
+    /// `object_store` configuration keys (`aws_endpoint`, `google_bucket`, `azure_storage_account_name`, `allow_http`, …).
+    pub options: BTreeMap<String, String>,
+    /// Retries of a failed request (object_store retries idempotent requests with
+    /// exponential backoff on connection errors, 5xx and throttling).
+    pub max_retries: usize,
+    /// No retry starts after this long from the first attempt.
+    pub retry_timeout: Duration,
+    /// Timeout of the connect phase of one request.
+    pub connect_timeout: Duration,
+    /// Timeout of one whole request.
+    pub timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            options: BTreeMap::new(),
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+impl StoreOptions {
+    /// Reject keys no store understands (a typo would otherwise be ignored silently).
+    pub fn validate(&self) -> Result<()> {
+        use object_store::aws::AmazonS3ConfigKey;
+        use object_store::azure::AzureConfigKey;
+        use object_store::gcp::GoogleConfigKey;
+        for key in self.options.keys() {
+            let known = key.parse::<AmazonS3ConfigKey>().is_ok()
+                || key.parse::<GoogleConfigKey>().is_ok()
+                || key.parse::<AzureConfigKey>().is_ok();
+            if !known {
+                return Err(Error::InvalidLocation {
+                    location: format!("[storage.options] {key}"),
+                    message: "not an object_store configuration key (see docs/storage.md)".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn client(&self) -> ClientOptions {
+        ClientOptions::new()
+            .with_connect_timeout(self.connect_timeout)
+            .with_timeout(self.timeout)
+    }
+
+    fn retry(&self) -> RetryConfig {
+        RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: self.max_retries,
+            retry_timeout: self.retry_timeout,
+        }
+    }
+
+    /// Build the store for `url` (its scheme and bucket).
+    fn build(&self, url: &Url, location: &str) -> Result<(Arc<dyn ObjectStore>, Path)> {
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+        use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+        use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+        let invalid = |e: object_store::Error| Error::InvalidLocation {
+            location: location.to_owned(),
+            message: one_line(&e),
+        };
+        let path = Path::from_url_path(url.path()).map_err(|e| Error::InvalidLocation {
+            location: location.to_owned(),
+            message: e.to_string(),
+        })?;
+        let store: Arc<dyn ObjectStore> = match url.scheme() {
+            "s3" | "s3a" => {
+                let mut b = AmazonS3Builder::from_env()
+                    .with_url(url.as_str())
+                    .with_client_options(self.client())
+                    .with_retry(self.retry());
+                for (k, v) in &self.options {
+                    if let Ok(key) = k.parse::<AmazonS3ConfigKey>() {
+                        b = b.with_config(key, v);
+                    }
+                }
+                Arc::new(b.build().map_err(invalid)?)
+            }
+            "gs" => {
+                let mut b = GoogleCloudStorageBuilder::from_env()
+                    .with_url(url.as_str())
+                    .with_client_options(self.client())
+                    .with_retry(self.retry());
+                for (k, v) in &self.options {
+                    if let Ok(key) = k.parse::<GoogleConfigKey>() {
+                        b = b.with_config(key, v);
+                    }
+                }
+                Arc::new(b.build().map_err(invalid)?)
+            }
+            "az" | "abfs" | "abfss" | "azure" => {
+                let mut b = MicrosoftAzureBuilder::from_env()
+                    .with_url(url.as_str())
+                    .with_client_options(self.client())
+                    .with_retry(self.retry());
+                for (k, v) in &self.options {
+                    if let Ok(key) = k.parse::<AzureConfigKey>() {
+                        b = b.with_config(key, v);
+                    }
+                }
+                Arc::new(b.build().map_err(invalid)?)
+            }
+            _ => {
+                let (store, path) = object_store::parse_url(url).map_err(invalid)?;
+                return Ok((Arc::from(store), path));
+            }
+        };
+        Ok((store, path))
+    }
+}
+
+/// An object_store error as one line: the kind of failure first, without the retry
+/// bookkeeping and nested `source:` chains a user cannot act on.
+pub fn one_line(e: &object_store::Error) -> String {
+    use object_store::Error as E;
+    let full = {
+        let mut text = e.to_string();
+        let mut src = std::error::Error::source(e);
+        while let Some(s) = src {
+            let t = s.to_string();
+            if !text.contains(&t) {
+                text.push_str(": ");
+                text.push_str(&t);
+            }
+            src = s.source();
+        }
+        text.replace('\n', " ")
+    };
+    let has = |needle: &str| full.contains(needle);
+    match e {
+        E::NotFound { .. } if has("NoSuchBucket") => "bucket does not exist".into(),
+        E::NotFound { .. } => "not found".into(),
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => {
+            "access denied: check the credentials in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT_KEY)".into()
+        }
+        _ if has("NoSuchBucket") => "bucket does not exist".into(),
+        _ if has("InvalidAccessKeyId") || has("SignatureDoesNotMatch") || has("AccessDenied") || has("403 Forbidden") => {
+            "access denied: check the credentials in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT_KEY)".into()
+        }
+        _ if has("error sending request") || has("Connection refused") || has("connect") || has("dns error") => {
+            let retries = if has("after ") { " (retried until the retry timeout)" } else { "" };
+            format!("cannot reach the storage endpoint{retries}: {}", root_cause(e))
+        }
+        _ => full,
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        last = s.to_string();
+        src = s.source();
+    }
+    last
 }
 
 impl std::fmt::Debug for Location {
@@ -93,17 +289,19 @@ impl Location {
     /// Relative paths are made absolute against the current directory, with `.` and
     /// `..` resolved lexically.
     pub fn parse(location: &str) -> Result<Self> {
+        Self::parse_with(location, Arc::new(StoreOptions::default()))
+    }
+
+    /// [`Location::parse`] with the given store options (endpoint, retries, timeouts).
+    pub fn parse_with(location: &str, options: Arc<StoreOptions>) -> Result<Self> {
         let url = to_url(location)?;
-        let (store, prefix) =
-            object_store::parse_url(&url).map_err(|e| Error::InvalidLocation {
-                location: location.to_owned(),
-                message: e.to_string(),
-            })?;
+        let (store, prefix) = options.build(&url, location)?;
         let store_url = store_root(&url);
         Ok(Self {
-            store: Arc::from(store),
+            store,
             store_url,
             prefix,
+            options,
         })
     }
 
@@ -111,11 +309,11 @@ impl Location {
     /// relative one is joined under this prefix on the same store.
     pub fn resolve(&self, rel: &str) -> Result<Self> {
         if rel.contains("://") || std::path::Path::new(rel).is_absolute() {
-            return Self::parse(rel);
+            return Self::parse_with(rel, self.options.clone());
         }
         if self.store_url.scheme() == "file" {
             // Local paths may climb out of the warehouse (`../exports/`).
-            return Self::parse(&format!("/{}/{rel}", self.prefix));
+            return Self::parse_with(&format!("/{}/{rel}", self.prefix), self.options.clone());
         }
         if rel.split('/').any(|s| s == "..") {
             return Err(Error::InvalidLocation {
@@ -127,6 +325,7 @@ impl Location {
             store: self.store.clone(),
             store_url: self.store_url.clone(),
             prefix: self.child(rel),
+            options: self.options.clone(),
         })
     }
 
@@ -337,8 +536,8 @@ impl Warehouse {
         self.root.child(&format!("{table}/{partition}"))
     }
 
-    /// Stream record batches into one Parquet file of `table/partition`, then publish the
-    /// partition (manifest last) and remove files of earlier runs.
+    /// Stream record batches into one Parquet file of `table/partition` and publish it:
+    /// [`Warehouse::write`] then [`Warehouse::commit`].
     pub async fn publish<S, E>(
         &self,
         table: &str,
@@ -351,10 +550,35 @@ impl Warehouse {
         S: Stream<Item = std::result::Result<RecordBatch, E>>,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let pending = self.write(table, partition, schema, batches, meta).await?;
+        self.commit(pending).await
+    }
+
+    /// Folder of this run's files written aside.
+    fn tmp_dir(&self) -> Path {
+        self.root.child(&format!("{TMP}/{}", self.run_id))
+    }
+
+    /// Stream record batches into one Parquet file written aside (under `_tmp/<run_id>/`),
+    /// invisible to readers until [`Warehouse::commit`]. A failed stream deletes the file.
+    pub async fn write<S, E>(
+        &self,
+        table: &str,
+        partition: &str,
+        schema: SchemaRef,
+        batches: S,
+        meta: PublishMeta,
+    ) -> Result<Pending>
+    where
+        S: Stream<Item = std::result::Result<RecordBatch, E>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let started = std::time::Instant::now();
-        let dir = self.partition_path(table, partition);
-        let file_name = format!("part-{}-00000.parquet", self.run_id);
-        let file_path = dir.clone().join(file_name.as_str());
+        let file_name = "part-00000.parquet".to_owned();
+        let file_path = self
+            .root
+            .child(&format!("{TMP}/{}/{table}/{partition}", self.run_id))
+            .join(file_name.as_str());
         let location = self.root.url_of(&file_path);
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
@@ -375,7 +599,8 @@ impl Warehouse {
             let batch = match batch {
                 Ok(b) => b,
                 Err(e) => {
-                    // Abort: the unlisted file is removed now or by the next publish.
+                    // Abort: nothing was committed; the file aside goes now (or with the
+                    // next run's clean-up if this delete fails too).
                     drop(writer);
                     let _ = self.root.store.delete(&file_path).await;
                     return Err(Error::Upstream {
@@ -432,14 +657,41 @@ impl Warehouse {
             properties: meta.properties,
             elapsed_ms: meta.elapsed_ms + started.elapsed().as_millis() as u64,
         };
-        self.commit(&dir, &manifest).await?;
-        Ok(manifest)
+        Ok(Pending {
+            files: vec![file_path],
+            manifest,
+        })
     }
 
-    /// Write the manifest (the commit point), then delete files it does not list.
-    async fn commit(&self, dir: &Path, manifest: &Manifest) -> Result<()> {
-        let json = serde_json::to_vec_pretty(manifest).map_err(|e| Error::CorruptManifest {
-            location: self.root.url_of(dir),
+    /// URLs of the files of a partition written aside (to read it before the commit).
+    pub fn pending_urls(&self, pending: &Pending) -> Vec<String> {
+        pending.files.iter().map(|p| self.root.url_of(p)).collect()
+    }
+
+    /// Make a partition written aside visible: move its files into the partition folder
+    /// (each move replaces the old object whole), write the manifest, then delete files
+    /// the manifest does not list.
+    pub async fn commit(&self, pending: Pending) -> Result<Manifest> {
+        let Pending {
+            files,
+            mut manifest,
+        } = pending;
+        let started = std::time::Instant::now();
+        let dir = self.partition_path(&manifest.table, &manifest.partition);
+        for (tmp, entry) in files.iter().zip(&manifest.files) {
+            let to = dir.clone().join(entry.path.as_str());
+            self.root
+                .store
+                .rename(tmp, &to)
+                .await
+                .map_err(|source| Error::Store {
+                    location: self.root.url_of(&to),
+                    source,
+                })?;
+        }
+        manifest.elapsed_ms += started.elapsed().as_millis() as u64;
+        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::CorruptManifest {
+            location: self.root.url_of(&dir),
             message: e.to_string(),
         })?;
         self.root.put(&dir.clone().join(MANIFEST), json).await?;
@@ -448,25 +700,52 @@ impl Warehouse {
             .iter()
             .map(|f| dir.clone().join(f.path.as_str()))
             .collect();
-        for meta in self.root.list(dir).await? {
+        for meta in self.root.list(&dir).await? {
             let name = meta.location.filename().unwrap_or_default();
             if name == MANIFEST || keep.contains(&meta.location) {
                 continue;
             }
             // Only direct children: nested partitions belong to other publishes.
-            if meta.location.prefix_match(dir).map(|p| p.count()) != Some(1) {
+            if meta.location.prefix_match(&dir).map(|p| p.count()) != Some(1) {
                 continue;
             }
-            self.root
-                .store
-                .delete(&meta.location)
-                .await
-                .map_err(|source| Error::Store {
-                    location: self.root.url_of(&meta.location),
-                    source,
-                })?;
+            self.delete(&meta.location).await?;
+        }
+        Ok(manifest)
+    }
+
+    /// Drop a partition written aside.
+    pub async fn abort(&self, pending: Pending) -> Result<()> {
+        for f in &pending.files {
+            self.delete(f).await?;
         }
         Ok(())
+    }
+
+    async fn delete(&self, path: &Path) -> Result<()> {
+        match self.root.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(source) => Err(Error::Store {
+                location: self.root.url_of(path),
+                source,
+            }),
+        }
+    }
+
+    /// Delete what interrupted runs left under `_tmp/` (everything but this run's own
+    /// files); returns how many objects were removed. Runs on the same warehouse must not
+    /// overlap (a later issue adds a lock).
+    pub async fn clean_leftovers(&self) -> Result<usize> {
+        let own = self.tmp_dir();
+        let mut removed = 0;
+        for meta in self.root.list(&self.root.child(TMP)).await? {
+            if meta.location.prefix_match(&own).is_some() {
+                continue;
+            }
+            self.delete(&meta.location).await?;
+            removed += 1;
+        }
+        Ok(removed)
     }
 
     /// The manifest of a published partition, or `NotPublished`.
@@ -587,7 +866,9 @@ mod tests {
             .iter()
             .map(|m| m.location.filename().unwrap().to_owned())
             .collect();
-        assert_eq!(names, vec!["_manifest.json", "part-run2-00000.parquet"]);
+        assert_eq!(names, vec!["_manifest.json", "part-00000.parquet"]);
+        // Nothing is left aside.
+        assert!(root.list(&root.child(TMP)).await.unwrap().is_empty());
     }
 
     #[tokio::test]
