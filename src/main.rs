@@ -113,8 +113,24 @@ fn main() -> ExitCode {
             {
                 eprintln!("error: {line}");
             }
-            ExitCode::FAILURE
+            exit_code(&err)
         }
+    }
+}
+
+/// Exit codes (docs/cli.md): 0 success, 1 failure, 2 usage error, 3 data-quality
+/// threshold breached (nothing published).
+fn exit_code(err: &anyhow::Error) -> ExitCode {
+    let quality = err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<retain_pipeline::Error>(),
+            Some(retain_pipeline::Error::Quality { .. })
+        )
+    });
+    if quality {
+        ExitCode::from(3)
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -275,9 +291,18 @@ fn print_report(r: &RunReport, synth: Option<std::time::Duration>) {
     for i in &r.ingest {
         let _ = writeln!(
             out,
-            "  {:<18} read {:>9}  staged {:>9}  quarantined {:>6}  duplicates {:>6}",
-            i.table, i.read, i.staged, i.quarantined, i.duplicates
+            "  {:<18} read {:>9}  staged {:>9}  quarantined {:>6}  duplicates {:>6}  ({} files)",
+            i.table,
+            i.read,
+            i.staged,
+            i.quarantined,
+            i.duplicates,
+            i.files.len()
         );
+        if !i.reasons.is_empty() {
+            let reasons: Vec<String> = i.reasons.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let _ = writeln!(out, "  {:<18} quarantined: {}", "", reasons.join(", "));
+        }
     }
     let _ = writeln!(out, "\nmodels (out-of-time validation):");
     for m in &r.models {

@@ -91,6 +91,165 @@ pub struct PipelineConfig {
     /// Next-best-action policy parameters.
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// How object stores are reached (endpoint, region, retries, timeouts).
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// Data-quality limits.
+    #[serde(default)]
+    pub quality: QualityConfig,
+}
+
+/// `[storage]`: settings of the object stores behind `warehouse` and the sources.
+/// Credentials are never set here: they come from the environment and the providers'
+/// standard chains.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct StorageConfig {
+    /// object_store configuration keys (`aws_endpoint`, `aws_region`,
+    /// `aws_virtual_hosted_style_request`, `allow_http`, `google_bucket`, …); values may
+    /// reference `${ENV_VAR}`.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    /// Retries of a failed request (connection errors, 5xx, throttling).
+    #[serde(default = "default_max_retries")]
+    pub max_retries: usize,
+    /// No retry starts after this long from the first attempt (`30s`, `2m`, `500ms`).
+    #[serde(default = "default_retry_timeout")]
+    pub retry_timeout: Duration,
+    /// Timeout of the connect phase of one request.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: Duration,
+    /// Timeout of one whole request.
+    #[serde(default = "default_request_timeout")]
+    pub timeout: Duration,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            options: BTreeMap::new(),
+            max_retries: default_max_retries(),
+            retry_timeout: default_retry_timeout(),
+            connect_timeout: default_connect_timeout(),
+            timeout: default_request_timeout(),
+        }
+    }
+}
+
+fn default_max_retries() -> usize {
+    3
+}
+fn default_retry_timeout() -> Duration {
+    Duration(std::time::Duration::from_secs(30))
+}
+fn default_connect_timeout() -> Duration {
+    Duration(std::time::Duration::from_secs(5))
+}
+fn default_request_timeout() -> Duration {
+    Duration(std::time::Duration::from_secs(120))
+}
+
+/// Keys of `[storage.options]` that hold secrets: refused in a pipeline file.
+const SECRET_KEYS: &[&str] = &[
+    "secret",
+    "token",
+    "password",
+    "access_key",
+    "account_key",
+    "service_account_key",
+    "sas",
+    "credential",
+];
+
+/// A duration written as `500ms`, `30s`, `2m` or `1h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duration(pub std::time::Duration);
+
+impl std::str::FromStr for Duration {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("`{s}` is not a duration like `500ms`, `30s` or `2m`"))?;
+        let ms = match unit.trim() {
+            "ms" => n,
+            "s" => n * 1000,
+            "m" | "min" => n * 60_000,
+            "h" => n * 3_600_000,
+            other => return Err(format!("unknown duration unit `{other}` in `{s}` (ms, s, m, h)")),
+        };
+        Ok(Duration(std::time::Duration::from_millis(ms)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// `[quality]`: when bad input fails the run.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct QualityConfig {
+    /// A source whose quarantined rows exceed this share of its rows read fails the run
+    /// (exit code 3) and nothing is published. Per-source `max-quarantine-ratio`
+    /// overrides it. Rows dated after the as-of date (`future_date`) do not count: a
+    /// backfill over a full export is not bad input.
+    #[serde(default = "default_quarantine_ratio")]
+    pub max_quarantine_ratio: f64,
+    /// Timestamps before this date are implausible (`out_of_range_date`).
+    #[serde(default = "default_min_date")]
+    pub min_date: NaiveDate,
+}
+
+fn default_min_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1990, 1, 1).unwrap_or_default()
+}
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        Self {
+            max_quarantine_ratio: default_quarantine_ratio(),
+            min_date: default_min_date(),
+        }
+    }
+}
+
+fn default_quarantine_ratio() -> f64 {
+    0.05
+}
+
+/// Replace every `${NAME}` with the environment variable `NAME`; an unset variable is an
+/// error naming it. `$$` is a literal `$`.
+pub fn expand_env(text: &str) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix('{') {
+            let end = tail
+                .find('}')
+                .ok_or_else(|| format!("unclosed `${{` in `{text}`"))?;
+            let name = &tail[..end];
+            let value = std::env::var(name)
+                .map_err(|_| format!("environment variable `{name}` is not set"))?;
+            out.push_str(&value);
+            rest = &tail[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 fn default_raw() -> String {
@@ -179,17 +338,91 @@ pub enum Format {
     Parquet,
 }
 
+/// Compression of a text source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
 /// `[sources.<table>]`: one raw export.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct SourceConfig {
-    /// File or folder, relative to `raw` unless it is an absolute URL or path.
+    /// File, folder (ending in `/`) or glob (`exports/orders/*.csv.gz`), relative to `raw`
+    /// unless it is an absolute URL or path. May reference `${ENV_VAR}`.
+    #[serde(alias = "url")]
     pub path: String,
-    /// File format.
-    pub format: Format,
+    /// File format; from the extension when absent (`.csv`, `.ndjson`/`.jsonl`/`.json`,
+    /// `.parquet`, each optionally followed by `.gz` or `.zst`).
+    #[serde(default)]
+    pub format: Option<Format>,
+    /// Compression of text files; from each file's extension when absent.
+    #[serde(default)]
+    pub compression: Option<Compression>,
+    /// CSV field delimiter.
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+    /// CSV quote character.
+    #[serde(default = "default_quote")]
+    pub quote: char,
+    /// The first CSV line names the columns.
+    #[serde(default = "default_true")]
+    pub header: bool,
+    /// Column names of a CSV without a header line.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// A missing or unreadable source is a warning and the table is empty, not an error.
+    #[serde(default)]
+    pub optional: bool,
+    /// chrono format of local timestamps in the export (`%d/%m/%Y %H:%M`), read as UTC;
+    /// ISO-8601 timestamps with or without an offset are always accepted.
+    #[serde(default)]
+    pub timestamp_format: Option<String>,
+    /// Overrides `[quality] max-quarantine-ratio` for this source.
+    #[serde(default)]
+    pub max_quarantine_ratio: Option<f64>,
     /// Staging SQL, relative to the SQL directory; `staging/<table>.sql` when absent.
     #[serde(default)]
     pub staging: Option<String>,
+}
+
+fn default_delimiter() -> char {
+    ','
+}
+fn default_quote() -> char {
+    '"'
+}
+fn default_true() -> bool {
+    true
+}
+
+impl SourceConfig {
+    /// The format, given or inferred from the path.
+    pub fn format(&self) -> std::result::Result<Format, String> {
+        if let Some(f) = self.format {
+            return Ok(f);
+        }
+        let lower = self.path.to_ascii_lowercase();
+        let stem = ["gz", "gzip", "zst", "zstd"]
+            .iter()
+            .find_map(|ext| lower.strip_suffix(&format!(".{ext}")))
+            .unwrap_or(&lower);
+        if stem.ends_with(".csv") || stem.ends_with(".tsv") {
+            Ok(Format::Csv)
+        } else if stem.ends_with(".ndjson") || stem.ends_with(".jsonl") || stem.ends_with(".json") {
+            Ok(Format::Ndjson)
+        } else if stem.ends_with(".parquet") {
+            Ok(Format::Parquet)
+        } else {
+            Err(format!(
+                "cannot tell the format of `{}` from its name: set `format = \"csv\" | \"ndjson\" | \"parquet\"`",
+                self.path
+            ))
+        }
+    }
 }
 
 /// `[features]`.
@@ -307,13 +540,31 @@ impl PipelineConfig {
 
     /// Parse a pipeline from TOML text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
-        let cfg: Self = toml::from_str(text).map_err(|e| Error::Parse {
+        let mut cfg: Self = toml::from_str(text).map_err(|e| Error::Parse {
             what: "pipeline file",
             path: origin.to_owned(),
             message: one_line(&e.to_string()),
         })?;
         cfg.validate(origin)?;
+        cfg.expand_env().map_err(|message| Error::Invalid {
+            what: "pipeline file",
+            path: origin.to_owned(),
+            message,
+        })?;
         Ok(cfg)
+    }
+
+    /// Substitute `${ENV_VAR}` in locations and storage options.
+    fn expand_env(&mut self) -> std::result::Result<(), String> {
+        self.warehouse = expand_env(&self.warehouse)?;
+        self.raw = expand_env(&self.raw)?;
+        for (table, src) in &mut self.sources {
+            src.path = expand_env(&src.path).map_err(|m| format!("[sources.{table}] path: {m}"))?;
+        }
+        for (key, value) in &mut self.storage.options {
+            *value = expand_env(value).map_err(|m| format!("[storage.options] {key}: {m}"))?;
+        }
+        Ok(())
     }
 
     /// Read and parse a pipeline file.
@@ -355,6 +606,40 @@ impl PipelineConfig {
         }
         if !self.sources.contains_key("orders") {
             return Err(invalid("the `orders` source is required".into()));
+        }
+        for (table, src) in &self.sources {
+            src.format()
+                .map_err(|m| invalid(format!("[sources.{table}]: {m}")))?;
+            if !src.delimiter.is_ascii() || !src.quote.is_ascii() {
+                return Err(invalid(format!(
+                    "[sources.{table}]: delimiter and quote must be ASCII characters"
+                )));
+            }
+            if !src.header && src.columns.is_empty() {
+                return Err(invalid(format!(
+                    "[sources.{table}]: `header = false` needs a `columns` list"
+                )));
+            }
+            if let Some(r) = src.max_quarantine_ratio
+                && !(0.0..=1.0).contains(&r)
+            {
+                return Err(invalid(format!(
+                    "[sources.{table}]: max-quarantine-ratio must be between 0 and 1"
+                )));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.quality.max_quarantine_ratio) {
+            return Err(invalid(
+                "[quality] max-quarantine-ratio must be between 0 and 1".into(),
+            ));
+        }
+        for key in self.storage.options.keys() {
+            let k = key.to_ascii_lowercase();
+            if SECRET_KEYS.iter().any(|s| k.contains(s)) && !k.contains("endpoint") {
+                return Err(invalid(format!(
+                    "[storage.options] `{key}` holds a secret: pipeline files never do. Set it in the environment (AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT_KEY, …) or use the provider's credential chain"
+                )));
+            }
         }
         if !(0.0..=1.0).contains(&self.score.medium_risk)
             || !(0.0..=1.0).contains(&self.score.high_risk)

@@ -78,7 +78,8 @@ pub fn schema(table: &str) -> Option<SchemaRef> {
     Some(Arc::new(Schema::new(fields)))
 }
 
-/// Compare the columns a staging query produces (without its `_reject_*` columns) with
+/// Compare the columns a staging query produces (without its `_`-prefixed bookkeeping
+/// columns: `_reject_*`, `_source_*`) with
 /// the contract; the message names the first difference.
 pub fn check(table: &str, produced: &Schema) -> Result<(), String> {
     let Some(expected) = schema(table) else {
@@ -87,7 +88,7 @@ pub fn check(table: &str, produced: &Schema) -> Result<(), String> {
     let produced: Vec<&Field> = produced
         .fields()
         .iter()
-        .filter(|f| !f.name().starts_with("_reject_"))
+        .filter(|f| !f.name().starts_with('_'))
         .map(|f| f.as_ref())
         .collect();
     let names = |fs: &mut dyn Iterator<Item = &Field>| {

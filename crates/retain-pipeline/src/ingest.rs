@@ -1,46 +1,93 @@
 //! Ingest: raw exports → `staged/<table>/` and `quarantine/<table>/`.
 //!
-//! Each source is registered as `raw_<table>` (CSV with every column read as text, so a
-//! malformed value becomes a quarantine row instead of a read error), its staging SQL
-//! runs, and one pass over the result splits it: rows without `_reject_reason` are
-//! staged, rows with `duplicate_key` are counted as duplicates removed, all others are
-//! quarantined with their reason and column.
+//! Each source's files are listed (one file, a folder, or a glob), opened by the tolerant
+//! readers of `retain-read` and registered as `raw_<table>`, a DataFusion streaming table
+//! with one partition per file whose rows carry their file and line. The staging SQL types,
+//! validates and deduplicates them; one pass over its result splits it: rows without a
+//! reason are staged, `exact_duplicate` rows are counted as duplicates removed, all others
+//! are quarantined with reason, column, detail, file and row.
+//!
+//! Nothing is visible until every source has passed: staged and quarantine partitions are
+//! written aside, the quarantine threshold is checked per source, and only then are all
+//! partitions committed. A breach publishes nothing and fails with
+//! [`Error::Quality`](crate::Error::Quality).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::streaming::StreamingTable;
 use datafusion::common::ScalarValue;
-use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions};
-use futures::StreamExt;
+use datafusion::error::DataFusionError;
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
+use datafusion::prelude::ParquetReadOptions;
+use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
-use retain_config::Format;
+use retain_config::{Format, SourceConfig};
+use retain_read::{RawFile, RawSource, ReadError, ReadOptions};
 use retain_sql::Params;
-use retain_store::{InputEntry, PublishMeta};
+use retain_store::{InputEntry, Location, Pending, PublishMeta};
 use serde::Serialize;
 
 use crate::{Ctx, Error, Result, contract, df_err};
 
-/// Row accounting of one source: `read = staged + quarantined + duplicates`.
+/// Reason of rows that are removed as copies of a staged row (not quarantined).
+pub const EXACT_DUPLICATE: &str = "exact_duplicate";
+/// Reason of rows dated after the as-of date: quarantined, but not counted against the
+/// quarantine threshold (a backfill over a full export is not bad input).
+pub const FUTURE_DATE: &str = "future_date";
+
+/// Row accounting of one source file: `read = staged + quarantined + duplicates`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct FileAccount {
+    pub file: String,
+    pub bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    pub read: u64,
+    pub staged: u64,
+    pub quarantined: u64,
+    pub duplicates: u64,
+}
+
+/// Row accounting of one source: `read = staged + quarantined + duplicates`, in total and
+/// for every file.
 #[derive(Debug, Clone, Serialize)]
 pub struct IngestReport {
     pub table: String,
     pub source: String,
-    pub files: usize,
+    pub files: Vec<FileAccount>,
     pub read: u64,
     pub staged: u64,
     pub quarantined: u64,
     pub duplicates: u64,
     /// Quarantined rows by reason code.
-    pub reasons: std::collections::BTreeMap<String, u64>,
+    pub reasons: BTreeMap<String, u64>,
+    /// Times the staging query spilled to disk, and bytes spilled.
+    pub spills: usize,
+    pub spilled_bytes: usize,
+    pub elapsed_ms: u64,
+}
+
+/// A source written aside: its staged and quarantine partitions.
+struct Written {
+    table: &'static str,
+    staged: Pending,
+    quarantine: Pending,
 }
 
 pub(crate) async fn run(ctx: &mut Ctx) -> Result<Vec<IngestReport>> {
     let raw = ctx.wh.root.resolve(&ctx.settings.pipeline.raw)?;
-    let has_customers = ctx.settings.pipeline.sources.contains_key("customers");
     let mut reports = Vec::new();
+    let mut written: Vec<Written> = Vec::new();
+    let mut breaches = Vec::new();
+    let mut has_customers = false;
     for table in contract::TABLES {
         let Some(source) = ctx.settings.pipeline.sources.get(table).cloned() else {
             tracing::info!(table, "no source configured: registering an empty table");
@@ -48,238 +95,581 @@ pub(crate) async fn run(ctx: &mut Ctx) -> Result<Vec<IngestReport>> {
             continue;
         };
         let started = Instant::now();
-        let loc = raw.resolve(&source.path)?;
-        ctx.df()
-            .register_object_store(&loc.store_url, loc.store.clone());
-        let is_dir = source.path.ends_with('/');
-        let url = if is_dir {
-            format!("{}/", loc.url())
-        } else {
-            loc.url()
+        let opened = match open_source(&raw, table, &source).await {
+            Ok(opened) => opened,
+            Err(e) if source.optional => {
+                tracing::warn!(table, error = %e, "optional source unavailable: registering an empty table");
+                ctx.register_empty(table)?;
+                continue;
+            }
+            Err(e) => {
+                abort_all(ctx, written).await;
+                return Err(e);
+            }
         };
-        // Input fingerprint: every file with its size and ETag.
-        let metas = if is_dir {
-            loc.list(&loc.prefix).await?
-        } else {
-            let meta = loc
-                .store
-                .head(&loc.prefix)
-                .await
-                .map_err(|e| Error::Source {
-                    table: table.into(),
-                    location: url.clone(),
-                    message: match e {
-                        object_store::Error::NotFound { .. } => "file not found".into(),
-                        other => other.to_string(),
-                    },
-                })?;
-            vec![meta]
+        let result = stage(ctx, table, &source, opened, has_customers, started).await;
+        let (w, report) = match result {
+            Ok(x) => x,
+            Err(e) => {
+                abort_all(ctx, written).await;
+                return Err(e);
+            }
         };
-        if metas.is_empty() {
-            return Err(Error::Source {
-                table: table.into(),
-                location: url,
-                message: "no files found".into(),
-            });
-        }
-        let inputs: Vec<InputEntry> = metas
+        let limit = source
+            .max_quarantine_ratio
+            .unwrap_or(ctx.settings.pipeline.quality.max_quarantine_ratio);
+        let counted: u64 = report
+            .reasons
             .iter()
-            .map(|m| InputEntry {
-                location: loc.url_of(&m.location),
-                bytes: Some(m.size),
-                version: m.e_tag.clone(),
-            })
-            .collect();
-        let raw_name = format!("raw_{table}");
-        register_raw(ctx, table, &raw_name, &url, source.format).await?;
-
-        let file = ctx.sql.load(
-            source
-                .staging
-                .as_deref()
-                .unwrap_or(&format!("staging/{table}.sql")),
-        )?;
-        let params = Params::new()
-            .with_date("as_of", ctx.settings.as_of)
-            .with("check_customers", ScalarValue::Boolean(Some(has_customers)));
-        let df = ctx.engine.query(&file, &params).await?;
-        let produced = df.schema().as_arrow().clone();
-        contract::check(table, &produced).map_err(|message| Error::Contract {
-            table: table.into(),
-            origin: file.origin.clone(),
-            message,
-        })?;
-        let staged_schema = contract::schema(table).ok_or_else(|| Error::Stage {
-            stage: "ingest",
-            message: format!("no contract for `{table}`"),
-        })?;
-        let n_staged = staged_schema.fields().len();
-        let stream = df
-            .execute_stream()
-            .await
-            .map_err(df_err(format!("staging {table}")))?;
-
-        // One pass: staged rows stream to Parquet, rejected rows are kept aside.
-        let mut rejected: Vec<RecordBatch> = Vec::new();
-        let mut duplicates = 0u64;
-        let mut reasons = std::collections::BTreeMap::new();
-        let schema_for_split = staged_schema.clone();
-        let split = stream.map(|batch| {
-            let batch =
-                batch.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
-            let reason = batch.column(n_staged).as_string::<i32>();
-            let ok: BooleanArray = reason.iter().map(|r| Some(r.is_none())).collect();
-            let quarantine: BooleanArray = reason
-                .iter()
-                .map(|r| Some(matches!(r, Some(r) if r != "duplicate_key")))
-                .collect();
-            for r in reason.iter().flatten() {
-                if r == "duplicate_key" {
-                    duplicates += 1;
-                } else {
-                    *reasons.entry(r.to_owned()).or_insert(0u64) += 1;
-                }
-            }
-            let bad = filter_record_batch(&batch, &quarantine)?;
-            if bad.num_rows() > 0 {
-                rejected.push(bad);
-            }
-            let good = filter_record_batch(&batch, &ok)?;
-            // Drop the `_reject_*` columns and take the contract's exact field flags.
-            let cols = good.columns()[..n_staged].to_vec();
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(RecordBatch::try_new(
-                schema_for_split.clone(),
-                cols,
-            )?)
-        });
-        let staged = ctx
-            .wh
-            .publish(
-                &format!("staged/{table}"),
-                "",
-                staged_schema.clone(),
-                split,
-                PublishMeta {
-                    inputs: inputs.clone(),
-                    properties: [("sql".to_owned(), file.origin.clone().into())]
-                        .into_iter()
-                        .collect(),
-                    elapsed_ms: 0,
-                },
-            )
-            .await?;
-        ctx.published(&staged);
-
-        let q_schema = Arc::new(quarantine_schema(&produced));
-        let quarantined: u64 = rejected.iter().map(|b| b.num_rows() as u64).sum();
-        let rejected: Vec<_> = rejected
-            .into_iter()
-            .map(|b| RecordBatch::try_new(q_schema.clone(), b.columns().to_vec()))
-            .collect();
-        let q = ctx
-            .wh
-            .publish(
-                &format!("quarantine/{table}"),
-                "",
-                q_schema,
-                futures::stream::iter(rejected),
-                PublishMeta {
-                    inputs: inputs.clone(),
-                    properties: [(
-                        "reasons".to_owned(),
-                        serde_json::to_value(&reasons).unwrap_or_default(),
-                    )]
-                    .into_iter()
-                    .collect(),
-                    elapsed_ms: 0,
-                },
-            )
-            .await?;
-        ctx.published(&q);
-
-        ctx.register_published(table, &format!("staged/{table}"), "")
-            .await?;
-        let report = IngestReport {
-            table: table.into(),
-            source: url,
-            files: inputs.len(),
-            read: staged.rows + quarantined + duplicates,
-            staged: staged.rows,
-            quarantined,
-            duplicates,
-            reasons,
-        };
-        tracing::info!(
-            table,
-            read = report.read,
-            staged = report.staged,
-            quarantined = report.quarantined,
-            duplicates = report.duplicates,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "staged"
-        );
+            .filter(|(r, _)| r.as_str() != FUTURE_DATE)
+            .map(|(_, n)| n)
+            .sum();
+        if report.read > 0 && counted as f64 > limit * report.read as f64 {
+            let top: Vec<String> = {
+                let mut r: Vec<_> = report.reasons.iter().collect();
+                r.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                r.iter().take(3).map(|(k, v)| format!("{k} {v}")).collect()
+            };
+            breaches.push(format!(
+                "source `{table}`: {counted} of {} rows quarantined ({:.1}%), above the limit of {:.1}% (top reasons: {})",
+                report.read,
+                100.0 * counted as f64 / report.read as f64,
+                100.0 * limit,
+                top.join(", ")
+            ));
+        }
+        if table == "customers" {
+            has_customers = true;
+        }
+        written.push(w);
         reports.push(report);
+    }
+    if !breaches.is_empty() {
+        abort_all(ctx, written).await;
+        return Err(Error::Quality {
+            message: breaches.join("; "),
+        });
+    }
+    for w in written {
+        let staged = ctx.wh.commit(w.staged).await?;
+        ctx.published(&staged);
+        let q = ctx.wh.commit(w.quarantine).await?;
+        ctx.published(&q);
+        ctx.register_published(w.table, &format!("staged/{}", w.table), "")
+            .await?;
     }
     Ok(reports)
 }
 
-/// The quarantine table: the staged columns (null where a value did not parse) plus the
-/// reason code and the column it concerns, all nullable.
-fn quarantine_schema(produced: &Schema) -> Schema {
-    Schema::new(
-        produced
-            .fields()
-            .iter()
-            .map(|f| Field::new(f.name(), f.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    )
-}
-
-/// Register a raw source as `raw_<table>`. CSV columns are all read as text: the
-/// staging SQL does the typing, so a bad value is a quarantine row, not a read error.
-async fn register_raw(ctx: &Ctx, table: &str, name: &str, url: &str, format: Format) -> Result<()> {
-    let df = ctx.df();
-    df.deregister_table(name).map_err(df_err("deregister"))?;
-    let source_err = |e: datafusion::error::DataFusionError| Error::Source {
-        table: table.into(),
-        location: url.into(),
-        message: e.to_string(),
-    };
-    match format {
-        Format::Csv => {
-            // Read the header once to build an all-text schema.
-            let inferred = df
-                .read_csv(url, CsvReadOptions::new().has_header(true))
-                .await
-                .map_err(source_err)?;
-            let text = Schema::new(
-                inferred
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| Field::new(f.name(), DataType::Utf8, true))
-                    .collect::<Vec<_>>(),
-            );
-            df.register_csv(
-                name,
-                url,
-                CsvReadOptions::new().has_header(true).schema(&text),
-            )
-            .await
-            .map_err(source_err)?;
-        }
-        Format::Ndjson => {
-            df.register_json(name, url, JsonReadOptions::default().file_extension(""))
-                .await
-                .map_err(source_err)?;
-        }
-        Format::Parquet => {
-            df.register_parquet(name, url, ParquetReadOptions::default())
-                .await
-                .map_err(source_err)?;
+async fn abort_all(ctx: &Ctx, written: Vec<Written>) {
+    for w in written {
+        for p in [w.staged, w.quarantine] {
+            if let Err(e) = ctx.wh.abort(p).await {
+                tracing::warn!(error = %e, "could not remove a partition written aside; the next run removes it");
+            }
         }
     }
-    Ok(())
+}
+
+/// A source with its files listed and opened.
+struct Opened {
+    /// What the pipeline file says, resolved (for logs and reports).
+    url: String,
+    source: Arc<RawSource>,
+    inputs: Vec<InputEntry>,
+    etags: Vec<Option<String>>,
+}
+
+fn source_err(table: &str, location: &str) -> impl Fn(String) -> Error + use<> {
+    let (table, location) = (table.to_owned(), location.to_owned());
+    move |message| Error::Source {
+        table: table.clone(),
+        location: location.clone(),
+        message,
+    }
+}
+
+/// Characters that make a source path a glob.
+fn glob_start(path: &str) -> Option<usize> {
+    path.find(['*', '?', '['])
+}
+
+/// List a source's files: one file, a folder (`…/`: every file below it, skipping names
+/// that start with `_` or `.`), or a glob (`exports/*.csv.gz`, matched below its fixed
+/// prefix; `*` does not cross `/`, `**` does).
+async fn list_files(
+    raw: &Location,
+    table: &str,
+    path: &str,
+) -> Result<(String, Location, Vec<object_store::ObjectMeta>)> {
+    let visible = |m: &object_store::ObjectMeta, base: &Location| {
+        m.location
+            .prefix_match(&base.prefix)
+            .map(|parts| {
+                parts
+                    .into_iter()
+                    .all(|p| !p.as_ref().starts_with('_') && !p.as_ref().starts_with('.'))
+            })
+            .unwrap_or(false)
+    };
+    if let Some(g) = glob_start(path) {
+        let base_rel = &path[..path[..g].rfind('/').map_or(0, |i| i + 1)];
+        let pattern_text = &path[base_rel.len()..];
+        let base = raw.resolve(if base_rel.is_empty() { "." } else { base_rel })?;
+        let url = format!("{}/{pattern_text}", base.url());
+        let err = source_err(table, &url);
+        let pattern = glob::Pattern::new(pattern_text)
+            .map_err(|e| err(format!("invalid glob pattern: {e}")))?;
+        let opts = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        let metas = base.list(&base.prefix).await.map_err(|e| err(store_message(&e)))?;
+        let files = metas
+            .into_iter()
+            .filter(|m| visible(m, &base))
+            .filter(|m| {
+                m.location
+                    .prefix_match(&base.prefix)
+                    .map(|parts| {
+                        let rel: Vec<String> =
+                            parts.map(|p| p.as_ref().to_owned()).collect();
+                        pattern.matches_with(&rel.join("/"), opts)
+                    })
+                    .unwrap_or(false)
+            })
+            .collect();
+        return Ok((url, base, files));
+    }
+    let loc = raw.resolve(path)?;
+    if path.ends_with('/') {
+        let url = format!("{}/", loc.url());
+        let metas = loc
+            .list(&loc.prefix)
+            .await
+            .map_err(|e| source_err(table, &url)(store_message(&e)))?;
+        let files = metas.into_iter().filter(|m| visible(m, &loc)).collect();
+        return Ok((url, loc, files));
+    }
+    let url = loc.url();
+    let meta = loc.store.head(&loc.prefix).await.map_err(|e| {
+        source_err(table, &url)(match e {
+            object_store::Error::NotFound { .. } => "file not found".into(),
+            other => retain_store::one_line(&other),
+        })
+    })?;
+    Ok((url, loc, vec![meta]))
+}
+
+fn store_message(e: &retain_store::Error) -> String {
+    match e {
+        retain_store::Error::Store { source, .. } => retain_store::one_line(source),
+        other => other.to_string(),
+    }
+}
+
+async fn open_source(raw: &Location, table: &str, source: &SourceConfig) -> Result<Opened> {
+    let (url, base, metas) = list_files(raw, table, &source.path).await?;
+    let err = source_err(table, &url);
+    if metas.is_empty() {
+        return Err(err("no files found".into()));
+    }
+    let format = source.format().map_err(&err)?;
+    let mut options = ReadOptions::new(match format {
+        Format::Csv => retain_read::Format::Csv,
+        Format::Ndjson => retain_read::Format::Ndjson,
+        Format::Parquet => retain_read::Format::Parquet,
+    });
+    options.csv.delimiter = source.delimiter as u8;
+    options.csv.quote = source.quote as u8;
+    options.csv.header = source.header;
+    options.csv.columns = source.columns.clone();
+    options.compression = source.compression.map(|c| match c {
+        retain_config::Compression::None => retain_read::Compression::None,
+        retain_config::Compression::Gzip => retain_read::Compression::Gzip,
+        retain_config::Compression::Zstd => retain_read::Compression::Zstd,
+    });
+    let files: Vec<RawFile> = metas
+        .iter()
+        .map(|m| RawFile {
+            url: base.url_of(&m.location),
+            path: m.location.clone(),
+            size: m.size,
+        })
+        .collect();
+    let inputs = metas
+        .iter()
+        .map(|m| InputEntry {
+            location: base.url_of(&m.location),
+            bytes: Some(m.size),
+            version: m.e_tag.clone(),
+        })
+        .collect();
+    let etags = metas.iter().map(|m| m.e_tag.clone()).collect();
+    let raw_source = RawSource::open(base.store.clone(), files, options)
+        .await
+        .map_err(|e| Error::Source {
+            table: table.into(),
+            location: e.file,
+            message: e.message,
+        })?;
+    Ok(Opened {
+        url,
+        source: Arc::new(raw_source),
+        inputs,
+        etags,
+    })
+}
+
+/// One file of a raw source as a DataFusion partition.
+#[derive(Debug)]
+struct FilePartition {
+    source: Arc<RawSource>,
+    schema: SchemaRef,
+    index: usize,
+}
+
+impl PartitionStream for FilePartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let stream = self
+            .source
+            .stream(self.index)
+            .map_err(|e| DataFusionError::External(Box::new(e)));
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
+    }
+}
+
+/// The reader error at the root of a failed query, if that is what failed.
+fn read_error(e: &DataFusionError) -> Option<ReadError> {
+    let mut current: &dyn std::error::Error = e;
+    loop {
+        if let Some(r) = current.downcast_ref::<ReadError>() {
+            return Some(r.clone());
+        }
+        if let Some(DataFusionError::External(inner)) = current.downcast_ref::<DataFusionError>()
+            && let Some(r) = inner.downcast_ref::<ReadError>()
+        {
+            return Some(r.clone());
+        }
+        current = current.source()?;
+    }
+}
+
+/// Spills of a finished plan, summed over its operators.
+fn spills(plan: &Arc<dyn ExecutionPlan>) -> (usize, usize) {
+    let own = plan
+        .metrics()
+        .map(|m| (m.spill_count().unwrap_or(0), m.spilled_bytes().unwrap_or(0)))
+        .unwrap_or((0, 0));
+    plan.children().into_iter().fold(own, |acc, c| {
+        let (n, b) = spills(c);
+        (acc.0 + n, acc.1 + b)
+    })
+}
+
+fn column<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+    origin: &str,
+) -> std::result::Result<&'a Arc<dyn Array>, Box<dyn std::error::Error + Send + Sync>> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| format!("staging SQL `{origin}` does not produce `{name}`").into())
+}
+
+/// Run one source's staging SQL and write its staged and quarantine partitions aside.
+async fn stage(
+    ctx: &mut Ctx,
+    table: &'static str,
+    source: &SourceConfig,
+    opened: Opened,
+    has_customers: bool,
+    started: Instant,
+) -> Result<(Written, IngestReport)> {
+    let raw_name = format!("raw_{table}");
+    let schema = opened.source.schema();
+    let partitions: Vec<Arc<dyn PartitionStream>> = (0..opened.source.files().len())
+        .map(|index| {
+            Arc::new(FilePartition {
+                source: opened.source.clone(),
+                schema: schema.clone(),
+                index,
+            }) as Arc<dyn PartitionStream>
+        })
+        .collect();
+    let provider = StreamingTable::try_new(schema, partitions).map_err(df_err("raw table"))?;
+    ctx.df()
+        .deregister_table(&raw_name)
+        .map_err(df_err("deregister"))?;
+    ctx.df()
+        .register_table(&raw_name, Arc::new(provider))
+        .map_err(df_err(format!("registering {raw_name}")))?;
+
+    let file = ctx.sql.load(
+        source
+            .staging
+            .as_deref()
+            .unwrap_or(&format!("staging/{table}.sql")),
+    )?;
+    let as_of = ctx.settings.as_of;
+    let micros = |d: chrono::NaiveDate| {
+        ScalarValue::TimestampMicrosecond(
+            d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_micros()),
+            Some("UTC".into()),
+        )
+    };
+    let params = Params::new()
+        .with_date("as_of", as_of)
+        .with("check_customers", ScalarValue::Boolean(Some(has_customers)))
+        .with(
+            "timestamp_format",
+            ScalarValue::Utf8(Some(source.timestamp_format.clone().unwrap_or_default())),
+        )
+        .with("valid_from", micros(ctx.settings.pipeline.quality.min_date))
+        .with("valid_until", micros(as_of + chrono::Days::new(1)));
+    let df = ctx.engine.query(&file, &params).await.map_err(|e| {
+        // A column the SQL reads that the export lacks is the common case: name the file.
+        Error::Source {
+            table: table.into(),
+            location: opened.url.clone(),
+            message: format!("{e}"),
+        }
+    })?;
+    let produced = df.schema().as_arrow().clone();
+    contract::check(table, &produced).map_err(|message| Error::Contract {
+        table: table.into(),
+        origin: file.origin.clone(),
+        message,
+    })?;
+    let staged_schema = contract::schema(table).ok_or_else(|| Error::Stage {
+        stage: "ingest",
+        message: format!("no contract for `{table}`"),
+    })?;
+    let n_staged = staged_schema.fields().len();
+    let plan = df
+        .create_physical_plan()
+        .await
+        .map_err(df_err(format!("planning the staging of {table}")))?;
+    let stream = datafusion::physical_plan::execute_stream(plan.clone(), ctx.df().task_ctx())
+        .map_err(df_err(format!("staging {table}")))?;
+
+    // One pass: staged rows stream to Parquet, rejected rows are kept aside, every row is
+    // counted against its file.
+    let mut accounts: BTreeMap<String, FileAccount> = opened
+        .source
+        .files()
+        .iter()
+        .zip(&opened.etags)
+        .map(|(f, etag)| {
+            (
+                f.url.clone(),
+                FileAccount {
+                    file: f.url.clone(),
+                    bytes: f.size,
+                    etag: etag.clone(),
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    let mut rejected: Vec<RecordBatch> = Vec::new();
+    let mut reasons = BTreeMap::new();
+    let mut failure: Option<ReadError> = None;
+    let q_schema = Arc::new(quarantine_schema(&produced));
+    let origin = file.origin.clone();
+    let split = stream.map(|batch| {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                failure = read_error(&e);
+                return Err(Box::new(e) as Box<dyn std::error::Error + Send + Sync>);
+            }
+        };
+        let reason = column(&batch, "_reject_reason", &origin)?.as_string::<i32>();
+        let files = column(&batch, "_source_file", &origin)?.as_string::<i32>();
+        let mut ok = Vec::with_capacity(batch.num_rows());
+        let mut quarantine = Vec::with_capacity(batch.num_rows());
+        for (r, f) in reason.iter().zip(files.iter()) {
+            let account = accounts.entry(f.unwrap_or_default().to_owned()).or_default();
+            account.read += 1;
+            match r {
+                None => {
+                    account.staged += 1;
+                    ok.push(true);
+                    quarantine.push(false);
+                }
+                Some(EXACT_DUPLICATE) => {
+                    account.duplicates += 1;
+                    ok.push(false);
+                    quarantine.push(false);
+                }
+                Some(r) => {
+                    account.quarantined += 1;
+                    *reasons.entry(r.to_owned()).or_insert(0u64) += 1;
+                    ok.push(false);
+                    quarantine.push(true);
+                }
+            }
+        }
+        let bad = filter_record_batch(&batch, &BooleanArray::from(quarantine))?;
+        if bad.num_rows() > 0 {
+            let cols = q_schema
+                .fields()
+                .iter()
+                .map(|f| column(&bad, f.name(), &origin).cloned())
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            rejected.push(RecordBatch::try_new(q_schema.clone(), cols)?);
+        }
+        let good = filter_record_batch(&batch, &BooleanArray::from(ok))?;
+        // Keep the contract's columns, with the contract's exact field flags.
+        let cols = good.columns()[..n_staged].to_vec();
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(RecordBatch::try_new(
+            staged_schema.clone(),
+            cols,
+        )?)
+    });
+    let meta = PublishMeta {
+        inputs: opened.inputs.clone(),
+        properties: [("sql".to_owned(), file.origin.clone().into())]
+            .into_iter()
+            .collect(),
+        elapsed_ms: 0,
+    };
+    let staged = ctx
+        .wh
+        .write(&format!("staged/{table}"), "", staged_schema.clone(), split, meta)
+        .await;
+    let staged = match staged {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(match failure {
+                Some(r) => Error::Source {
+                    table: table.into(),
+                    location: r.file,
+                    message: r.message,
+                },
+                None => e.into(),
+            });
+        }
+    };
+    let (spills, spilled_bytes) = spills(&plan);
+    let accounts: Vec<FileAccount> = accounts.into_values().collect();
+    let quarantined: u64 = accounts.iter().map(|a| a.quarantined).sum();
+    let duplicates: u64 = accounts.iter().map(|a| a.duplicates).sum();
+    let read: u64 = accounts.iter().map(|a| a.read).sum();
+    let staged_rows = staged.manifest.rows;
+    if read != staged_rows + quarantined + duplicates {
+        return Err(Error::Stage {
+            stage: "ingest",
+            message: format!(
+                "{table}: row accounting does not add up ({read} read, {staged_rows} staged, {quarantined} quarantined, {duplicates} duplicates)"
+            ),
+        });
+    }
+    let mut properties = serde_json::Map::new();
+    properties.insert("sql".into(), file.origin.clone().into());
+    properties.insert(
+        "accounting".into(),
+        serde_json::json!({
+            "read": read,
+            "staged": staged_rows,
+            "quarantined": quarantined,
+            "duplicates": duplicates,
+            "reasons": reasons,
+            "files": accounts,
+        }),
+    );
+    let mut staged = staged;
+    staged.manifest.properties = properties.clone();
+    let quarantine = ctx
+        .wh
+        .write(
+            &format!("quarantine/{table}"),
+            "",
+            q_schema,
+            futures::stream::iter(rejected.into_iter().map(Ok::<_, std::io::Error>)),
+            PublishMeta {
+                inputs: opened.inputs,
+                properties,
+                elapsed_ms: 0,
+            },
+        )
+        .await?;
+    // Later sources check their references against this one before anything is
+    // committed: register the staged rows from where they were written.
+    let df = ctx
+        .df()
+        .read_parquet(ctx.wh.pending_urls(&staged), ParquetReadOptions::default())
+        .await
+        .map_err(df_err(format!("reading staged {table}")))?;
+    ctx.df()
+        .deregister_table(table)
+        .map_err(df_err("deregister"))?;
+    ctx.df()
+        .register_table(table, df.into_view())
+        .map_err(df_err(format!("registering {table}")))?;
+
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    staged.manifest.elapsed_ms = elapsed_ms;
+    let report = IngestReport {
+        table: table.into(),
+        source: opened.url,
+        files: accounts,
+        read,
+        staged: staged_rows,
+        quarantined,
+        duplicates,
+        reasons,
+        spills,
+        spilled_bytes,
+        elapsed_ms,
+    };
+    tracing::info!(
+        table,
+        files = report.files.len(),
+        read = report.read,
+        staged = report.staged,
+        quarantined = report.quarantined,
+        duplicates = report.duplicates,
+        spills,
+        elapsed_ms,
+        rows_per_sec = (read as f64 / (elapsed_ms.max(1) as f64 / 1000.0)) as u64,
+        "staged"
+    );
+    Ok((
+        Written {
+            table,
+            staged,
+            quarantine,
+        },
+        report,
+    ))
+}
+
+/// The quarantine table: the staged columns (null where a value did not parse), then the
+/// reason code, the column it concerns, a detail text, and the file and row the record
+/// came from.
+fn quarantine_schema(produced: &Schema) -> Schema {
+    let mut fields: Vec<Field> = produced
+        .fields()
+        .iter()
+        .filter(|f| !f.name().starts_with('_'))
+        .map(|f| Field::new(f.name(), f.data_type().clone(), true))
+        .collect();
+    for (name, dt) in [
+        ("_reject_reason", DataType::Utf8),
+        ("_reject_column", DataType::Utf8),
+        ("_reject_detail", DataType::Utf8),
+        ("_source_file", DataType::Utf8),
+        ("_source_row", DataType::Int64),
+    ] {
+        fields.push(Field::new(name, dt, true));
+    }
+    Schema::new(fields)
 }
 
 #[cfg(test)]
@@ -370,6 +760,8 @@ format = "csv"
 [models]
 churn = "churn"
 repeat_purchase = "repeat_purchase"
+[quality]
+max-quarantine-ratio = 1.0
 "#;
 
     #[tokio::test]
@@ -386,11 +778,13 @@ repeat_purchase = "repeat_purchase"
             )
         };
         let c = &reports[0];
-        assert_eq!(counts(c), ("customers".into(), 4, 2, 1, 1));
+        // C2's second row conflicts with the first: quarantined, not silently dropped.
+        assert_eq!(counts(c), ("customers".into(), 4, 2, 2, 0));
         assert_eq!(c.reasons.get("invalid_timestamp"), Some(&1));
+        assert_eq!(c.reasons.get("duplicate_key"), Some(&1));
         let o = &reports[1];
         assert_eq!(counts(o), ("orders".into(), 9, 1, 7, 1));
-        let want: std::collections::BTreeMap<String, u64> = [
+        let want: BTreeMap<String, u64> = [
             ("negative_amount", 1),
             ("unknown_customer", 1),
             ("unknown_status", 1),
@@ -424,26 +818,30 @@ repeat_purchase = "repeat_purchase"
                 .map(str::trim)
                 .collect::<Vec<_>>()
         };
-        // `| order_id | … | _reject_reason | _reject_column |`
+        // `| order_id | … | _reject_reason | _reject_column | _reject_detail | _source_file | _source_row |`
         let reject = |order: &str| {
             let cells = line_of(order);
+            let n = cells.len();
             (
-                cells[cells.len() - 3].to_owned(),
-                cells[cells.len() - 2].to_owned(),
+                cells[n - 6].to_owned(),
+                cells[n - 5].to_owned(),
+                cells[n - 3].to_owned(),
+                cells[n - 2].to_owned(),
             )
         };
         assert_eq!(
             reject("O3"),
-            ("unknown_customer".into(), "customer_id".into())
+            (
+                "unknown_customer".into(),
+                "customer_id".into(),
+                "memory:///wh/raw/orders.csv".into(),
+                "4".into()
+            )
         );
-        assert_eq!(
-            reject("O8"),
-            ("invalid_item_count".into(), "item_count".into())
-        );
-        assert_eq!(
-            reject("O6"),
-            ("invalid_timestamp".into(), "ordered_at".into())
-        );
+        assert_eq!(reject("O8").0, "invalid_item_count");
+        assert_eq!(reject("O8").1, "item_count");
+        assert_eq!(reject("O6").0, "invalid_timestamp");
+        assert_eq!(reject("O6").3, "8");
     }
 
     #[tokio::test]

@@ -24,7 +24,7 @@ use retain_sql::{Engine, EngineOptions, Params, SqlSource, toml_value};
 use retain_store::{InputEntry, Location, Manifest, PublishMeta, Warehouse};
 use serde::Serialize;
 
-pub use ingest::IngestReport;
+pub use ingest::{FileAccount, IngestReport};
 pub use train::ModelReport;
 
 /// Errors of a pipeline run. Each says which stage and table it concerns.
@@ -60,6 +60,9 @@ pub enum Error {
         stage: &'static str,
         message: String,
     },
+    /// A source breached the quarantine threshold: nothing was published.
+    #[error("data quality: {message}; nothing was published (see docs/pipeline-file.md, [quality])")]
+    Quality { message: String },
     #[error("{context}: {source}")]
     DataFusion {
         context: String,
@@ -341,11 +344,24 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
         spill_dir: engine_cfg.spill_dir.clone(),
         target_partitions: engine_cfg.target_partitions,
     })?;
-    let root = Location::parse(&settings.warehouse)?;
+    let storage = &settings.pipeline.storage;
+    let options = retain_store::StoreOptions {
+        options: storage.options.clone(),
+        max_retries: storage.max_retries,
+        retry_timeout: storage.retry_timeout.0,
+        connect_timeout: storage.connect_timeout.0,
+        timeout: storage.timeout.0,
+    };
+    options.validate()?;
+    let root = Location::parse_with(&settings.warehouse, Arc::new(options))?;
     engine
         .ctx()
         .register_object_store(&root.store_url, root.store.clone());
     let wh = Warehouse::new(root, settings.run_id.clone());
+    let removed = wh.clean_leftovers().await?;
+    if removed > 0 {
+        tracing::info!(removed, "removed files an interrupted run left aside");
+    }
     let mut ctx = Ctx {
         engine,
         wh,

@@ -5,6 +5,8 @@
 //! Jobs never build their own session: they ask [`Engine`] for one, so the Ballista
 //! engine planned in DESIGN.md plugs in here without touching the jobs.
 
+pub mod udf;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -103,9 +105,11 @@ impl Engine {
             target_partitions = config.target_partitions(),
             "embedded DataFusion engine"
         );
-        Ok(Self {
-            ctx: SessionContext::new_with_config_rt(config, runtime),
-        })
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        for f in udf::all() {
+            ctx.register_udf(f);
+        }
+        Ok(Self { ctx })
     }
 
     /// The session jobs run in.
