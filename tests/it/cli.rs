@@ -84,9 +84,9 @@ fn invalid_synth_options_are_refused() {
 }
 
 #[test]
-fn a_malformed_source_is_one_line_naming_file_and_line() {
-    // Until ingest quarantines malformed CSV lines (issue 4), a line with the wrong
-    // number of fields stops the run with an error that names the file and the line.
+fn a_quarantine_breach_is_exit_3_one_line_and_publishes_nothing() {
+    // A line with the wrong number of fields is quarantined; one bad row in two is far
+    // above the 5% threshold, so the run fails with exit code 3 and publishes nothing.
     let dir = tempfile::tempdir().unwrap();
     // pipelines/orders-only.toml reads `../warehouse/raw/` relative to its warehouse.
     let raw = dir.path().join("warehouse/raw");
@@ -107,13 +107,39 @@ fn a_malformed_source_is_one_line_naming_file_and_line() {
         .arg(dir.path().join("wh"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim_end().lines().count(), 1, "one line:\n{err}");
-    assert!(err.contains("orders.csv"), "{err}");
-    assert!(err.contains("line 3"), "{err}");
-    assert!(
-        !dir.path().join("wh/staged/orders/_manifest.json").exists(),
-        "nothing published"
+    assert_eq!(
+        err.trim_end(),
+        "error: pipeline run failed: data quality: source `orders`: 1 of 2 rows quarantined (50.0%), above the limit of 5.0% (top reasons: wrong_column_count 1); nothing was published (see docs/pipeline-file.md, [quality])"
     );
+    for table in ["staged/orders", "quarantine/orders"] {
+        assert!(
+            !dir.path().join(format!("wh/{table}/_manifest.json")).exists(),
+            "{table} was published"
+        );
+    }
+    let leftovers = std::fs::read_dir(dir.path().join("wh/_tmp"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let aside: Vec<_> = walk(&dir.path().join("wh/_tmp"));
+    assert!(aside.is_empty(), "files left aside ({leftovers} runs): {aside:?}");
+}
+
+/// Every file below `dir` (none if it does not exist).
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

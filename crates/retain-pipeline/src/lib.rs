@@ -335,9 +335,9 @@ fn param_err(name: &str, origin: &str, message: &str) -> Error {
     }
 }
 
-/// Run the whole pipeline.
-#[tracing::instrument(skip_all, fields(run_id = %settings.run_id, as_of = %settings.as_of))]
-pub async fn run(settings: Settings) -> Result<RunReport> {
+/// Set up a run: the engine, the warehouse (its store options validated) and the SQL
+/// source; removes what interrupted runs left aside.
+async fn open(settings: &Settings) -> Result<Ctx> {
     let engine_cfg = &settings.pipeline.engine;
     let engine = Engine::embedded(&EngineOptions {
         memory_limit: engine_cfg.memory_limit.0 as usize,
@@ -362,7 +362,7 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
     if removed > 0 {
         tracing::info!(removed, "removed files an interrupted run left aside");
     }
-    let mut ctx = Ctx {
+    Ok(Ctx {
         engine,
         wh,
         sql: SqlSource {
@@ -371,7 +371,21 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
         settings: settings.clone(),
         tables: vec![],
         feature_dates: vec![],
-    };
+    })
+}
+
+/// Run only the ingest stage: stage every source and publish `staged/` and
+/// `quarantine/` (all or nothing).
+#[tracing::instrument(skip_all, fields(run_id = %settings.run_id, as_of = %settings.as_of))]
+pub async fn ingest(settings: Settings) -> Result<Vec<IngestReport>> {
+    let mut ctx = open(&settings).await?;
+    ingest::run(&mut ctx).await
+}
+
+/// Run the whole pipeline.
+#[tracing::instrument(skip_all, fields(run_id = %settings.run_id, as_of = %settings.as_of))]
+pub async fn run(settings: Settings) -> Result<RunReport> {
+    let mut ctx = open(&settings).await?;
     let mut stages = Vec::new();
     let mut stage = |name: &str, started: Instant, rows: u64, detail: String| {
         let elapsed = started.elapsed();
