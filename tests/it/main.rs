@@ -4,6 +4,7 @@
 
 mod cli;
 mod pipeline;
+mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

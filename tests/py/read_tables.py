@@ -34,8 +34,13 @@ def describe(warehouse, name):
     }
     if "customer_id" in schema.names:
         out["distinct_customers"] = one("count(DISTINCT customer_id)")[0]
-    # A fingerprint of the rows, run ids left out, to compare two runs' contents.
-    cols = ", ".join(f'"{c}"' for c in schema.names if c != "run_id")
+    # A fingerprint of the rows, run ids left out and source files reduced to their
+    # names, to compare two runs' contents (also across storage backends).
+    cols = ", ".join(
+        f"regexp_replace(\"{c}\", '^.*/', '')" if c == "_source_file" else f'"{c}"'
+        for c in schema.names
+        if c != "run_id"
+    )
     order = '"customer_id"' if "customer_id" in schema.names else cols
     rows = con.execute(
         f"SELECT {cols} FROM read_parquet(?) ORDER BY {order}, {cols}", [files]

@@ -24,7 +24,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use futures::{Stream, StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -158,10 +158,20 @@ impl StoreOptions {
         Ok(())
     }
 
-    fn client(&self) -> ClientOptions {
-        ClientOptions::new()
-            .with_connect_timeout(self.connect_timeout)
-            .with_timeout(self.timeout)
+    /// Timeouts as client configuration keys: setting them this way keeps what the
+    /// builders read from the environment (`with_client_options` would replace it,
+    /// `AWS_ALLOW_HTTP` included).
+    fn client(&self) -> [(ClientConfigKey, String); 2] {
+        [
+            (
+                ClientConfigKey::ConnectTimeout,
+                format!("{}ms", self.connect_timeout.as_millis()),
+            ),
+            (
+                ClientConfigKey::Timeout,
+                format!("{}ms", self.timeout.as_millis()),
+            ),
+        ]
     }
 
     fn retry(&self) -> RetryConfig {
@@ -189,8 +199,10 @@ impl StoreOptions {
             "s3" | "s3a" => {
                 let mut b = AmazonS3Builder::from_env()
                     .with_url(url.as_str())
-                    .with_client_options(self.client())
                     .with_retry(self.retry());
+                for (k, v) in self.client() {
+                    b = b.with_config(AmazonS3ConfigKey::Client(k), v);
+                }
                 for (k, v) in &self.options {
                     if let Ok(key) = k.parse::<AmazonS3ConfigKey>() {
                         b = b.with_config(key, v);
@@ -201,8 +213,10 @@ impl StoreOptions {
             "gs" => {
                 let mut b = GoogleCloudStorageBuilder::from_env()
                     .with_url(url.as_str())
-                    .with_client_options(self.client())
                     .with_retry(self.retry());
+                for (k, v) in self.client() {
+                    b = b.with_config(GoogleConfigKey::Client(k), v);
+                }
                 for (k, v) in &self.options {
                     if let Ok(key) = k.parse::<GoogleConfigKey>() {
                         b = b.with_config(key, v);
@@ -213,8 +227,10 @@ impl StoreOptions {
             "az" | "abfs" | "abfss" | "azure" => {
                 let mut b = MicrosoftAzureBuilder::from_env()
                     .with_url(url.as_str())
-                    .with_client_options(self.client())
                     .with_retry(self.retry());
+                for (k, v) in self.client() {
+                    b = b.with_config(AzureConfigKey::Client(k), v);
+                }
                 for (k, v) in &self.options {
                     if let Ok(key) = k.parse::<AzureConfigKey>() {
                         b = b.with_config(key, v);
@@ -404,10 +420,18 @@ impl Location {
 
 fn to_url(location: &str) -> Result<Url> {
     if location.contains("://") {
-        return Url::parse(location).map_err(|e| Error::InvalidLocation {
+        let url = Url::parse(location).map_err(|e| Error::InvalidLocation {
             location: location.to_owned(),
             message: e.to_string(),
-        });
+        })?;
+        if !url.username().is_empty() || url.password().is_some() {
+            // Do not echo the location: it holds the credential.
+            return Err(Error::InvalidLocation {
+                location: format!("{}://…@{}", url.scheme(), url.host_str().unwrap_or("")),
+                message: "credentials in URLs are refused: set them in the environment".into(),
+            });
+        }
+        return Ok(url);
     }
     let path = std::path::Path::new(location);
     let abs = if path.is_absolute() {
@@ -895,6 +919,47 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn written_aside_is_invisible_until_commit_and_leftovers_are_cleaned() {
+        let root = memory();
+        let (schema, b) = batch(&[1, 2]);
+        // An interrupted run: written aside, never committed.
+        let dead = Warehouse::new(root.clone(), "run-dead");
+        let s = futures::stream::iter(vec![Ok::<_, std::io::Error>(b.clone())]);
+        let pending = dead
+            .write("t", "p=1", schema.clone(), s, PublishMeta::default())
+            .await
+            .unwrap();
+        assert_eq!(pending.manifest.rows, 2);
+        assert!(root.list(&dead.partition_path("t", "p=1")).await.unwrap().is_empty());
+        assert!(matches!(
+            dead.manifest("t", "p=1").await,
+            Err(Error::NotPublished { .. })
+        ));
+        // The next run removes it, and only it.
+        let next = Warehouse::new(root.clone(), "run-next");
+        let s = futures::stream::iter(vec![Ok::<_, std::io::Error>(b.clone())]);
+        let mine = next
+            .write("t", "p=2", schema.clone(), s, PublishMeta::default())
+            .await
+            .unwrap();
+        assert_eq!(next.clean_leftovers().await.unwrap(), 1);
+        let left = root.list(&root.child(TMP)).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert!(left[0].location.as_ref().contains("run-next"), "{left:?}");
+        // Abort removes this run's own file; commit of another publishes it.
+        next.abort(mine).await.unwrap();
+        assert!(root.list(&root.child(TMP)).await.unwrap().is_empty());
+    }
+
+    #[test]
+    fn credentials_in_urls_are_refused_without_echoing_them() {
+        let err = Location::parse("s3://AKIA:supersecret@bucket/x").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("credentials in URLs are refused"), "{text}");
+        assert!(!text.contains("supersecret"), "{text}");
     }
 
     #[test]
