@@ -2,16 +2,27 @@
 //!
 //! The xtask pattern keeps the test command to one `cargo` invocation on a fresh machine:
 //! - a project-local Python virtualenv (`.venv/`) with the readers downstream tools use
-//!   (DuckDB, pyarrow), pinned in `tests/py/requirements.txt`, reinstalled only when that
-//!   file changes;
-//! - then the whole workspace's tests, with `RETAIN_TEST_PYTHON` pointing at the venv.
+//!   (DuckDB, pyarrow) and SeaweedFS's `weed` binary, pinned in `tests/py/requirements.txt`,
+//!   reinstalled only when that file changes;
+//! - a throwaway S3-compatible server (`weed mini`, see `s3.rs`) on loopback ports picked
+//!   free, with bucket `retain-test` and a test identity, stopped and deleted afterwards
+//!   whatever the result;
+//! - then the whole workspace's tests, with `RETAIN_TEST_PYTHON` pointing at the venv and
+//!   `RETAIN_TEST_S3_{ENDPOINT,BUCKET,ACCESS_KEY,SECRET_KEY,REGION}` at the server.
 //!
 //! `cargo xtask test -- <args>` passes `<args>` to the test runner (a filter, say).
+//! `cargo xtask s3 -- <command> <args>` runs one command (`cargo nextest run -p <crate>`, say)
+//! with the same environment; `cargo xtask s3` alone prints it as `export` lines and serves
+//! until Enter or end of input. `cargo xtask venv` only provisions the virtualenv.
+
+mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
+
+use crate::s3::S3Server;
 
 fn main() -> ExitCode {
     match run() {
@@ -34,9 +45,11 @@ fn run() -> Result<ExitCode> {
         .to_path_buf();
     match args.first().map(String::as_str) {
         Some("test") => test(&root, &args[1..]),
+        Some("s3") => s3(&root, &args[1..]),
         Some("venv") => venv(&root).map(|_| ExitCode::SUCCESS),
         _ => {
-            say("usage: cargo xtask test [-- <test runner args>] | cargo xtask venv");
+            say("usage: cargo xtask test [-- <test runner args>] \
+                 | cargo xtask s3 [-- <command> <args>] | cargo xtask venv");
             Ok(ExitCode::from(2))
         }
     }
@@ -66,7 +79,7 @@ fn venv(root: &Path) -> Result<PathBuf> {
     if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
         return Ok(python);
     }
-    say("creating the test virtualenv .venv (DuckDB, pyarrow)");
+    say("creating the test virtualenv .venv (DuckDB, pyarrow, SeaweedFS)");
     let sys_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     if !python.exists() && !status(Command::new(&sys_python).args(["-m", "venv"]).arg(&venv))? {
         bail!("`{sys_python} -m venv .venv` failed: is python3 (with venv) installed?");
@@ -104,14 +117,51 @@ fn test(root: &Path, extra: &[String]) -> Result<ExitCode> {
         cmd.args(["test", "--workspace", "--no-fail-fast"]);
     }
     let extra: Vec<&String> = extra.iter().skip_while(|a| a.as_str() == "--").collect();
+    let server = S3Server::start(&python, &root.join("target"))?;
     cmd.args(extra)
         .current_dir(root)
-        .env("RETAIN_TEST_PYTHON", &python);
+        .env("RETAIN_TEST_PYTHON", &python)
+        .envs(server.env());
     // The crates have no doc tests (nextest would not run them): the runner's summary is
     // the last thing printed.
-    Ok(if status(&mut cmd)? {
+    let passed = status(&mut cmd);
+    drop(server);
+    Ok(if passed? {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    })
+}
+
+/// Serve the test S3 bucket to one command, or to the developer's shell until Enter.
+fn s3(root: &Path, args: &[String]) -> Result<ExitCode> {
+    let command = match args {
+        [dashes, rest @ ..] if dashes == "--" => rest,
+        _ => args,
+    };
+    let python = venv(root)?;
+    let server = S3Server::start(&python, &root.join("target"))?;
+    let mut env = server.env();
+    env.push(("RETAIN_TEST_PYTHON", python.display().to_string()));
+    #[allow(clippy::print_stderr)]
+    for (var, value) in &env {
+        eprintln!("export {var}={value}");
+    }
+    let Some((program, program_args)) = command.split_first() else {
+        say("serving until Enter or end of input");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let st = Command::new(program)
+        .args(program_args)
+        .envs(env)
+        .status()
+        .with_context(|| format!("cannot start {program}"))?;
+    drop(server);
+    Ok(match st.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
     })
 }
