@@ -116,7 +116,9 @@ fn a_quarantine_breach_is_exit_3_one_line_and_publishes_nothing() {
     );
     for table in ["staged/orders", "quarantine/orders"] {
         assert!(
-            !dir.path().join(format!("wh/{table}/_manifest.json")).exists(),
+            !dir.path()
+                .join(format!("wh/{table}/_manifest.json"))
+                .exists(),
             "{table} was published"
         );
     }
@@ -124,7 +126,10 @@ fn a_quarantine_breach_is_exit_3_one_line_and_publishes_nothing() {
         .map(|d| d.count())
         .unwrap_or(0);
     let aside: Vec<_> = walk(&dir.path().join("wh/_tmp"));
-    assert!(aside.is_empty(), "files left aside ({leftovers} runs): {aside:?}");
+    assert!(
+        aside.is_empty(),
+        "files left aside ({leftovers} runs): {aside:?}"
+    );
 }
 
 /// Every file below `dir` (none if it does not exist).

@@ -2,6 +2,7 @@
 //! publishes with the readers downstream tools use (DuckDB and pyarrow, from the venv
 //! that `cargo xtask test` provisions).
 
+mod bad_input;
 mod cli;
 mod pipeline;
 mod s3;

@@ -55,10 +55,9 @@ fn retain_s3(s3: &S3) -> Command {
 /// The demo pipeline with its warehouse and raw exports moved to `warehouse` / `raw`,
 /// and an `[storage]` section for the S3 server.
 fn pipeline_file(dir: &Path, name: &str, warehouse: &str, raw: &str, storage: &str) -> String {
-    let demo = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml"),
-    )
-    .unwrap();
+    let demo =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml"))
+            .unwrap();
     let text = demo
         .replace(
             "warehouse = \"./warehouse\"",
@@ -123,14 +122,30 @@ fn the_demo_pipeline_on_s3_publishes_what_it_publishes_locally() {
         retain_s3(&s3)
             .env("AWS_ENDPOINT", &s3.endpoint)
             .env("AWS_ALLOW_HTTP", "true")
-            .args(["synth", "--customers", customers, "--seed", "7", "--dirty", "0.02"])
+            .args([
+                "synth",
+                "--customers",
+                customers,
+                "--seed",
+                "7",
+                "--dirty",
+                "0.02",
+            ])
             .arg("--out")
             .arg(format!("{root}/raw")),
     );
     let local_raw = dir.path().join("raw");
     run_ok(
         retain()
-            .args(["synth", "--customers", customers, "--seed", "7", "--dirty", "0.02"])
+            .args([
+                "synth",
+                "--customers",
+                customers,
+                "--seed",
+                "7",
+                "--dirty",
+                "0.02",
+            ])
             .arg("--out")
             .arg(&local_raw),
     );

@@ -179,7 +179,11 @@ impl std::str::FromStr for Duration {
             "s" => n * 1000,
             "m" | "min" => n * 60_000,
             "h" => n * 3_600_000,
-            other => return Err(format!("unknown duration unit `{other}` in `{s}` (ms, s, m, h)")),
+            other => {
+                return Err(format!(
+                    "unknown duration unit `{other}` in `{s}` (ms, s, m, h)"
+                ));
+            }
         };
         Ok(Duration(std::time::Duration::from_millis(ms)))
     }
@@ -187,7 +191,9 @@ impl std::str::FromStr for Duration {
 
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 

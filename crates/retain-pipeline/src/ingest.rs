@@ -225,7 +225,10 @@ async fn list_files(
             require_literal_separator: true,
             require_literal_leading_dot: true,
         };
-        let metas = base.list(&base.prefix).await.map_err(|e| err(store_message(&e)))?;
+        let metas = base
+            .list(&base.prefix)
+            .await
+            .map_err(|e| err(store_message(&e)))?;
         let files = metas
             .into_iter()
             .filter(|m| visible(m, &base))
@@ -233,8 +236,7 @@ async fn list_files(
                 m.location
                     .prefix_match(&base.prefix)
                     .map(|parts| {
-                        let rel: Vec<String> =
-                            parts.map(|p| p.as_ref().to_owned()).collect();
+                        let rel: Vec<String> = parts.map(|p| p.as_ref().to_owned()).collect();
                         pattern.matches_with(&rel.join("/"), opts)
                     })
                     .unwrap_or(false)
@@ -418,7 +420,8 @@ async fn stage(
     let as_of = ctx.settings.as_of;
     let micros = |d: chrono::NaiveDate| {
         ScalarValue::TimestampMicrosecond(
-            d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_micros()),
+            d.and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc().timestamp_micros()),
             Some("UTC".into()),
         )
     };
@@ -454,6 +457,11 @@ async fn stage(
         .create_physical_plan()
         .await
         .map_err(df_err(format!("planning the staging of {table}")))?;
+    tracing::debug!(
+        table,
+        plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(false),
+        "staging plan"
+    );
     let stream = datafusion::physical_plan::execute_stream(plan.clone(), ctx.df().task_ctx())
         .map_err(df_err(format!("staging {table}")))?;
 
@@ -494,7 +502,9 @@ async fn stage(
         let mut ok = Vec::with_capacity(batch.num_rows());
         let mut quarantine = Vec::with_capacity(batch.num_rows());
         for (r, f) in reason.iter().zip(files.iter()) {
-            let account = accounts.entry(f.unwrap_or_default().to_owned()).or_default();
+            let account = accounts
+                .entry(f.unwrap_or_default().to_owned())
+                .or_default();
             account.read += 1;
             match r {
                 None => {
@@ -541,7 +551,13 @@ async fn stage(
     };
     let staged = ctx
         .wh
-        .write(&format!("staged/{table}"), "", staged_schema.clone(), split, meta)
+        .write(
+            &format!("staged/{table}"),
+            "",
+            staged_schema.clone(),
+            split,
+            meta,
+        )
         .await;
     let staged = match staged {
         Ok(p) => p,
@@ -854,5 +870,47 @@ max-quarantine-ratio = 1.0
         assert_eq!(reports.len(), 1);
         assert_eq!(reports[0].reasons.get("unknown_customer"), None);
         assert_eq!(reports[0].staged, 2, "O1 and O3 (C9 is not checked)");
+    }
+
+    /// Staging a source larger than the memory pool completes by spilling its sort.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_source_larger_than_the_memory_limit_spills_and_completes() {
+        use std::fmt::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("raw");
+        std::fs::create_dir_all(&raw).unwrap();
+        let n = 250_000;
+        let mut csv = String::from(
+            "order_id,customer_id,ordered_at,status,gross_amount,discount_amount,currency,channel,category,item_count\n",
+        );
+        for i in 0..n {
+            // Customers in reverse order of orders, so the staging sort has work to do.
+            let _ = writeln!(
+                csv,
+                "O{i:07},C{:06},2025-{:02}-{:02}T12:00:00Z,completed,{}.50,0,EUR,web,shoes,1",
+                (n - i) % 50_000,
+                1 + i % 12,
+                1 + i % 28,
+                10 + i % 90
+            );
+        }
+        std::fs::write(raw.join("orders.csv"), &csv).unwrap();
+        let text = format!(
+            "name = \"spill\"\nwarehouse = \"{}\"\n[engine]\nmemory-limit = \"32MiB\"\ntarget-partitions = 2\n[sources.orders]\npath = \"orders.csv\"\n[models]\nchurn = \"churn\"\nrepeat_purchase = \"repeat_purchase\"\n",
+            dir.path().display()
+        );
+        let settings = Settings {
+            warehouse: dir.path().display().to_string(),
+            as_of: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            run_id: new_run_id(),
+            pipeline: PipelineConfig::from_toml(&text, "spill.toml").unwrap(),
+        };
+        // 20 MB of CSV is well over 32 MiB as Arrow text columns, sorted twice.
+        assert!(csv.len() > 16 << 20, "input of {} bytes", csv.len());
+        let reports = crate::ingest(settings).await.unwrap();
+        let r = &reports[0];
+        assert_eq!((r.read, r.staged, r.quarantined), (n as u64, n as u64, 0));
+        assert!(r.spills > 0, "no spill reported: {r:?}");
+        assert!(r.spilled_bytes > 0, "{r:?}");
     }
 }

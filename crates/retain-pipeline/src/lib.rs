@@ -61,7 +61,9 @@ pub enum Error {
         message: String,
     },
     /// A source breached the quarantine threshold: nothing was published.
-    #[error("data quality: {message}; nothing was published (see docs/pipeline-file.md, [quality])")]
+    #[error(
+        "data quality: {message}; nothing was published (see docs/pipeline-file.md, [quality])"
+    )]
     Quality { message: String },
     #[error("{context}: {source}")]
     DataFusion {

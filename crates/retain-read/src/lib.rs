@@ -25,8 +25,8 @@ use arrow::array::{ArrayRef, Int64Builder, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 // `ParquetObjectReader` is deprecated in parquet 59 in favour of hand-written
 // `AsyncFileReader`s; it is still the maintained object_store adapter DataFusion 55's
@@ -201,8 +201,10 @@ impl RawSource {
             Format::Csv => {
                 let names = if options.csv.header {
                     let (store, file, opts) = (store.clone(), first.clone(), options.clone());
-                    blocking(&first, move |handle| csv_header(&store, &file, &opts, handle))
-                        .await?
+                    blocking(&first, move |handle| {
+                        csv_header(&store, &file, &opts, handle)
+                    })
+                    .await?
                 } else if options.csv.columns.is_empty() {
                     return Err(ReadError::new(
                         &first,
@@ -215,9 +217,10 @@ impl RawSource {
             }
             Format::Ndjson => {
                 let (store, file, opts) = (store.clone(), first.clone(), options.clone());
-                let names =
-                    blocking(&first, move |handle| ndjson_keys(&store, &file, &opts, handle))
-                        .await?;
+                let names = blocking(&first, move |handle| {
+                    ndjson_keys(&store, &file, &opts, handle)
+                })
+                .await?;
                 text_fields(&first, &names)?
             }
             Format::Parquet => {
@@ -430,7 +433,10 @@ fn csv_header(
     let mut record = csv::ByteRecord::new();
     match rdr.read_byte_record(&mut record) {
         Ok(true) => Ok(header_names(&record)),
-        Ok(false) => Err(ReadError::new(file, "no header line (the file has no lines)")),
+        Ok(false) => Err(ReadError::new(
+            file,
+            "no header line (the file has no lines)",
+        )),
         Err(e) => Err(csv_error(file, e, options)),
     }
 }
@@ -615,7 +621,12 @@ fn read_csv(
     let names = if options.csv.header {
         match rdr.read_byte_record(&mut record) {
             Ok(true) => header_names(&record),
-            Ok(false) => return Err(ReadError::new(file, "no header line (the file has no lines)")),
+            Ok(false) => {
+                return Err(ReadError::new(
+                    file,
+                    "no header line (the file has no lines)",
+                ));
+            }
             Err(e) => return Err(csv_error(file, e, options)),
         }
     } else {
@@ -746,7 +757,10 @@ fn read_ndjson(
                             Some(serde_json::Value::String(s)) => s.clone(),
                             Some(other) => other.to_string(),
                         };
-                        Some(field_text(t.as_bytes(), c, options.max_field_bytes, &mut error).into_owned())
+                        Some(
+                            field_text(t.as_bytes(), c, options.max_field_bytes, &mut error)
+                                .into_owned(),
+                        )
                     })
                     .collect(),
                 Ok(other) => {
@@ -792,13 +806,17 @@ async fn parquet_builder(
     store: &Arc<dyn ObjectStore>,
     file: &RawFile,
 ) -> Result<ParquetRecordBatchStreamBuilder<ParquetObjectReader>, ReadError> {
-    let reader = ParquetObjectReader::new(store.clone(), file.path.clone()).with_file_size(file.size);
+    let reader =
+        ParquetObjectReader::new(store.clone(), file.path.clone()).with_file_size(file.size);
     ParquetRecordBatchStreamBuilder::new(reader)
         .await
         .map_err(|e| ReadError::new(file, format!("not a readable Parquet file: {e}")))
 }
 
-async fn parquet_schema(store: &Arc<dyn ObjectStore>, file: &RawFile) -> Result<SchemaRef, ReadError> {
+async fn parquet_schema(
+    store: &Arc<dyn ObjectStore>,
+    file: &RawFile,
+) -> Result<SchemaRef, ReadError> {
     Ok(parquet_builder(store, file).await?.schema().clone())
 }
 
@@ -837,7 +855,8 @@ async fn read_parquet(
     let n_data = schema.fields().len() - provenance_fields().len();
     let mut row = 0i64;
     while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| ReadError::new(file, format!("corrupt Parquet data: {e}")))?;
+        let batch =
+            batch.map_err(|e| ReadError::new(file, format!("corrupt Parquet data: {e}")))?;
         let n = batch.num_rows();
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
         for f in schema.fields().iter().take(n_data) {

@@ -65,7 +65,8 @@ fn csv() -> ReadOptions {
 
 #[tokio::test]
 async fn csv_rows_carry_their_line_and_bad_records_say_why() {
-    let text = "\u{feff}id,name\n1,ann\n2,bob,extra\n\"3\",\"multi\nline\"\n4,caf\u{e9}\n5,\"open\n";
+    let text =
+        "\u{feff}id,name\n1,ann\n2,bob,extra\n\"3\",\"multi\nline\"\n4,caf\u{e9}\n5,\"open\n";
     let mut bytes = text.as_bytes().to_vec();
     // Replace the UTF-8 é placeholder with a Latin-1 byte.
     let at = bytes.windows(2).position(|w| w == [0xC3, 0xA9]).unwrap();
@@ -105,9 +106,15 @@ async fn gzip_is_read_by_extension_and_a_truncated_stream_names_the_file() {
 #[tokio::test]
 async fn zero_bytes_and_a_missing_column_are_file_errors() {
     let err = source(&[("e.csv", vec![])], csv()).await.unwrap_err();
-    assert_eq!(err.to_string(), "cannot read `memory:///e.csv`: empty file (0 bytes)");
+    assert_eq!(
+        err.to_string(),
+        "cannot read `memory:///e.csv`: empty file (0 bytes)"
+    );
     let src = source(
-        &[("a.csv", b"id,name\n1,a\n".to_vec()), ("b.csv", b"name,ident\nb,2\n".to_vec())],
+        &[
+            ("a.csv", b"id,name\n1,a\n".to_vec()),
+            ("b.csv", b"name,ident\nb,2\n".to_vec()),
+        ],
         csv(),
     )
     .await
@@ -122,7 +129,10 @@ async fn zero_bytes_and_a_missing_column_are_file_errors() {
 #[tokio::test]
 async fn columns_are_matched_by_name_across_files() {
     let src = source(
-        &[("a.csv", b"id,name\n1,a\n".to_vec()), ("b.csv", b"name,id\nb,2\n".to_vec())],
+        &[
+            ("a.csv", b"id,name\n1,a\n".to_vec()),
+            ("b.csv", b"name,id\nb,2\n".to_vec()),
+        ],
         csv(),
     )
     .await
@@ -133,10 +143,14 @@ async fn columns_are_matched_by_name_across_files() {
 
 #[tokio::test]
 async fn ndjson_broken_lines_become_rows() {
-    let text = b"{\"id\":\"1\",\"n\":5,\"ok\":true}\n\n{\"id\":\"2\",\n[1,2]\n{\"id\":\"3\",\"n\":null}\n";
-    let src = source(&[("t.ndjson", text.to_vec())], ReadOptions::new(Format::Ndjson))
-        .await
-        .unwrap();
+    let text =
+        b"{\"id\":\"1\",\"n\":5,\"ok\":true}\n\n{\"id\":\"2\",\n[1,2]\n{\"id\":\"3\",\"n\":null}\n";
+    let src = source(
+        &[("t.ndjson", text.to_vec())],
+        ReadOptions::new(Format::Ndjson),
+    )
+    .await
+    .unwrap();
     let got = rows(&src).await.unwrap();
     assert_eq!(
         got,
@@ -153,16 +167,23 @@ async fn ndjson_broken_lines_become_rows() {
 async fn parquet_rows_are_numbered_and_a_corrupt_footer_is_an_error() {
     use arrow::array::Int64Array;
     let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
-    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![7, 8]))]).unwrap();
+    let batch =
+        RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![7, 8]))]).unwrap();
     let mut buf = Vec::new();
     let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, schema, None).unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
-    let src = source(&[("p.parquet", buf.clone())], ReadOptions::new(Format::Parquet))
-        .await
-        .unwrap();
+    let src = source(
+        &[("p.parquet", buf.clone())],
+        ReadOptions::new(Format::Parquet),
+    )
+    .await
+    .unwrap();
     let got = rows(&src).await.unwrap();
-    assert_eq!(got[1], "x=8 _source_row=2 _read_error=∅ _read_column=∅ _read_detail=∅");
+    assert_eq!(
+        got[1],
+        "x=8 _source_row=2 _read_error=∅ _read_column=∅ _read_detail=∅"
+    );
     let mut broken = buf;
     let n = broken.len();
     broken.truncate(n - 3);
@@ -170,7 +191,8 @@ async fn parquet_rows_are_numbered_and_a_corrupt_footer_is_an_error() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().starts_with("cannot read `memory:///b.parquet`: not a readable Parquet file"),
+        err.to_string()
+            .starts_with("cannot read `memory:///b.parquet`: not a readable Parquet file"),
         "{err}"
     );
 }

@@ -89,6 +89,19 @@ impl Engine {
                 "datafusion.execution.parquet.schema_force_view_types",
                 false,
             );
+        // Each sort sets aside this much of the pool to be able to spill (10 MiB by
+        // default); with several sorts in one plan a small pool is used up by the
+        // reservations alone, so scale it down with the pool.
+        let reservation = (10usize << 20).min(opts.memory_limit / 32).max(256 << 10);
+        config = config.set_usize(
+            "datafusion.execution.sort_spill_reservation_bytes",
+            reservation,
+        );
+        // A sort that spilled merges its spill files holding one batch of each in memory:
+        // with a small pool, smaller batches keep that merge within it.
+        if opts.memory_limit <= 256 << 20 {
+            config = config.with_batch_size(1024);
+        }
         if let Some(n) = opts.target_partitions {
             config = config.with_target_partitions(n.max(1));
         }

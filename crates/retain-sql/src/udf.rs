@@ -66,9 +66,9 @@ impl ScalarUDFImpl for ParseTimestamp {
         let array = value.to_array(args.number_rows)?;
         let out: ArrayRef = match array.data_type() {
             DataType::Timestamp(_, _) => cast(&array, &utc_micros())?,
-            DataType::Null => Arc::new(
-                TimestampMicrosecondArray::new_null(array.len()).with_timezone("UTC"),
-            ),
+            DataType::Null => {
+                Arc::new(TimestampMicrosecondArray::new_null(array.len()).with_timezone("UTC"))
+            }
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
                 let text = cast(&array, &DataType::Utf8)?;
                 let text = text.as_string::<i32>();
@@ -105,13 +105,20 @@ pub fn parse(text: &str, local_format: Option<&str>) -> Option<i64> {
         }
     }
     let s_no_z = s.strip_suffix(['Z', 'z']).unwrap_or(s);
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s_no_z, f) {
             return Some(t.and_utc().timestamp_micros());
         }
     }
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_micros());
+        return d
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_micros());
     }
     let f = local_format?;
     if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
@@ -131,16 +138,27 @@ mod tests {
     use super::parse;
 
     fn iso(micros: Option<i64>) -> Option<String> {
-        micros.and_then(chrono::DateTime::from_timestamp_micros).map(|t| t.to_rfc3339())
+        micros
+            .and_then(chrono::DateTime::from_timestamp_micros)
+            .map(|t| t.to_rfc3339())
     }
 
     #[test]
     fn exports_timestamps_become_utc() {
         let cases = [
             ("2025-03-01T12:00:00Z", Some("2025-03-01T12:00:00+00:00")),
-            ("2025-03-01T12:00:00+02:00", Some("2025-03-01T10:00:00+00:00")),
-            ("2025-03-01 12:00:00-0500", Some("2025-03-01T17:00:00+00:00")),
-            ("2025-03-01T12:00:00.250", Some("2025-03-01T12:00:00.250+00:00")),
+            (
+                "2025-03-01T12:00:00+02:00",
+                Some("2025-03-01T10:00:00+00:00"),
+            ),
+            (
+                "2025-03-01 12:00:00-0500",
+                Some("2025-03-01T17:00:00+00:00"),
+            ),
+            (
+                "2025-03-01T12:00:00.250",
+                Some("2025-03-01T12:00:00.250+00:00"),
+            ),
             ("2025-03-01 12:00", Some("2025-03-01T12:00:00+00:00")),
             ("2025-03-01", Some("2025-03-01T00:00:00+00:00")),
             (" 0001-01-01T00:00:00Z ", Some("0001-01-01T00:00:00+00:00")),

@@ -24,7 +24,9 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use futures::{Stream, StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{
+    BackoffConfig, ClientConfigKey, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+};
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -933,7 +935,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(pending.manifest.rows, 2);
-        assert!(root.list(&dead.partition_path("t", "p=1")).await.unwrap().is_empty());
+        assert!(
+            root.list(&dead.partition_path("t", "p=1"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert!(matches!(
             dead.manifest("t", "p=1").await,
             Err(Error::NotPublished { .. })
