@@ -17,3 +17,9 @@ ci:
 lint:
     cargo fmt --all
     cargo clippy --workspace --all-targets -- -D warnings
+
+# Benchmarks (release build): ingest against DuckDB, on disk and on a local S3 server.
+bench *ARGS:
+    cargo build --release
+    cargo xtask venv
+    cargo xtask s3 -- .venv/bin/python benches/ingest.py {{ARGS}}

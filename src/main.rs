@@ -39,6 +39,9 @@ enum Command {
     Synth(SynthArgs),
     /// Run a pipeline file: ingest, features, labels, train, score, next best action.
     Run(RunArgs),
+    /// Run only the ingest stage of a pipeline file: stage every source into staged/
+    /// and quarantine/ (all sources or nothing) and print the row accounting.
+    Ingest(RunArgs),
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +186,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Command::Demo(args) => demo(args).await,
             Command::Synth(args) => synth(args).await,
             Command::Run(args) => run_pipeline(args).await,
+            Command::Ingest(args) => ingest(args).await,
         }
     })
 }
@@ -235,6 +239,25 @@ async fn run_pipeline(args: RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+async fn ingest(args: RunArgs) -> Result<ExitCode> {
+    let pipeline = PipelineConfig::load(&args.pipeline)?;
+    let settings = Settings::resolve(pipeline, args.out, args.as_of)?;
+    let started = Instant::now();
+    let reports = retain_pipeline::ingest(settings)
+        .await
+        .context("ingest failed")?;
+    let mut out = String::from("ingest (read = staged + quarantined + duplicates):\n");
+    print_ingest(&mut out, &reports);
+    let read: u64 = reports.iter().map(|r| r.read).sum();
+    let secs = started.elapsed().as_secs_f64();
+    out.push_str(&format!(
+        "\n{read} rows in {secs:.1}s ({:.0} rows/s)",
+        read as f64 / secs.max(1e-9)
+    ));
+    print_out(&out);
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn demo(args: DemoArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let opts = SynthOptions {
@@ -270,6 +293,27 @@ fn print_out(s: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{s}");
 }
 
+fn print_ingest(out: &mut String, reports: &[retain_pipeline::IngestReport]) {
+    use std::fmt::Write;
+    for i in reports {
+        let _ = writeln!(
+            out,
+            "  {:<18} read {:>9}  staged {:>9}  quarantined {:>6}  duplicates {:>6}  ({} files, {:.1}s)",
+            i.table,
+            i.read,
+            i.staged,
+            i.quarantined,
+            i.duplicates,
+            i.files.len(),
+            i.elapsed_ms as f64 / 1000.0
+        );
+        if !i.reasons.is_empty() {
+            let reasons: Vec<String> = i.reasons.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let _ = writeln!(out, "  {:<18} quarantined: {}", "", reasons.join(", "));
+        }
+    }
+}
+
 fn print_report(r: &RunReport, synth: Option<std::time::Duration>) {
     let mut out = String::new();
     use std::fmt::Write;
@@ -288,22 +332,7 @@ fn print_report(r: &RunReport, synth: Option<std::time::Duration>) {
         );
     }
     let _ = writeln!(out, "\ningest (read = staged + quarantined + duplicates):");
-    for i in &r.ingest {
-        let _ = writeln!(
-            out,
-            "  {:<18} read {:>9}  staged {:>9}  quarantined {:>6}  duplicates {:>6}  ({} files)",
-            i.table,
-            i.read,
-            i.staged,
-            i.quarantined,
-            i.duplicates,
-            i.files.len()
-        );
-        if !i.reasons.is_empty() {
-            let reasons: Vec<String> = i.reasons.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            let _ = writeln!(out, "  {:<18} quarantined: {}", "", reasons.join(", "));
-        }
-    }
+    print_ingest(&mut out, &r.ingest);
     let _ = writeln!(out, "\nmodels (out-of-time validation):");
     for m in &r.models {
         let _ = writeln!(

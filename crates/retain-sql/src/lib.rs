@@ -156,6 +156,10 @@ pub const EMBEDDED_SQL: &[(&str, &str)] = &[
         include_str!("../../../sql/staging/orders.sql"),
     ),
     (
+        "staging/orders_from_transactions.sql",
+        include_str!("../../../sql/staging/orders_from_transactions.sql"),
+    ),
+    (
         "staging/support_tickets.sql",
         include_str!("../../../sql/staging/support_tickets.sql"),
     ),

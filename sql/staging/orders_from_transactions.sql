@@ -1,0 +1,79 @@
+-- Staging: a bare transaction log -> canonical `orders`.
+--
+-- For shops whose only export is one line per purchase: `customer_id`, `ordered_at` (a
+-- timestamp or a date) and `amount`. Use it from a pipeline file:
+--
+--   [sources.orders]
+--   path = "transactions.csv"
+--   staging = "staging/orders_from_transactions.sql"
+--
+-- Input  `raw_orders` (the log, with the reader's provenance columns, see
+--        staging/orders.sql) and the staged `customers` (empty unless the pipeline has a
+--        customers source).
+-- Params $timestamp_format, $valid_from, $valid_until, $check_customers (see
+--        staging/orders.sql).
+-- Output: the canonical orders. What the log does not say is filled with neutral values:
+--         status 'completed' (refunds, if the log has them, are negative amounts and
+--         are quarantined as negative_amount), no discount, item_count 1, currency,
+--         channel and category null.
+-- Ids:    a log has no order id, so one is made from the values: customer, time, amount
+--         and the rank among identical lines (`C1|2025-03-01T12:00:00Z|25.5|1`). Two
+--         identical lines are two purchases: nothing is deduplicated.
+WITH typed AS (
+  SELECT
+    NULLIF(trim(CAST(customer_id AS VARCHAR)), '')                         AS customer_id,
+    parse_timestamp(ordered_at, $timestamp_format)                         AS ordered_at,
+    TRY_CAST(trim(CAST(amount AS VARCHAR)) AS DOUBLE)                      AS gross_amount,
+    _source_file, _source_row, _read_error, _read_column, _read_detail
+  FROM raw_orders
+),
+checked AS (
+  SELECT
+    t.*,
+    CASE
+      WHEN t._read_error IS NOT NULL THEN t._read_error
+      WHEN t.customer_id IS NULL THEN 'missing_value'
+      WHEN t.ordered_at IS NULL THEN 'invalid_timestamp'
+      WHEN t.ordered_at < $valid_from THEN 'out_of_range_date'
+      WHEN t.ordered_at >= $valid_until THEN 'future_date'
+      WHEN t.gross_amount IS NULL OR isnan(t.gross_amount) OR abs(t.gross_amount) > 1e12 THEN 'invalid_number'
+      WHEN t.gross_amount < 0 THEN 'negative_amount'
+      WHEN $check_customers AND c.customer_id IS NULL THEN 'unknown_customer'
+    END AS _invalid_reason,
+    CASE
+      WHEN t._read_error IS NOT NULL THEN t._read_column
+      WHEN t.customer_id IS NULL THEN 'customer_id'
+      WHEN t.ordered_at IS NULL OR t.ordered_at < $valid_from OR t.ordered_at >= $valid_until THEN 'ordered_at'
+      WHEN t.gross_amount IS NULL OR isnan(t.gross_amount) OR abs(t.gross_amount) > 1e12 OR t.gross_amount < 0 THEN 'amount'
+      WHEN $check_customers AND c.customer_id IS NULL THEN 'customer_id'
+    END AS _invalid_column
+  FROM typed t
+  LEFT JOIN customers c ON c.customer_id = t.customer_id
+),
+numbered AS (
+  SELECT
+    *,
+    ROW_NUMBER() OVER (
+      PARTITION BY customer_id, ordered_at, gross_amount
+      ORDER BY _invalid_reason NULLS FIRST
+    ) AS _nth
+  FROM checked
+)
+SELECT
+  concat_ws('|', customer_id, CAST(ordered_at AS VARCHAR), CAST(gross_amount AS VARCHAR), CAST(_nth AS VARCHAR)) AS order_id,
+  customer_id,
+  ordered_at,
+  'completed'                        AS status,
+  gross_amount,
+  CAST(0.0 AS DOUBLE)                AS discount_amount,
+  CAST(NULL AS VARCHAR)              AS currency,
+  CAST(NULL AS VARCHAR)              AS channel,
+  CAST(NULL AS VARCHAR)              AS category,
+  CAST(1 AS BIGINT)                  AS item_count,
+  _invalid_reason                    AS _reject_reason,
+  _invalid_column                    AS _reject_column,
+  CASE WHEN _invalid_reason IS NOT NULL THEN _read_detail END AS _reject_detail,
+  _source_file,
+  _source_row
+FROM numbered
+ORDER BY customer_id, ordered_at, order_id, _source_file, _source_row
