@@ -308,7 +308,10 @@ fn same_seed_gives_the_same_files_scores_and_models() {
             })
             .map(|p| {
                 let f = root.join(p).join("part-00000.parquet");
-                (p.clone(), std::fs::read(&f).unwrap_or_else(|e| panic!("{f:?}: {e}")))
+                (
+                    p.clone(),
+                    std::fs::read(&f).unwrap_or_else(|e| panic!("{f:?}: {e}")),
+                )
             })
             .collect()
     };

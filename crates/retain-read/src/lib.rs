@@ -664,7 +664,7 @@ fn read_csv(
         let swallowed_eol = !more
             && record
                 .iter()
-                .last()
+                .next_back()
                 .is_some_and(|f| f.ends_with(b"\n") || f.ends_with(b"\r"));
         let mut error = None;
         if swallowed_eol || (record.len() != expected && record.iter().any(breaks)) {

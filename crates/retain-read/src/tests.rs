@@ -85,7 +85,7 @@ async fn csv_rows_carry_their_line_and_bad_records_say_why() {
 
 #[tokio::test]
 async fn gzip_is_read_by_extension_and_a_truncated_stream_names_the_file() {
-    let body = b"id,name\n1,a\n2,b\n".repeat(1);
+    let body = b"id,name\n1,a\n2,b\n".to_vec();
     let src = source(&[("x.csv.gz", gz(&body))], csv()).await.unwrap();
     assert_eq!(rows(&src).await.unwrap().len(), 2);
     let big: Vec<u8> = (0..20_000)
