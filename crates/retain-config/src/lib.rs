@@ -792,6 +792,56 @@ mod tests {
         assert!(!msg.contains('\n'), "one line: {msg}");
     }
 
+    const MINIMAL: &str = "name = \"m\"\nwarehouse = \"w\"\n[models]\nchurn = \"churn\"\nrepeat_purchase = \"repeat_purchase\"\n";
+
+    fn with(extra: &str) -> Result<PipelineConfig> {
+        PipelineConfig::from_toml(&format!("{MINIMAL}{extra}"), "p.toml")
+    }
+
+    #[test]
+    fn env_references_expand_and_an_unset_one_is_named() {
+        // SAFETY: tests in this crate do not read this variable concurrently.
+        unsafe { std::env::set_var("RETAIN_CONFIG_TEST_BUCKET", "shop-exports") };
+        let p = with("[sources.orders]\npath = \"s3://${RETAIN_CONFIG_TEST_BUCKET}/orders/*.csv.gz\"\n[storage.options]\naws_region = \"${RETAIN_CONFIG_TEST_BUCKET}\"\n").unwrap();
+        assert_eq!(
+            p.sources["orders"].path,
+            "s3://shop-exports/orders/*.csv.gz"
+        );
+        assert_eq!(p.sources["orders"].format(), Ok(Format::Csv));
+        assert_eq!(p.storage.options["aws_region"], "shop-exports");
+        let err = with("[sources.orders]\npath = \"${RETAIN_CONFIG_TEST_UNSET}/o.csv\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`RETAIN_CONFIG_TEST_UNSET` is not set"),
+            "{err}"
+        );
+        assert_eq!(expand_env("a$$b").unwrap(), "a$b");
+    }
+
+    #[test]
+    fn secrets_and_unknown_formats_are_refused() {
+        let err = with("[sources.orders]\npath = \"o.csv\"\n[storage.options]\naws_secret_access_key = \"abc\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("holds a secret"), "{err}");
+        assert!(!err.contains("abc\""), "{err}");
+        let err = with("[sources.orders]\npath = \"orders.xlsx\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot tell the format"), "{err}");
+        let p = with("[sources.orders]\npath = \"exports/\"\nformat = \"parquet\"\n[storage]\nretry-timeout = \"2m\"\n").unwrap();
+        assert_eq!(
+            p.storage.retry_timeout.0,
+            std::time::Duration::from_secs(120)
+        );
+        assert_eq!(p.quality.max_quarantine_ratio, 0.05);
+        let err = with("[sources.orders]\npath = \"o.csv\"\n[storage]\ntimeout = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a duration"), "{err}");
+    }
+
     #[test]
     fn orders_source_is_required() {
         let text = DEMO_PIPELINE.replace("[sources.orders]", "[sources.orderz]");
