@@ -127,6 +127,12 @@ pub struct ReadOptions {
 }
 
 impl ReadOptions {
+    /// The compression of `file`: as configured, or from its name.
+    pub fn compression_of(&self, file: &RawFile) -> Compression {
+        self.compression
+            .unwrap_or_else(|| Compression::from_name(&file.url))
+    }
+
     pub fn new(format: Format) -> Self {
         Self {
             format,
@@ -371,9 +377,7 @@ fn open_text(
         handle,
     );
     let raw = BufReader::with_capacity(256 * 1024, bridge);
-    let compression = options
-        .compression
-        .unwrap_or_else(|| Compression::from_name(&file.url));
+    let compression = options.compression_of(file);
     Ok(match compression {
         Compression::None => Box::new(raw),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
@@ -398,9 +402,7 @@ fn io_error(file: &RawFile, e: &std::io::Error, compression: Compression) -> Rea
 }
 
 fn csv_error(file: &RawFile, e: csv::Error, options: &ReadOptions) -> ReadError {
-    let compression = options
-        .compression
-        .unwrap_or_else(|| Compression::from_name(&file.url));
+    let compression = options.compression_of(file);
     match e.into_kind() {
         csv::ErrorKind::Io(io) => io_error(file, &io, compression),
         other => ReadError::new(file, format!("{other:?}")),
@@ -447,9 +449,7 @@ fn ndjson_keys(
     options: &ReadOptions,
     handle: tokio::runtime::Handle,
 ) -> Result<Vec<String>, ReadError> {
-    let compression = options
-        .compression
-        .unwrap_or_else(|| Compression::from_name(&file.url));
+    let compression = options.compression_of(file);
     let mut r = BufReader::new(open_text(store, file, options, handle)?);
     let mut keys: Vec<String> = Vec::new();
     let mut buf = Vec::new();
@@ -710,9 +710,7 @@ fn read_ndjson(
     out: &mut Batcher,
     send: &dyn Fn(RecordBatch) -> bool,
 ) -> Result<(), ReadError> {
-    let compression = options
-        .compression
-        .unwrap_or_else(|| Compression::from_name(&file.url));
+    let compression = options.compression_of(file);
     let columns: Vec<String> = out
         .schema
         .fields()

@@ -197,49 +197,28 @@ impl StoreOptions {
             location: location.to_owned(),
             message: e.to_string(),
         })?;
+        // The three cloud builders share no trait: one macro applies the same steps
+        // (environment, URL, retry policy, timeouts, then the pipeline's options).
+        macro_rules! cloud {
+            ($builder:ty, $key:ty) => {{
+                let mut b = <$builder>::from_env()
+                    .with_url(url.as_str())
+                    .with_retry(self.retry());
+                for (k, v) in self.client() {
+                    b = b.with_config(<$key>::Client(k), v);
+                }
+                for (k, v) in &self.options {
+                    if let Ok(key) = k.parse::<$key>() {
+                        b = b.with_config(key, v);
+                    }
+                }
+                Arc::new(b.build().map_err(invalid)?)
+            }};
+        }
         let store: Arc<dyn ObjectStore> = match url.scheme() {
-            "s3" | "s3a" => {
-                let mut b = AmazonS3Builder::from_env()
-                    .with_url(url.as_str())
-                    .with_retry(self.retry());
-                for (k, v) in self.client() {
-                    b = b.with_config(AmazonS3ConfigKey::Client(k), v);
-                }
-                for (k, v) in &self.options {
-                    if let Ok(key) = k.parse::<AmazonS3ConfigKey>() {
-                        b = b.with_config(key, v);
-                    }
-                }
-                Arc::new(b.build().map_err(invalid)?)
-            }
-            "gs" => {
-                let mut b = GoogleCloudStorageBuilder::from_env()
-                    .with_url(url.as_str())
-                    .with_retry(self.retry());
-                for (k, v) in self.client() {
-                    b = b.with_config(GoogleConfigKey::Client(k), v);
-                }
-                for (k, v) in &self.options {
-                    if let Ok(key) = k.parse::<GoogleConfigKey>() {
-                        b = b.with_config(key, v);
-                    }
-                }
-                Arc::new(b.build().map_err(invalid)?)
-            }
-            "az" | "abfs" | "abfss" | "azure" => {
-                let mut b = MicrosoftAzureBuilder::from_env()
-                    .with_url(url.as_str())
-                    .with_retry(self.retry());
-                for (k, v) in self.client() {
-                    b = b.with_config(AzureConfigKey::Client(k), v);
-                }
-                for (k, v) in &self.options {
-                    if let Ok(key) = k.parse::<AzureConfigKey>() {
-                        b = b.with_config(key, v);
-                    }
-                }
-                Arc::new(b.build().map_err(invalid)?)
-            }
+            "s3" | "s3a" => cloud!(AmazonS3Builder, AmazonS3ConfigKey),
+            "gs" => cloud!(GoogleCloudStorageBuilder, GoogleConfigKey),
+            "az" | "abfs" | "abfss" | "azure" => cloud!(MicrosoftAzureBuilder, AzureConfigKey),
             _ => {
                 let (store, path) = object_store::parse_url(url).map_err(invalid)?;
                 return Ok((Arc::from(store), path));
