@@ -9,10 +9,11 @@
 //!
 //! Why not DataFusion's CSV and JSON readers: they fail the whole query on one line with
 //! the wrong number of fields or one broken JSON line, and they do not report line
-//! numbers. The parsing itself is the `csv` crate (quoting, BOM) and `serde_json`; the
+//! numbers. The parsing itself is `csv-core` (quoting, BOM) and `serde_json`; the
 //! decompression is `flate2` and `zstd`; Parquet is the `parquet` crate. What is written
-//! by hand here is only the record-to-batch loop and the decision of which records are
-//! bad.
+//! by hand here is only the record-to-batch loop, the line counting (the `csv` crate's
+//! positions drift after blank lines and CRLF endings) and the decision of which records
+//! are bad.
 //!
 //! Text formats (CSV, NDJSON) produce every data column as nullable `Utf8`; Parquet keeps
 //! its own types. A file that cannot be read at all (not found, zero bytes, a missing
@@ -401,25 +402,125 @@ fn io_error(file: &RawFile, e: &std::io::Error, compression: Compression) -> Rea
     ReadError::new(file, what)
 }
 
-fn csv_error(file: &RawFile, e: csv::Error, options: &ReadOptions) -> ReadError {
-    let compression = options.compression_of(file);
-    match e.into_kind() {
-        csv::ErrorKind::Io(io) => io_error(file, &io, compression),
-        other => ReadError::new(file, format!("{other:?}")),
+/// CSV records over a byte stream, parsed by `csv-core` with the line of each record
+/// counted exactly: the `csv` crate's record positions are taken before it skips blank
+/// lines and the `\n` of a CRLF ending, so they drift; here the bytes consumed are
+/// counted as they go. The quote characters of each record are counted too, so a quote
+/// that never closes is recognised even when it swallowed nothing.
+struct CsvRecords<R: BufRead> {
+    input: R,
+    core: csv_core::Reader,
+    quote: u8,
+    /// Line of the next unread byte (1-based).
+    line: u64,
+    out: Vec<u8>,
+    ends: Vec<usize>,
+    fields: usize,
+}
+
+/// One record's place in the file.
+struct RecordInfo {
+    line: u64,
+    /// Quote characters in the record's bytes: odd means a quote never closed.
+    quotes: usize,
+    /// Nothing but line breaks follows it.
+    last: bool,
+}
+
+impl<R: BufRead> CsvRecords<R> {
+    fn new(input: R, options: &ReadOptions) -> Self {
+        Self {
+            input,
+            core: csv_core::ReaderBuilder::new()
+                .delimiter(options.csv.delimiter)
+                .quote(options.csv.quote)
+                .build(),
+            quote: options.csv.quote,
+            line: 1,
+            out: vec![0; 4096],
+            ends: vec![0; 64],
+            fields: 0,
+        }
+    }
+
+    /// Skip line breaks between records (blank lines, the `\n` of `\r\n`); true at the
+    /// end of the input.
+    fn skip_breaks(&mut self) -> std::io::Result<bool> {
+        loop {
+            let buf = self.input.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(true);
+            }
+            let skip = buf
+                .iter()
+                .take_while(|&&b| b == b'\n' || b == b'\r')
+                .count();
+            self.line += buf[..skip].iter().filter(|&&b| b == b'\n').count() as u64;
+            let rest = skip < buf.len();
+            self.input.consume(skip);
+            if rest {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// The next record, or `None` at the end of the input.
+    fn next(&mut self) -> std::io::Result<Option<RecordInfo>> {
+        if self.skip_breaks()? {
+            return Ok(None);
+        }
+        let line = self.line;
+        let (mut outlen, mut endlen, mut quotes) = (0, 0, 0);
+        loop {
+            let buf = self.input.fill_buf()?;
+            let (res, nin, nout, nend) =
+                self.core
+                    .read_record(buf, &mut self.out[outlen..], &mut self.ends[endlen..]);
+            let used = &buf[..nin];
+            self.line += used.iter().filter(|&&b| b == b'\n').count() as u64;
+            quotes += used.iter().filter(|&&b| b == self.quote).count();
+            self.input.consume(nin);
+            outlen += nout;
+            endlen += nend;
+            match res {
+                csv_core::ReadRecordResult::InputEmpty => {}
+                csv_core::ReadRecordResult::OutputFull => {
+                    let n = self.out.len() * 2;
+                    self.out.resize(n, 0);
+                }
+                csv_core::ReadRecordResult::OutputEndsFull => {
+                    let n = self.ends.len() * 2;
+                    self.ends.resize(n, 0);
+                }
+                csv_core::ReadRecordResult::Record => {
+                    self.fields = endlen;
+                    let last = self.skip_breaks()?;
+                    return Ok(Some(RecordInfo { line, quotes, last }));
+                }
+                csv_core::ReadRecordResult::End => return Ok(None),
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.fields
+    }
+
+    fn get(&self, i: usize) -> Option<&[u8]> {
+        if i >= self.fields {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(&self.out[start..self.ends[i]])
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.fields).filter_map(|i| self.get(i))
     }
 }
 
-fn csv_reader(r: Box<dyn Read + Send>, options: &ReadOptions) -> csv::Reader<Box<dyn Read + Send>> {
-    csv::ReaderBuilder::new()
-        .delimiter(options.csv.delimiter)
-        .quote(options.csv.quote)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(r)
-}
-
-fn header_names(record: &csv::ByteRecord) -> Vec<String> {
-    record
+fn header_names<R: BufRead>(records: &CsvRecords<R>) -> Vec<String> {
+    records
         .iter()
         .map(|f| String::from_utf8_lossy(f).trim().to_owned())
         .collect()
@@ -431,15 +532,15 @@ fn csv_header(
     options: &ReadOptions,
     handle: tokio::runtime::Handle,
 ) -> Result<Vec<String>, ReadError> {
-    let mut rdr = csv_reader(open_text(store, file, options, handle)?, options);
-    let mut record = csv::ByteRecord::new();
-    match rdr.read_byte_record(&mut record) {
-        Ok(true) => Ok(header_names(&record)),
-        Ok(false) => Err(ReadError::new(
+    let input = BufReader::new(open_text(store, file, options, handle)?);
+    let mut records = CsvRecords::new(input, options);
+    match records.next() {
+        Ok(Some(_)) => Ok(header_names(&records)),
+        Ok(None) => Err(ReadError::new(
             file,
             "no header line (the file has no lines)",
         )),
-        Err(e) => Err(csv_error(file, e, options)),
+        Err(e) => Err(io_error(file, &e, options.compression_of(file))),
     }
 }
 
@@ -615,19 +716,19 @@ fn read_csv(
     out: &mut Batcher,
     send: &dyn Fn(RecordBatch) -> bool,
 ) -> Result<(), ReadError> {
-    let mut rdr = csv_reader(r, options);
-    let mut record = csv::ByteRecord::new();
+    let compression = options.compression_of(file);
+    let mut records = CsvRecords::new(BufReader::with_capacity(256 * 1024, r), options);
     // Which field of this file feeds each schema column.
     let names = if options.csv.header {
-        match rdr.read_byte_record(&mut record) {
-            Ok(true) => header_names(&record),
-            Ok(false) => {
+        match records.next() {
+            Ok(Some(_)) => header_names(&records),
+            Ok(None) => {
                 return Err(ReadError::new(
                     file,
                     "no header line (the file has no lines)",
                 ));
             }
-            Err(e) => return Err(csv_error(file, e, options)),
+            Err(e) => return Err(io_error(file, &e, compression)),
         }
     } else {
         options.csv.columns.clone()
@@ -647,47 +748,43 @@ fn read_csv(
         index.push(i);
     }
     let expected = names.len();
-    // One record of look-ahead: an unterminated quote can only be recognised on the last
-    // record, whose final field has swallowed the line break at the end of the file.
-    let mut next = csv::ByteRecord::new();
-    let mut have = match rdr.read_byte_record(&mut record) {
-        Ok(more) => more,
-        Err(e) => return Err(csv_error(file, e, options)),
-    };
-    while have {
-        let more = match rdr.read_byte_record(&mut next) {
-            Ok(more) => more,
-            Err(e) => return Err(csv_error(file, e, options)),
+    loop {
+        let info = match records.next() {
+            Ok(Some(info)) => info,
+            Ok(None) => break,
+            Err(e) => return Err(io_error(file, &e, compression)),
         };
-        let line = record.position().map_or(0, |p| p.line());
-        let breaks = |f: &[u8]| f.contains(&b'\n') || f.contains(&b'\r');
-        let swallowed_eol = !more
-            && record
-                .iter()
-                .next_back()
-                .is_some_and(|f| f.ends_with(b"\n") || f.ends_with(b"\r"));
+        let line = info.line;
+        let n = records.len();
+        let breaks = records
+            .iter()
+            .any(|f| f.contains(&b'\n') || f.contains(&b'\r'));
+        // A quote that never closes: an odd number of quote characters in a record that
+        // ends the file, or that swallowed line breaks into the wrong number of fields.
+        // (A stray quote inside an unquoted field is literal text in CSV: a record with
+        // the right number of fields that does not end the file is kept.)
+        let unclosed = info.quotes % 2 == 1 && (info.last || n != expected || breaks);
         let mut error = None;
-        if swallowed_eol || (record.len() != expected && record.iter().any(breaks)) {
+        if unclosed || (n != expected && breaks) {
             error = Some(RowError {
                 reason: reason::UNTERMINATED_QUOTE,
                 column: None,
                 detail: format!(
-                    "a quoted field is never closed: it runs from line {line} to the end of the file ({} fields, expected {expected})",
-                    record.len()
+                    "a quoted field opened on line {line} is never closed ({n} fields, expected {expected})"
                 ),
             });
-        } else if record.len() != expected {
+        } else if n != expected {
             error = Some(RowError {
                 reason: reason::WRONG_COLUMN_COUNT,
                 column: None,
-                detail: format!("expected {expected} fields, found {}", record.len()),
+                detail: format!("expected {expected} fields, found {n}"),
             });
         }
         let texts: Vec<Option<std::borrow::Cow<'_, str>>> = index
             .iter()
             .zip(columns)
             .map(|(&i, c)| {
-                record
+                records
                     .get(i)
                     .map(|raw| field_text(raw, c, options.max_field_bytes, &mut error))
             })
@@ -697,8 +794,6 @@ fn read_csv(
         {
             return Ok(()); // the consumer went away
         }
-        std::mem::swap(&mut record, &mut next);
-        have = more;
     }
     Ok(())
 }

@@ -78,9 +78,51 @@ async fn csv_rows_carry_their_line_and_bad_records_say_why() {
         "id=2 name=bob _source_row=3 _read_error=wrong_column_count _read_column=∅ _read_detail=expected 2 fields, found 3",
         "id=3 name=multi\nline _source_row=4 _read_error=∅ _read_column=∅ _read_detail=∅",
         "id=4 name=caf\u{FFFD} _source_row=6 _read_error=invalid_utf8 _read_column=name _read_detail=bytes that are not UTF-8 at offset 3 of the field",
-        "id=5 name=open\n _source_row=7 _read_error=unterminated_quote _read_column=∅ _read_detail=a quoted field is never closed: it runs from line 7 to the end of the file (2 fields, expected 2)",
+        "id=5 name=open\n _source_row=7 _read_error=unterminated_quote _read_column=∅ _read_detail=a quoted field opened on line 7 is never closed (2 fields, expected 2)",
     ];
     assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn lines_are_exact_after_blank_lines_and_crlf_and_an_open_quote_at_eof_is_named() {
+    let text = "id,name\r\n1,a\r\n\r\n\r\n2,b\r\n3,\"c\r\n";
+    let src = source(&[("a.csv", text.as_bytes().to_vec())], csv())
+        .await
+        .unwrap();
+    let got = rows(&src).await.unwrap();
+    assert!(
+        got[0].starts_with("id=1 name=a _source_row=2 _read_error=∅"),
+        "{got:?}"
+    );
+    assert!(
+        got[1].starts_with("id=2 name=b _source_row=5 _read_error=∅"),
+        "{got:?}"
+    );
+    assert!(
+        got[2].contains("_source_row=6 _read_error=unterminated_quote"),
+        "{got:?}"
+    );
+    // No line break at the end: the quote swallowed nothing, and is still named.
+    let src = source(&[("b.csv", b"id,name\n1,a\n2,\"b".to_vec())], csv())
+        .await
+        .unwrap();
+    let got = rows(&src).await.unwrap();
+    assert!(
+        got[1].contains("_source_row=3 _read_error=unterminated_quote"),
+        "{got:?}"
+    );
+    // A stray quote inside an unquoted field mid-file is text, not an error.
+    let src = source(
+        &[("c.csv", b"id,name\n1,5\" screen\n2,b\n".to_vec())],
+        csv(),
+    )
+    .await
+    .unwrap();
+    let got = rows(&src).await.unwrap();
+    assert!(
+        got[0].starts_with("id=1 name=5\" screen _source_row=2 _read_error=∅"),
+        "{got:?}"
+    );
 }
 
 #[tokio::test]
