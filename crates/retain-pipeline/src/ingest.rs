@@ -361,6 +361,22 @@ fn read_error(e: &DataFusionError) -> Option<ReadError> {
     }
 }
 
+/// The column a SQL job could not find, if that is why it failed to plan.
+fn missing_column(e: &retain_sql::Error) -> Option<String> {
+    let retain_sql::Error::Job { source, .. } = e else {
+        return None;
+    };
+    match source.find_root() {
+        DataFusionError::SchemaError(err, _) => match err.as_ref() {
+            datafusion::common::SchemaError::FieldNotFound { field, .. } => {
+                Some(field.name.clone())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Spills of a finished plan, summed over its operators.
 fn spills(plan: &Arc<dyn ExecutionPlan>) -> (usize, usize) {
     let own = plan
@@ -435,11 +451,29 @@ async fn stage(
         .with("valid_from", micros(ctx.settings.pipeline.quality.min_date))
         .with("valid_until", micros(as_of + chrono::Days::new(1)));
     let df = ctx.engine.query(&file, &params).await.map_err(|e| {
-        // A column the SQL reads that the export lacks is the common case: name the file.
+        // A column the SQL reads that the export lacks is the common case: say so plainly.
+        let message = match missing_column(&e) {
+            Some(column) => {
+                let has: Vec<String> = opened
+                    .source
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .filter(|n| !n.starts_with('_'))
+                    .collect();
+                format!(
+                    "no column `{column}`, which {} reads (the export has: {})",
+                    file.origin,
+                    has.join(", ")
+                )
+            }
+            None => e.to_string(),
+        };
         Error::Source {
             table: table.into(),
             location: opened.url.clone(),
-            message: format!("{e}"),
+            message,
         }
     })?;
     let produced = df.schema().as_arrow().clone();
