@@ -98,9 +98,20 @@ pub(crate) async fn run(ctx: &mut Ctx) -> Result<Vec<IngestReport>> {
         let opened = match open_source(&raw, table, &source).await {
             Ok(opened) => opened,
             Err(e) if source.optional => {
-                tracing::warn!(table, error = %e, "optional source unavailable: registering an empty table");
-                ctx.register_empty(table)?;
-                continue;
+                tracing::warn!(table, error = %e, "optional source unavailable: publishing it empty");
+                // Publish it empty (not nothing): a partition left from an earlier run
+                // would otherwise still be there for readers of the warehouse.
+                match skip(ctx, table, &e).await {
+                    Ok((w, report)) => {
+                        written.push(w);
+                        reports.push(report);
+                        continue;
+                    }
+                    Err(e) => {
+                        abort_all(ctx, written).await;
+                        return Err(e);
+                    }
+                }
             }
             Err(e) => {
                 abort_all(ctx, written).await;
@@ -159,6 +170,63 @@ pub(crate) async fn run(ctx: &mut Ctx) -> Result<Vec<IngestReport>> {
             .await?;
     }
     Ok(reports)
+}
+
+/// An optional source that could not be read: empty staged and quarantine partitions
+/// whose manifests say why.
+async fn skip(ctx: &mut Ctx, table: &'static str, why: &Error) -> Result<(Written, IngestReport)> {
+    ctx.register_empty(table)?;
+    let schema = contract::schema(table).ok_or_else(|| Error::Stage {
+        stage: "ingest",
+        message: format!("no contract for `{table}`"),
+    })?;
+    let mut properties = serde_json::Map::new();
+    properties.insert(
+        "skipped".into(),
+        format!("optional source unavailable: {why}").into(),
+    );
+    let meta = || PublishMeta {
+        inputs: vec![],
+        properties: properties.clone(),
+        elapsed_ms: 0,
+    };
+    let none = || futures::stream::empty::<std::result::Result<RecordBatch, std::io::Error>>();
+    let staged = ctx
+        .wh
+        .write(
+            &format!("staged/{table}"),
+            "",
+            schema.clone(),
+            none(),
+            meta(),
+        )
+        .await?;
+    let q_schema = Arc::new(quarantine_schema(&schema));
+    let quarantine = ctx
+        .wh
+        .write(&format!("quarantine/{table}"), "", q_schema, none(), meta())
+        .await?;
+    let report = IngestReport {
+        table: table.into(),
+        source: format!("skipped: {why}"),
+        files: vec![],
+        read: 0,
+        staged: 0,
+        quarantined: 0,
+        duplicates: 0,
+        reasons: BTreeMap::new(),
+        spills: 0,
+        spilled_bytes: 0,
+        elapsed_ms: 0,
+    };
+    Ok((
+        Written {
+            table,
+            staged,
+            quarantine,
+        },
+        report,
+    ))
 }
 
 async fn abort_all(ctx: &Ctx, written: Vec<Written>) {
