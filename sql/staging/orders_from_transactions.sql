@@ -47,8 +47,10 @@ checked AS (
       WHEN t.gross_amount IS NULL OR isnan(t.gross_amount) OR abs(t.gross_amount) > 1e12 OR t.gross_amount < 0 THEN 'amount'
       WHEN $check_customers AND c.customer_id IS NULL THEN 'customer_id'
     END AS _invalid_column
-  FROM typed t
-  LEFT JOIN customers c ON c.customer_id = t.customer_id
+  -- customers first: the (small) customers table is the hash join's build side and the
+  -- export streams past it; written the other way round the export is held in memory.
+  FROM customers c
+  RIGHT JOIN typed t ON c.customer_id = t.customer_id
 ),
 numbered AS (
   SELECT

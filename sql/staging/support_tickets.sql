@@ -54,8 +54,10 @@ checked AS (
       WHEN t.reopened_count < 0 THEN 'reopened_count'
       WHEN $check_customers AND c.customer_id IS NULL THEN 'customer_id'
     END AS _invalid_column
-  FROM typed t
-  LEFT JOIN customers c ON c.customer_id = t.customer_id
+  -- customers first: the (small) customers table is the hash join's build side and the
+  -- export streams past it; written the other way round the export is held in memory.
+  FROM customers c
+  RIGHT JOIN typed t ON c.customer_id = t.customer_id
 ),
 ranked AS (
   SELECT
