@@ -115,40 +115,27 @@ fn the_demo_pipeline_on_s3_publishes_what_it_publishes_locally() {
     let dir = tempfile::tempdir().unwrap();
     let prefix = unique("e2e");
     let root = format!("s3://{}/{prefix}", s3.bucket);
-    let customers = "3000";
 
     // The same synthetic shop, on S3 and on disk.
+    let synth = [
+        "synth",
+        "--customers",
+        "3000",
+        "--seed",
+        "7",
+        "--dirty",
+        "0.02",
+        "--out",
+    ];
     run_ok(
         retain_s3(&s3)
             .env("AWS_ENDPOINT", &s3.endpoint)
             .env("AWS_ALLOW_HTTP", "true")
-            .args([
-                "synth",
-                "--customers",
-                customers,
-                "--seed",
-                "7",
-                "--dirty",
-                "0.02",
-            ])
-            .arg("--out")
+            .args(synth)
             .arg(format!("{root}/raw")),
     );
     let local_raw = dir.path().join("raw");
-    run_ok(
-        retain()
-            .args([
-                "synth",
-                "--customers",
-                customers,
-                "--seed",
-                "7",
-                "--dirty",
-                "0.02",
-            ])
-            .arg("--out")
-            .arg(&local_raw),
-    );
+    run_ok(retain().args(synth).arg(&local_raw));
 
     // S3 run, logging everything at debug level to check that no secret leaks.
     let s3_pipeline = pipeline_file(

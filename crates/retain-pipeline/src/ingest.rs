@@ -644,12 +644,11 @@ async fn stage(
             cols,
         )?)
     });
+    // Properties (the row accounting) are only known once the rows have streamed: they
+    // are set on the pending manifest below.
     let meta = PublishMeta {
         inputs: opened.inputs.clone(),
-        properties: [("sql".to_owned(), file.origin.clone().into())]
-            .into_iter()
-            .collect(),
-        elapsed_ms: 0,
+        ..Default::default()
     };
     let staged = ctx
         .wh

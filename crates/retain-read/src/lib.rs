@@ -519,11 +519,27 @@ impl<R: BufRead> CsvRecords<R> {
     }
 }
 
-fn header_names<R: BufRead>(records: &CsvRecords<R>) -> Vec<String> {
-    records
-        .iter()
-        .map(|f| String::from_utf8_lossy(f).trim().to_owned())
-        .collect()
+/// The column names: the first record when the file has a header line, else the
+/// configured names.
+fn header_names<R: BufRead>(
+    records: &mut CsvRecords<R>,
+    file: &RawFile,
+    options: &ReadOptions,
+) -> Result<Vec<String>, ReadError> {
+    if !options.csv.header {
+        return Ok(options.csv.columns.clone());
+    }
+    match records.next() {
+        Ok(Some(_)) => Ok(records
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).trim().to_owned())
+            .collect()),
+        Ok(None) => Err(ReadError::new(
+            file,
+            "no header line (the file has no lines)",
+        )),
+        Err(e) => Err(io_error(file, &e, options.compression_of(file))),
+    }
 }
 
 fn csv_header(
@@ -533,15 +549,7 @@ fn csv_header(
     handle: tokio::runtime::Handle,
 ) -> Result<Vec<String>, ReadError> {
     let input = BufReader::new(open_text(store, file, options, handle)?);
-    let mut records = CsvRecords::new(input, options);
-    match records.next() {
-        Ok(Some(_)) => Ok(header_names(&records)),
-        Ok(None) => Err(ReadError::new(
-            file,
-            "no header line (the file has no lines)",
-        )),
-        Err(e) => Err(io_error(file, &e, options.compression_of(file))),
-    }
+    header_names(&mut CsvRecords::new(input, options), file, options)
 }
 
 fn ndjson_keys(
@@ -719,20 +727,7 @@ fn read_csv(
     let compression = options.compression_of(file);
     let mut records = CsvRecords::new(BufReader::with_capacity(256 * 1024, r), options);
     // Which field of this file feeds each schema column.
-    let names = if options.csv.header {
-        match records.next() {
-            Ok(Some(_)) => header_names(&records),
-            Ok(None) => {
-                return Err(ReadError::new(
-                    file,
-                    "no header line (the file has no lines)",
-                ));
-            }
-            Err(e) => return Err(io_error(file, &e, compression)),
-        }
-    } else {
-        options.csv.columns.clone()
-    };
+    let names = header_names(&mut records, file, options)?;
     let mut index = Vec::with_capacity(columns.len());
     for c in columns {
         let Some(i) = names.iter().position(|n| n == c) else {
