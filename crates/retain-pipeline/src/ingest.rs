@@ -997,7 +997,7 @@ max-quarantine-ratio = 1.0
         }
         std::fs::write(raw.join("orders.csv"), &csv).unwrap();
         let text = format!(
-            "name = \"spill\"\nwarehouse = \"{}\"\n[engine]\nmemory-limit = \"32MiB\"\ntarget-partitions = 2\n[sources.orders]\npath = \"orders.csv\"\n[models]\nchurn = \"churn\"\nrepeat_purchase = \"repeat_purchase\"\n",
+            "name = \"spill\"\nwarehouse = \"{}\"\n[engine]\nmemory-limit = \"48MiB\"\ntarget-partitions = 1\n[sources.orders]\npath = \"orders.csv\"\n[models]\nchurn = \"churn\"\nrepeat_purchase = \"repeat_purchase\"\n",
             dir.path().display()
         );
         let settings = Settings {
@@ -1006,7 +1006,7 @@ max-quarantine-ratio = 1.0
             run_id: new_run_id(),
             pipeline: PipelineConfig::from_toml(&text, "spill.toml").unwrap(),
         };
-        // 20 MB of CSV is well over 32 MiB as Arrow text columns, sorted twice.
+        // 20 MB of CSV is well over the 48 MiB pool as Arrow text columns, sorted twice.
         assert!(csv.len() > 16 << 20, "input of {} bytes", csv.len());
         let reports = crate::ingest(settings).await.unwrap();
         let r = &reports[0];
