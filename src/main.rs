@@ -42,6 +42,19 @@ enum Command {
     /// Run only the ingest stage of a pipeline file: stage every source into staged/
     /// and quarantine/ (all sources or nothing) and print the row accounting.
     Ingest(RunArgs),
+    /// Ingest, then publish the customer feature table as of one or more dates
+    /// (features/customer/as_of=D/), without training or scoring.
+    Features(FeaturesArgs),
+}
+
+#[derive(Debug, Args)]
+struct FeaturesArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// More snapshot dates (YYYY-MM-DD, repeatable); `--as-of` (or the pipeline's
+    /// `as-of`) is always included.
+    #[arg(long = "also", value_name = "DATE")]
+    also: Vec<NaiveDate>,
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +200,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Command::Synth(args) => synth(args).await,
             Command::Run(args) => run_pipeline(args).await,
             Command::Ingest(args) => ingest(args).await,
+            Command::Features(args) => features(args).await,
         }
     })
 }
@@ -254,6 +268,37 @@ async fn ingest(args: RunArgs) -> Result<ExitCode> {
         "\n{read} rows in {secs:.1}s ({:.0} rows/s)",
         read as f64 / secs.max(1e-9)
     ));
+    print_out(&out);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn features(args: FeaturesArgs) -> Result<ExitCode> {
+    let pipeline = PipelineConfig::load(&args.run.pipeline)?;
+    let settings = Settings::resolve(pipeline, args.run.out, args.run.as_of)?;
+    let mut dates = vec![settings.as_of];
+    dates.extend(args.also);
+    dates.sort();
+    dates.dedup();
+    let started = Instant::now();
+    let report = retain_pipeline::features(settings, &dates)
+        .await
+        .context("features failed")?;
+    let mut out = String::from("ingest (read = staged + quarantined + duplicates):\n");
+    print_ingest(&mut out, &report.ingest);
+    if !report.absent_sources.is_empty() {
+        out.push_str(&format!(
+            "\nabsent sources (their features are null): {}\n",
+            report.absent_sources.join(", ")
+        ));
+    }
+    out.push_str("\nfeatures:\n");
+    for t in &report.tables {
+        out.push_str(&format!(
+            "  {:<12} {:>9} customers  {}\n",
+            t.partition, t.rows, t.url
+        ));
+    }
+    out.push_str(&format!("\ntotal {:.1}s", started.elapsed().as_secs_f64()));
     print_out(&out);
     Ok(ExitCode::SUCCESS)
 }

@@ -58,6 +58,15 @@ fn documented_columns() -> BTreeMap<String, Vec<String>> {
             out.entry(t.clone()).or_default().push(col);
         }
     }
+    // The feature table's columns are documented, with their definitions, in
+    // docs/features.md.
+    out.insert(
+        "features/customer".into(),
+        crate::features::documented_features()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect(),
+    );
     out
 }
 
@@ -393,20 +402,20 @@ fn an_orders_only_shop_runs_through_every_stage() {
         t[risk.as_str()]["distinct_customers"]
     );
     assert_eq!(t[nba.as_str()]["rows"], t[risk.as_str()]["rows"]);
-    // Absent sources give 0, never an error: no tickets, no engagement, no loyalty.
+    // Absent sources give NULL ("unknown"), never an error and never a made-up 0.
+    let rows = t[feat.as_str()]["rows"].as_i64().unwrap();
     for col in [
         "tickets_90d",
         "email_opens_90d",
         "sessions_90d",
         "loyalty_member",
+        "email_opt_in",
     ] {
         let s = &t[feat.as_str()]["stats"][col];
-        assert_eq!(
-            (s["min"].as_i64(), s["max"].as_i64()),
-            (Some(0), Some(0)),
-            "{col}: {s}"
-        );
+        assert_eq!(s["nulls"].as_i64(), Some(rows), "{col}: {s}");
     }
+    // Order features are there for every customer with orders.
+    assert_eq!(t[feat.as_str()]["stats"]["orders_placed"]["nulls"], 0);
     let churn = champion(&wh, "churn");
     assert!(churn["validation_metrics"]["auc"].as_f64().unwrap() > 0.6);
 }

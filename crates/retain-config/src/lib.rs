@@ -501,11 +501,17 @@ pub struct PolicyConfig {
 }
 
 /// Parameters of `sql/features/customer.sql` when a pipeline does not set them.
+/// Each is documented in docs/features.md.
 const DEFAULT_FEATURE_PARAMS: &str = r#"
 lapsed_after_days = 180
+lapsed_overdue_ratio = 3.0
+lapsed_min_days = 60
 ambassador_min_promotions = 2
 transactional_min_discount_share = 0.5
+transactional_min_offer_response = 0.5
+offer_response_days = 14
 relational_min_content_per_order = 3.0
+relational_min_service_contacts = 2
 "#;
 
 /// Parameters of `sql/actions/next_best_action.sql` when a pipeline does not set them.

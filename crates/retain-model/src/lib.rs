@@ -38,7 +38,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Dataset {
     /// Column names, in the order of `x`'s columns.
     pub features: Vec<String>,
-    /// Rows × features. Missing values must already be imputed.
+    /// Rows × features; NaN marks a missing value (imputed by the fit).
     pub x: Array2<f64>,
     /// One label per row.
     pub y: Vec<bool>,
@@ -54,10 +54,15 @@ impl Dataset {
 }
 
 /// A fitted logistic model, in the form scoring needs: probabilities of `true` as
-/// `sigmoid(intercept + Σ coef_i · (x_i − mean_i) / scale_i)`.
+/// `sigmoid(intercept + Σ coef_i · (x_i − mean_i) / scale_i)`, where a missing `x_i`
+/// (NaN) is replaced by `fill_i`, the feature's mean over the training rows that had it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogisticModel {
     pub features: Vec<String>,
+    /// Value used for a missing feature: its training mean (0 when no training row had
+    /// it, e.g. a source the shop lacks; such a column is constant and contributes 0).
+    #[serde(default)]
+    pub fill: Vec<f64>,
     pub mean: Vec<f64>,
     pub scale: Vec<f64>,
     pub coefficients: Vec<f64>,
@@ -71,8 +76,18 @@ impl LogisticModel {
             .zip(&self.mean)
             .zip(&self.scale)
             .zip(&self.coefficients)
-            .map(|(((x, m), s), c)| c * (x - m) / s)
+            .enumerate()
+            .map(|(j, (((x, m), s), c))| c * (self.value(j, *x) - m) / s)
             .collect()
+    }
+
+    /// `x` for feature `j`, or the training fill when it is missing (NaN).
+    pub fn value(&self, j: usize, x: f64) -> f64 {
+        if x.is_nan() {
+            self.fill.get(j).copied().unwrap_or(0.0)
+        } else {
+            x
+        }
     }
 
     /// Probability of the positive class for one row.
@@ -123,8 +138,16 @@ pub fn fit_logistic(
             ),
         });
     }
-    let (mean, scale) = standardiser(&data.x);
+    let fill = fill_values(&data.x);
     let mut z = data.x.clone();
+    for mut row in z.rows_mut() {
+        for (j, v) in row.iter_mut().enumerate() {
+            if v.is_nan() {
+                *v = fill[j];
+            }
+        }
+    }
+    let (mean, scale) = standardiser(&z);
     for mut row in z.rows_mut() {
         for (j, v) in row.iter_mut().enumerate() {
             *v = (*v - mean[j]) / scale[j];
@@ -144,11 +167,26 @@ pub fn fit_logistic(
     let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
     Ok(LogisticModel {
         features: data.features.clone(),
+        fill,
         mean,
         scale,
         coefficients: fitted.params().iter().map(|c| sign * c).collect(),
         intercept: sign * fitted.intercept(),
     })
+}
+
+/// Per column, the mean of the values present (NaN is missing); 0 for a column with none.
+fn fill_values(x: &Array2<f64>) -> Vec<f64> {
+    x.columns()
+        .into_iter()
+        .map(|col| {
+            let (sum, n) = col
+                .iter()
+                .filter(|v| !v.is_nan())
+                .fold((0.0, 0u64), |(s, n), v| (s + v, n + 1));
+            if n == 0 { 0.0 } else { sum / n as f64 }
+        })
+        .collect()
 }
 
 /// Column means and standard deviations (1 for constant columns, so they contribute 0).
@@ -233,11 +271,11 @@ pub fn auc(scores: &[f64], labels: &[bool]) -> f64 {
 }
 
 /// Build the dense matrix of `features` (in that order) from Arrow batches. Every
-/// numeric or boolean column is cast to Float64; nulls become 0, which every feature in
-/// `sql/features/customer.sql` documents as its meaning of "absent".
+/// numeric or boolean column is cast to Float64; a null becomes NaN, "missing", which
+/// the fit imputes with the training mean and scoring with the same stored value.
 pub fn design_matrix(batches: &[RecordBatch], features: &[String]) -> Result<Array2<f64>> {
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    let mut x = Array2::zeros((rows, features.len()));
+    let mut x = Array2::from_elem((rows, features.len()), f64::NAN);
     let mut offset = 0;
     for batch in batches {
         for (j, name) in features.iter().enumerate() {
@@ -375,6 +413,33 @@ mod tests {
                 "calibrated: {mean_p} vs {rate}"
             );
         }
+    }
+
+    #[test]
+    fn missing_values_take_the_training_mean_and_an_all_missing_column_is_inert() {
+        let mut d = data(2000, 0.0, 11);
+        // Every third `a` is missing; `noise` is missing everywhere (an absent source).
+        let present: Vec<f64> = (0..d.rows())
+            .filter(|i| i % 3 != 0)
+            .map(|i| d.x[[i, 0]])
+            .collect();
+        let mean_a = present.iter().sum::<f64>() / present.len() as f64;
+        for i in 0..d.rows() {
+            if i % 3 == 0 {
+                d.x[[i, 0]] = f64::NAN;
+            }
+            d.x[[i, 2]] = f64::NAN;
+        }
+        let m = fit_logistic("t", &d, 0.1, 200).unwrap();
+        assert!((m.fill[0] - mean_a).abs() < 1e-12, "{:?}", m.fill);
+        assert_eq!(m.fill[2], 0.0);
+        assert_eq!(m.coefficients[2], 0.0, "a constant column learns nothing");
+        let row_missing = [f64::NAN, 100.0, f64::NAN];
+        let row_mean = [mean_a, 100.0, 0.0];
+        assert_eq!(m.predict(&row_missing), m.predict(&row_mean));
+        assert!(m.predict_all(&d.x).iter().all(|p| p.is_finite()));
+        // Still learns from the rows that have `a`.
+        assert!(auc(&m.predict_all(&d.x), &d.y) > 0.8);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! ones, choosing snapshot dates, fitting models and scoring.
 
 pub mod contract;
+mod features;
 mod ingest;
 mod train;
 
@@ -168,6 +169,9 @@ pub(crate) struct Ctx {
     pub tables: Vec<TableReport>,
     /// Feature partitions published in this run (as-of dates).
     pub feature_dates: Vec<NaiveDate>,
+    /// Canonical tables the shop does not have (registered empty): their features are
+    /// NULL, not 0.
+    pub absent: std::collections::BTreeSet<String>,
 }
 
 impl Ctx {
@@ -228,7 +232,8 @@ impl Ctx {
     }
 
     /// Register an empty table (a source the shop does not have).
-    pub fn register_empty(&self, name: &str) -> Result<()> {
+    pub fn register_empty(&mut self, name: &str) -> Result<()> {
+        self.absent.insert(name.to_owned());
         let schema = contract::schema(name).ok_or_else(|| Error::Stage {
             stage: "ingest",
             message: format!("no contract for `{name}`"),
@@ -262,39 +267,6 @@ impl Ctx {
             .await?;
         self.published(&m);
         Ok(m)
-    }
-
-    /// Publish features as of `date` (once per run) and return the partition name.
-    pub async fn features(&mut self, date: NaiveDate) -> Result<String> {
-        let partition = format!("as_of={date}");
-        if self.feature_dates.contains(&date) {
-            return Ok(partition);
-        }
-        let started = Instant::now();
-        let cfg = &self.settings.pipeline.features;
-        let file = self
-            .sql
-            .load(cfg.sql.as_deref().unwrap_or("features/customer.sql"))?;
-        let params = Params::new()
-            .with_date("as_of", date)
-            .with_toml(&toml_params(
-                &self.settings.pipeline.feature_params(),
-                &file.origin,
-            )?);
-        let df = self.engine.query(&file, &params).await?;
-        let mut props = serde_json::Map::new();
-        props.insert("sql".into(), file.origin.clone().into());
-        let meta = PublishMeta {
-            inputs: vec![],
-            properties: props,
-            elapsed_ms: started.elapsed().as_millis() as u64,
-        };
-        let m = self
-            .publish_df("features/customer", &partition, df, meta)
-            .await?;
-        tracing::info!(as_of = %date, rows = m.rows, elapsed_ms = started.elapsed().as_millis() as u64, "features published");
-        self.feature_dates.push(date);
-        Ok(partition)
     }
 }
 
@@ -373,6 +345,7 @@ async fn open(settings: &Settings) -> Result<Ctx> {
         settings: settings.clone(),
         tables: vec![],
         feature_dates: vec![],
+        absent: Default::default(),
     })
 }
 
@@ -382,6 +355,32 @@ async fn open(settings: &Settings) -> Result<Ctx> {
 pub async fn ingest(settings: Settings) -> Result<Vec<IngestReport>> {
     let mut ctx = open(&settings).await?;
     ingest::run(&mut ctx).await
+}
+
+/// What `retain features` did: the ingest, then one feature partition per date.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeaturesReport {
+    pub ingest: Vec<IngestReport>,
+    pub tables: Vec<TableReport>,
+    /// Canonical sources the shop lacks: their features are NULL.
+    pub absent_sources: Vec<String>,
+}
+
+/// Ingest, then publish `features/customer/as_of=D/` for each date (the features stage
+/// on its own, for analysts and for the feature tests).
+#[tracing::instrument(skip_all, fields(run_id = %settings.run_id))]
+pub async fn features(settings: Settings, dates: &[NaiveDate]) -> Result<FeaturesReport> {
+    let mut ctx = open(&settings).await?;
+    let ingest = ingest::run(&mut ctx).await?;
+    let first = ctx.tables.len();
+    for date in dates {
+        ctx.features(*date).await?;
+    }
+    Ok(FeaturesReport {
+        ingest,
+        tables: ctx.tables[first..].to_vec(),
+        absent_sources: ctx.absent.iter().cloned().collect(),
+    })
 }
 
 /// Run the whole pipeline.

@@ -8,8 +8,10 @@
 use std::time::Instant;
 
 use chrono::{Duration, NaiveDate};
-use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::common::JoinType;
+use datafusion::functions_aggregate::expr_fn::max;
 use datafusion::prelude::{col, lit};
 use retain_config::ModelSpec;
 use retain_model::{Dataset, ModelArtifact, TrainingInfo, design_matrix, evaluate, fit_logistic};
@@ -50,7 +52,9 @@ pub(crate) async fn train(ctx: &mut Ctx, spec: &ModelSpec) -> Result<(ModelArtif
     let (train_dates, validation_date) = snapshot_dates(spec, ctx.settings.as_of);
     let label_file = ctx.sql.load(&spec.label_sql)?;
     let label_params = toml_params(&spec.label_params, &label_file.origin)?;
+    check_horizon(ctx, spec, validation_date).await?;
 
+    let mut stats: Vec<SnapshotStats> = Vec::new();
     let mut train_batches = Vec::new();
     let mut validation_batches = Vec::new();
     for (date, split) in train_dates
@@ -94,7 +98,24 @@ pub(crate) async fn train(ctx: &mut Ctx, spec: &ModelSpec) -> Result<(ModelArtif
             .await
             .map_err(df_err(format!("training set for {} at {date}", spec.name)))?;
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        tracing::debug!(model = %spec.name, snapshot = %date, split, rows, "labelled snapshot");
+        let positives: usize = batches
+            .iter()
+            .filter_map(|b| b.column_by_name("label").and_then(|c| c.as_boolean_opt()))
+            .map(|l| l.true_count())
+            .sum();
+        let label_rate = if rows == 0 {
+            None
+        } else {
+            Some(positives as f64 / rows as f64)
+        };
+        tracing::info!(model = %spec.name, snapshot = %date, split, rows, positives, "labelled snapshot");
+        stats.push(SnapshotStats {
+            as_of: date,
+            split,
+            rows: rows as u64,
+            positives: positives as u64,
+            label_rate,
+        });
         if split == "train" {
             train_batches.extend(batches);
         } else {
@@ -137,6 +158,8 @@ pub(crate) async fn train(ctx: &mut Ctx, spec: &ModelSpec) -> Result<(ModelArtif
             validation_date.to_string().into(),
         );
         props.insert("label_sql".into(), label_file.origin.clone().into());
+        props.insert("horizon_days".into(), spec.horizon_days.into());
+        props.insert("per_snapshot".into(), serde_json::json!(stats));
         let m = ctx
             .wh
             .publish(
@@ -227,6 +250,61 @@ pub(crate) async fn train(ctx: &mut Ctx, spec: &ModelSpec) -> Result<(ModelArtif
         "model registered as champion"
     );
     Ok((artifact, report))
+}
+
+/// Rows and label rate of one labelled snapshot (in the training set's manifest).
+#[derive(Debug, Clone, Serialize)]
+struct SnapshotStats {
+    as_of: NaiveDate,
+    split: &'static str,
+    rows: u64,
+    positives: u64,
+    /// Share of positive labels; null for a snapshot without rows.
+    label_rate: Option<f64>,
+}
+
+/// Refuse a snapshot whose horizon runs past the end of the data: its labels would
+/// count customers as churned (or not repeating) only because their orders have not
+/// been exported yet. The data ends on the day of the last staged order.
+async fn check_horizon(ctx: &Ctx, spec: &ModelSpec, latest: NaiveDate) -> Result<()> {
+    let last = ctx
+        .df()
+        .table("orders")
+        .await
+        .and_then(|t| t.aggregate(vec![], vec![max(col("ordered_at")).alias("last")]))
+        .map_err(df_err("finding the end of the order data"))?
+        .collect()
+        .await
+        .map_err(df_err("finding the end of the order data"))?;
+    let last_day = last
+        .first()
+        .and_then(|b| b.column(0).as_primitive_opt::<TimestampMicrosecondType>())
+        .filter(|a| a.is_valid(0))
+        .and_then(|a| chrono::DateTime::from_timestamp_micros(a.value(0)))
+        .map(|t| t.date_naive());
+    let Some(last_day) = last_day else {
+        return Err(Error::Stage {
+            stage: "train",
+            message: format!("model `{}`: there are no staged orders to label", spec.name),
+        });
+    };
+    let horizon = Duration::days(i64::from(spec.horizon_days));
+    // The horizon [D, D + H) needs every day up to D + H − 1 in the data.
+    if latest + horizon > last_day + Duration::days(1) {
+        return Err(Error::Stage {
+            stage: "train",
+            message: format!(
+                "model `{}`: snapshot {latest} needs orders through {} for its {}-day horizon, \
+                 but the orders end on {last_day}; use an as-of date of at most {} \
+                 (the validation snapshot is as-of minus horizon-days) or a shorter horizon-days",
+                spec.name,
+                latest + horizon - Duration::days(1),
+                spec.horizon_days,
+                last_day + Duration::days(1),
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn matrix(batches: &[RecordBatch], spec: &ModelSpec) -> Result<(ndarray::Array2<f64>, Vec<bool>)> {

@@ -186,7 +186,9 @@ pub fn top_reasons(model: &ModelArtifact, row: &[f64], k: usize) -> Vec<String> 
 }
 
 fn trim_number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
+    if v.is_nan() {
+        "missing".to_owned()
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{v:.0}")
     } else {
         format!("{v:.2}")
@@ -220,6 +222,7 @@ mod tests {
             algorithm: "logistic".into(),
             model: LogisticModel {
                 features: vec!["recency_days".into(), "tickets_90d".into()],
+                fill: vec![0.0, 0.0],
                 mean: vec![0.0, 0.0],
                 scale: vec![1.0, 1.0],
                 coefficients: coef,
