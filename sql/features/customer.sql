@@ -80,10 +80,23 @@ ord AS (
     count(*) FILTER (WHERE channel = 'web')                                AS orders_web,
     count(*) FILTER (WHERE channel = 'app')                                AS orders_app,
     count(*) FILTER (WHERE channel = 'marketplace')                        AS orders_marketplace,
-    count(*) FILTER (WHERE channel = 'store')                              AS orders_store,
-    count(DISTINCT channel)                                                AS channel_count,
-    count(DISTINCT category) FILTER (WHERE status = 'completed')           AS category_count
+    count(*) FILTER (WHERE channel = 'store')                              AS orders_store
   FROM o
+  GROUP BY customer_id
+),
+-- Breadth: distinct channels of placed orders and categories of completed ones. Counted
+-- from DISTINCT pairs rather than with count(DISTINCT ...): two distinct aggregates in one
+-- GROUP BY keep a hash set per customer and exhausted a 2 GiB pool at 20k customers.
+breadth AS (
+  SELECT customer_id,
+         count(*) FILTER (WHERE kind = 'channel')                          AS channel_count,
+         count(*) FILTER (WHERE kind = 'category')                         AS category_count
+  FROM (
+    SELECT DISTINCT customer_id, 'channel' AS kind, channel AS v FROM o WHERE channel IS NOT NULL
+    UNION ALL
+    SELECT DISTINCT customer_id, 'category' AS kind, category AS v FROM o
+    WHERE status = 'completed' AND category IS NOT NULL
+  )
   GROUP BY customer_id
 ),
 -- Gaps between consecutive completed orders, in whole minutes: integer sums are exact,
@@ -277,7 +290,7 @@ joined AS (
     ord.revenue_prev_90d, ord.revenue_365d, ord.recency_days, ord.first_order_days,
     ord.orders_discounted, ord.discount_total, ord.gross_total, ord.orders_returned,
     ord.orders_refunded, ord.orders_cancelled, ord.orders_web, ord.orders_app,
-    ord.orders_marketplace, ord.orders_store, ord.channel_count, ord.category_count,
+    ord.orders_marketplace, ord.orders_store, br.channel_count, br.category_count,
     g.n_gaps, g.sum_gap, g.sumsq_gap,
     f.t_s AS first_s, f.status AS first_status, f.discount_amount AS first_discount,
     ft.n AS first_tickets,
@@ -296,6 +309,7 @@ joined AS (
   CROSS JOIN params p
   LEFT JOIN cust c          ON c.customer_id = u.customer_id
   LEFT JOIN ord             ON ord.customer_id = u.customer_id
+  LEFT JOIN breadth br      ON br.customer_id = u.customer_id
   LEFT JOIN gap_stats g     ON g.customer_id = u.customer_id
   LEFT JOIN first_order f   ON f.customer_id = u.customer_id
   LEFT JOIN first_ticket ft ON ft.customer_id = u.customer_id
