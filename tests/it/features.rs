@@ -278,3 +278,42 @@ fn every_feature_column_is_documented_with_its_type() {
         "docs/features.md lists the columns in the table's order"
     );
 }
+
+/// Training as of a date whose labels would need orders the data does not have yet is
+/// refused, in one line that names the latest usable date, and registers no model.
+#[test]
+fn a_horizon_past_the_end_of_the_data_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = golden_pipeline(
+        dir.path(),
+        &[
+            "customers",
+            "orders",
+            "support_tickets",
+            "engagement_events",
+            "contacts",
+        ],
+    );
+    // The golden shop's last fact is C14's order on 2026-06-12. As of 2026-09-01 the churn
+    // validation snapshot is 2026-06-03, whose 90-day horizon runs to 2026-08-31.
+    let out = retain()
+        .arg("run")
+        .arg(&pipeline)
+        .args(["--as-of", "2026-09-01"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            "model `churn`: snapshot 2026-06-03 needs orders through 2026-08-31 for its 90-day \
+             horizon, but the data ends on 2026-06-12; use an as-of date of at most 2026-06-13"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("wh/models").exists(),
+        "no model registered"
+    );
+}

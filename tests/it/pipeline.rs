@@ -241,6 +241,38 @@ fn demo_runs_end_to_end_and_every_table_reads_back() {
     let repeat = champion(wh, "repeat_purchase");
     let auc = repeat["validation_metrics"]["auc"].as_f64().unwrap();
     assert!(auc > 0.55, "repeat-purchase out-of-time AUC {auc}");
+
+    // The training set's manifest accounts for it snapshot by snapshot.
+    for model in ["churn", "repeat_purchase"] {
+        let part = format!("training/{model}/as_of={AS_OF}");
+        let m = json(&wh.join(&part).join("_manifest.json"));
+        let per = m["properties"]["per_snapshot"].as_array().unwrap();
+        assert_eq!(
+            per.len(),
+            7,
+            "{model}: six training snapshots and the validation one"
+        );
+        let rows: u64 = per.iter().map(|s| s["rows"].as_u64().unwrap()).sum();
+        assert_eq!(
+            rows,
+            tables[part.as_str()]["rows"].as_u64().unwrap(),
+            "{model}"
+        );
+        for s in per {
+            let (n, pos) = (
+                s["rows"].as_f64().unwrap(),
+                s["positives"].as_f64().unwrap(),
+            );
+            if n > 0.0 {
+                assert!(
+                    (s["label_rate"].as_f64().unwrap() - pos / n).abs() < 1e-12,
+                    "{s}"
+                );
+            }
+        }
+        assert_eq!(per[6]["split"], "validation");
+        assert_eq!(per[6]["as_of"], m["properties"]["validation_snapshot"]);
+    }
 }
 
 fn walk(dir: &Path, base: &Path, out: &mut BTreeMap<String, Vec<u8>>) {

@@ -265,23 +265,35 @@ struct SnapshotStats {
 
 /// Refuse a snapshot whose horizon runs past the end of the data: its labels would
 /// count customers as churned (or not repeating) only because their orders have not
-/// been exported yet. The data ends on the day of the last staged order.
+/// been exported yet. The data ends on the day of the latest staged fact (order,
+/// ticket, engagement event or contact), so a quiet last day in a small shop's orders
+/// does not count as missing data.
 async fn check_horizon(ctx: &Ctx, spec: &ModelSpec, latest: NaiveDate) -> Result<()> {
-    let last = ctx
-        .df()
-        .table("orders")
-        .await
-        .and_then(|t| t.aggregate(vec![], vec![max(col("ordered_at")).alias("last")]))
-        .map_err(df_err("finding the end of the order data"))?
-        .collect()
-        .await
-        .map_err(df_err("finding the end of the order data"))?;
-    let last_day = last
-        .first()
-        .and_then(|b| b.column(0).as_primitive_opt::<TimestampMicrosecondType>())
-        .filter(|a| a.is_valid(0))
-        .and_then(|a| chrono::DateTime::from_timestamp_micros(a.value(0)))
-        .map(|t| t.date_naive());
+    let mut last_day: Option<NaiveDate> = None;
+    for (table, column) in [
+        ("orders", "ordered_at"),
+        ("support_tickets", "opened_at"),
+        ("engagement_events", "occurred_at"),
+        ("contacts", "contacted_at"),
+    ] {
+        let context = || format!("finding the end of the data in `{table}`");
+        let batches = ctx
+            .df()
+            .table(table)
+            .await
+            .and_then(|t| t.aggregate(vec![], vec![max(col(column)).alias("last")]))
+            .map_err(df_err(context()))?
+            .collect()
+            .await
+            .map_err(df_err(context()))?;
+        let day = batches
+            .first()
+            .and_then(|b| b.column(0).as_primitive_opt::<TimestampMicrosecondType>())
+            .filter(|a| a.is_valid(0))
+            .and_then(|a| chrono::DateTime::from_timestamp_micros(a.value(0)))
+            .map(|t| t.date_naive());
+        last_day = last_day.max(day);
+    }
     let Some(last_day) = last_day else {
         return Err(Error::Stage {
             stage: "train",
@@ -295,7 +307,7 @@ async fn check_horizon(ctx: &Ctx, spec: &ModelSpec, latest: NaiveDate) -> Result
             stage: "train",
             message: format!(
                 "model `{}`: snapshot {latest} needs orders through {} for its {}-day horizon, \
-                 but the orders end on {last_day}; use an as-of date of at most {} \
+                 but the data ends on {last_day}; use an as-of date of at most {} \
                  (the validation snapshot is as-of minus horizon-days) or a shorter horizon-days",
                 spec.name,
                 latest + horizon - Duration::days(1),
@@ -346,7 +358,137 @@ async fn next_version(ctx: &Ctx, name: &str) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{
+        Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    };
+    use datafusion::common::ScalarValue;
+    use datafusion::datasource::MemTable;
+    use retain_sql::{Engine, EngineOptions, SqlSource};
+
     use super::*;
+
+    /// Labels as of 2026-06-01 for a handful of order histories, by customer.
+    async fn labels(
+        sql: &str,
+        horizon: i64,
+        extra: (&str, i64),
+        orders: &[(&str, &str, &str)],
+    ) -> Vec<(String, bool)> {
+        let schema = crate::contract::schema("orders").unwrap();
+        let micros = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .unwrap()
+                .timestamp_micros()
+        };
+        let n = orders.len();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| format!("O{i}")),
+                )),
+                Arc::new(StringArray::from_iter_values(orders.iter().map(|o| o.0))),
+                Arc::new(
+                    TimestampMicrosecondArray::from_iter_values(orders.iter().map(|o| micros(o.1)))
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(StringArray::from_iter_values(orders.iter().map(|o| o.2))),
+                Arc::new(Float64Array::from(vec![10.0; n])),
+                Arc::new(Float64Array::from(vec![0.0; n])),
+                Arc::new(StringArray::from(vec!["EUR"; n])),
+                Arc::new(StringArray::from(vec!["web"; n])),
+                Arc::new(StringArray::from(vec!["books"; n])),
+                Arc::new(Int64Array::from(vec![1; n])),
+            ],
+        )
+        .unwrap();
+        let engine = Engine::embedded(&EngineOptions::default()).unwrap();
+        engine
+            .ctx()
+            .register_table(
+                "orders",
+                Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap()),
+            )
+            .unwrap();
+        let file = SqlSource::default().load(sql).unwrap();
+        let params = Params::new()
+            .with_date("as_of", NaiveDate::from_ymd_opt(2026, 6, 1).unwrap())
+            .with("horizon_days", ScalarValue::Int64(Some(horizon)))
+            .with(extra.0, ScalarValue::Int64(Some(extra.1)));
+        let batches = engine
+            .query(&file, &params)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for b in &batches {
+            let ids = b.column_by_name("customer_id").unwrap().as_string::<i32>();
+            let label = b.column_by_name("label").unwrap().as_boolean();
+            for i in 0..b.num_rows() {
+                out.push((ids.value(i).to_owned(), label.value(i)));
+            }
+        }
+        out
+    }
+
+    /// The label window is [D, D + H): an order at exactly D (which the features as of D
+    /// do not see) counts, one at exactly D + H does not.
+    #[tokio::test]
+    async fn churn_labels_use_exactly_the_horizon_after_d() {
+        let got = labels(
+            "labels/churn.sql",
+            90,
+            ("max_recency_days", 180),
+            &[
+                ("A", "2026-05-01T00:00:00Z", "completed"),
+                ("A", "2026-06-01T00:00:00Z", "completed"), // exactly D: in the window
+                ("B", "2026-05-01T00:00:00Z", "completed"),
+                ("B", "2026-08-30T00:00:00Z", "completed"), // exactly D + 90 days: out
+                ("C", "2026-05-01T00:00:00Z", "completed"),
+                ("C", "2026-08-29T23:59:59Z", "completed"), // the last second in
+                ("E", "2025-11-01T00:00:00Z", "completed"), // 212 days back: lapsed, not churning
+                ("F", "2026-05-01T00:00:00Z", "cancelled"), // never a customer
+                ("G", "2026-05-01T00:00:00Z", "completed"),
+                ("G", "2026-06-10T00:00:00Z", "returned"), // a returned order is no purchase
+            ],
+        )
+        .await;
+        let want: Vec<(String, bool)> = [("A", false), ("B", true), ("C", false), ("G", true)]
+            .iter()
+            .map(|(c, l)| (c.to_string(), *l))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[tokio::test]
+    async fn repeat_purchase_labels_first_time_customers_within_the_window() {
+        let got = labels(
+            "labels/repeat_purchase.sql",
+            60,
+            ("first_order_window_days", 30),
+            &[
+                ("R1", "2026-05-15T00:00:00Z", "completed"),
+                ("R1", "2026-07-30T23:00:00Z", "completed"), // before D + 60 days
+                ("R2", "2026-05-15T00:00:00Z", "completed"),
+                ("R2", "2026-07-31T00:00:00Z", "completed"), // exactly D + 60 days: out
+                ("R3", "2026-04-01T00:00:00Z", "completed"), // 61 days back: not new
+                ("R4", "2026-05-10T00:00:00Z", "completed"),
+                ("R4", "2026-05-20T00:00:00Z", "completed"), // two orders: not first-time
+                ("R5", "2026-05-02T00:00:00Z", "completed"), // exactly 30 days back: in
+                ("R5", "2026-05-20T00:00:00Z", "cancelled"),
+            ],
+        )
+        .await;
+        let want: Vec<(String, bool)> = [("R1", true), ("R2", false), ("R5", false)]
+            .iter()
+            .map(|(c, l)| (c.to_string(), *l))
+            .collect();
+        assert_eq!(got, want);
+    }
 
     #[test]
     fn training_horizons_end_before_validation_starts() {
