@@ -27,7 +27,7 @@ pub struct BgNbdParams {
 pub struct BgNbdFitOptions {
     /// Starting point, in the summary's time unit. The default is 1 for every parameter.
     pub start: BgNbdParams,
-    /// Iteration budget for Nelder–Mead and L-BFGS together.
+    /// Iteration budget for Nelder–Mead and Newton together.
     pub max_iterations: u64,
 }
 
@@ -84,7 +84,9 @@ impl BgNbdFit {
             names: &["r", "alpha", "a", "b"],
             max_iterations: options.max_iterations,
         };
-        let opt = optim::minimise(&objective, &start, &spec)?;
+        let sample = grouped.strided(optim::COARSE_ROWS);
+        let coarse = sample.as_ref().map(Nll::new);
+        let opt = optim::minimise(&objective, coarse.as_ref(), &start, &spec)?;
         let params = BgNbdParams {
             r: opt.p[0],
             alpha: opt.p[1] * scale,

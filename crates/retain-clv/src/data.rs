@@ -257,6 +257,24 @@ impl<const K: usize> Grouped<K> {
         self.weight.len()
     }
 
+    /// Every k-th row (the rows are sorted, so this is stratified by x), weights scaled to
+    /// keep the total: a subsample of at most `max_rows` rows, or `None` when the data are
+    /// that small already.
+    pub fn strided(&self, max_rows: usize) -> Option<Self> {
+        if self.len() <= max_rows {
+            return None;
+        }
+        let k = self.len().div_ceil(max_rows);
+        let keep = |v: &Vec<f64>| v.iter().step_by(k).copied().collect::<Vec<f64>>();
+        let cols = std::array::from_fn(|c| keep(&self.cols[c]));
+        let mut weight = keep(&self.weight);
+        let factor = self.total_weight() / weight.iter().sum::<f64>();
+        for w in &mut weight {
+            *w *= factor;
+        }
+        Some(Grouped { cols, weight })
+    }
+
     /// Σ weight · column k.
     pub fn weighted_sum(&self, k: usize) -> f64 {
         self.cols[k]

@@ -26,7 +26,7 @@ pub struct GammaGammaParams {
 pub struct GammaGammaFitOptions {
     /// Starting point, in the spends' currency. The default is 1 for every parameter.
     pub start: GammaGammaParams,
-    /// Iteration budget for Nelder–Mead and L-BFGS together.
+    /// Iteration budget for Nelder–Mead and Newton together.
     pub max_iterations: u64,
 }
 
@@ -83,7 +83,9 @@ impl GammaGammaFit {
             names: &["p", "q", "gamma"],
             max_iterations: options.max_iterations,
         };
-        let opt = optim::minimise(&objective, &start, &spec)?;
+        let sample = grouped.strided(optim::COARSE_ROWS);
+        let coarse = sample.as_ref().map(Nll::new);
+        let opt = optim::minimise(&objective, coarse.as_ref(), &start, &spec)?;
         let params = GammaGammaParams {
             p: opt.p[0],
             q: opt.p[1],

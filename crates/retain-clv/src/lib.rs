@@ -46,10 +46,13 @@
 //! # Fitting
 //! The log-likelihoods are written in log space with ln Γ, optimised over the logarithms of
 //! the parameters (so they stay positive) after rescaling times (or spends) to a mean of 1:
-//! Nelder–Mead first, which is robust from a poor start, then L-BFGS with the analytic
-//! gradient to converge tightly. Identical rows are grouped and weighted, and the sum over
-//! rows runs on all cores in fixed chunks whose partial sums are added in a fixed order, so
-//! the fitted parameters do not depend on the number of threads.
+//! Nelder–Mead (argmin) first, which is robust from a poor start, then a damped Newton
+//! polish with the analytic gradient and a Hessian from its central differences, restarted
+//! until the gradient vanishes. Identical rows are grouped and weighted; above 50,000
+//! distinct rows Nelder–Mead runs on a stratified subsample and only the Newton polish on
+//! all rows. The sum over rows runs on all cores in fixed chunks whose partial sums are
+//! added in a fixed order, so the fitted parameters do not depend on the number of threads.
+//! A 1,000,000-customer summary fits in about 1.5 s on 2 cores (docs/clv.md).
 
 mod bgnbd;
 mod clv;
