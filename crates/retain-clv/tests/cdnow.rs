@@ -94,17 +94,17 @@ fn bg_nbd_reproduces_the_published_fit() {
         (direct - fit.report.log_likelihood).abs() < 1e-6,
         "{direct}"
     );
-    // Standard errors from the numeric Hessian: the `lifetimes` package documents
-    // 0.01, 0.38, 0.19 and 0.71 (rounded) for this fit.
+    // Standard errors from the numeric Hessian against those the `lifetimes` package
+    // documents for this fit (docs/Quickstart.md, `bgf.summary`): within 2%.
     let se = fit.standard_errors.expect("standard errors");
     for (name, se, want) in [
-        ("r", se.r, 0.01),
-        ("alpha", se.alpha, 0.38),
-        ("a", se.a, 0.19),
-        ("b", se.b, 0.71),
+        ("r", se.r, 0.012557),
+        ("alpha", se.alpha, 0.378221),
+        ("a", se.a, 0.185719),
+        ("b", se.b, 0.705345),
     ] {
         assert!(
-            (se - want).abs() <= 0.005,
+            (se - want).abs() <= 0.02 * want,
             "se({name}) = {se}, documented {want}"
         );
     }
