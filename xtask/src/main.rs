@@ -7,14 +7,19 @@
 //! - a throwaway S3-compatible server (`weed mini`, see `s3.rs`) on loopback ports picked
 //!   free, with bucket `retain-test` and a test identity, stopped and deleted afterwards
 //!   whatever the result;
-//! - then the whole workspace's tests, with `RETAIN_TEST_PYTHON` pointing at the venv and
+//! - the CDNOW data set (see `cdnow.rs`), unpacked from the `lifetimes` wheel into
+//!   `target/cdnow/` and checked against its sha256s, for the lifetime-value model tests;
+//! - then the whole workspace's tests, with `RETAIN_TEST_PYTHON` pointing at the venv,
+//!   `RETAIN_TEST_CDNOW` at the CDNOW folder and
 //!   `RETAIN_TEST_S3_{ENDPOINT,BUCKET,ACCESS_KEY,SECRET_KEY,REGION}` at the server.
 //!
 //! `cargo xtask test -- <args>` passes `<args>` to the test runner (a filter, say).
 //! `cargo xtask s3 -- <command> <args>` runs one command (`cargo nextest run -p <crate>`, say)
 //! with the same environment; `cargo xtask s3` alone prints it as `export` lines and serves
-//! until Enter or end of input. `cargo xtask venv` only provisions the virtualenv.
+//! until Enter or end of input. `cargo xtask venv` only provisions the virtualenv;
+//! `cargo xtask cdnow` only provisions the CDNOW files and prints the `export` line.
 
+mod cdnow;
 mod s3;
 
 use std::path::{Path, PathBuf};
@@ -47,9 +52,10 @@ fn run() -> Result<ExitCode> {
         Some("test") => test(&root, &args[1..]),
         Some("s3") => s3(&root, &args[1..]),
         Some("venv") => venv(&root).map(|_| ExitCode::SUCCESS),
+        Some("cdnow") => cdnow_only(&root),
         _ => {
             say("usage: cargo xtask test [-- <test runner args>] \
-                 | cargo xtask s3 [-- <command> <args>] | cargo xtask venv");
+                 | cargo xtask s3 [-- <command> <args>] | cargo xtask venv | cargo xtask cdnow");
             Ok(ExitCode::from(2))
         }
     }
@@ -117,10 +123,12 @@ fn test(root: &Path, extra: &[String]) -> Result<ExitCode> {
         cmd.args(["test", "--workspace", "--no-fail-fast"]);
     }
     let extra: Vec<&String> = extra.iter().skip_while(|a| a.as_str() == "--").collect();
+    let cdnow = cdnow::provision(&python, &root.join("target"))?;
     let server = S3Server::start(&python, &root.join("target"))?;
     cmd.args(extra)
         .current_dir(root)
         .env("RETAIN_TEST_PYTHON", &python)
+        .env(cdnow::ENV, &cdnow)
         .envs(server.env());
     // The crates have no doc tests (nextest would not run them): the runner's summary is
     // the last thing printed.
@@ -133,6 +141,17 @@ fn test(root: &Path, extra: &[String]) -> Result<ExitCode> {
     })
 }
 
+/// Provision the CDNOW files and print where they are, as an `export` line.
+fn cdnow_only(root: &Path) -> Result<ExitCode> {
+    let python = venv(root)?;
+    let dir = cdnow::provision(&python, &root.join("target"))?;
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("export {}={}", cdnow::ENV, dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Serve the test S3 bucket to one command, or to the developer's shell until Enter.
 fn s3(root: &Path, args: &[String]) -> Result<ExitCode> {
     let command = match args {
@@ -140,9 +159,11 @@ fn s3(root: &Path, args: &[String]) -> Result<ExitCode> {
         _ => args,
     };
     let python = venv(root)?;
+    let cdnow = cdnow::provision(&python, &root.join("target"))?;
     let server = S3Server::start(&python, &root.join("target"))?;
     let mut env = server.env();
     env.push(("RETAIN_TEST_PYTHON", python.display().to_string()));
+    env.push((cdnow::ENV, cdnow.display().to_string()));
     #[allow(clippy::print_stderr)]
     for (var, value) in &env {
         eprintln!("export {var}={value}");
