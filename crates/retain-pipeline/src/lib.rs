@@ -5,6 +5,7 @@
 //! registering sources and published partitions, splitting staged rows from quarantined
 //! ones, choosing snapshot dates, fitting models and scoring.
 
+pub mod clv;
 pub mod contract;
 mod features;
 mod ingest;

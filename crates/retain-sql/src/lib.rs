@@ -176,6 +176,10 @@ pub const EMBEDDED_SQL: &[(&str, &str)] = &[
         include_str!("../../../sql/features/customer.sql"),
     ),
     (
+        "features/clv_summary.sql",
+        include_str!("../../../sql/features/clv_summary.sql"),
+    ),
+    (
         "labels/churn.sql",
         include_str!("../../../sql/labels/churn.sql"),
     ),

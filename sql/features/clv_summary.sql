@@ -1,0 +1,57 @@
+-- The buy-till-you-die summary as of D (`$as_of`): one row per customer with a completed
+-- order before D, the input of the BG/NBD and Gamma-Gamma models (crates/retain-clv).
+--
+-- Conventions (those of Fader, Hardie & Lee and of the CDNOW summaries):
+-- - a purchase is a day with at least one completed order: orders by one customer on
+--   one UTC day count as one transaction, and their net amounts add up;
+-- - x   = repeat purchases: purchase days after the first;
+-- - t_x = time from the first purchase day to the last one;
+-- - T   = time from the first purchase day to the last day before D (the observation
+--         ends with the last day whose orders are seen);
+-- - monetary_value = mean net amount of the repeat purchase days (the first purchase is
+--         left out, as the Gamma-Gamma model expects); NULL when x = 0.
+-- Times are in units of `$time_unit_days` days (7 gives weeks, as in the papers).
+-- Point in time: only orders strictly before D 00:00 UTC, as for every feature.
+WITH params AS (
+  SELECT
+    CAST($as_of AS DATE)                                                   AS as_of_date,
+    date_part('epoch', arrow_cast(CAST($as_of AS DATE), 'Timestamp(Microsecond, Some("UTC"))')) AS as_of_s,
+    CAST($time_unit_days AS DOUBLE)                                        AS unit_days
+),
+days AS (
+  -- One row per customer and purchase day, with the day's net amount.
+  SELECT
+    o.customer_id,
+    CAST(o.ordered_at AS DATE)                                             AS day,
+    round(sum(o.gross_amount - o.discount_amount), 2)                      AS amount
+  FROM orders o CROSS JOIN params p
+  WHERE o.status = 'completed'
+    AND date_part('epoch', o.ordered_at) < p.as_of_s
+  GROUP BY o.customer_id, CAST(o.ordered_at AS DATE)
+),
+ranked AS (
+  SELECT
+    customer_id,
+    day,
+    amount,
+    ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY day)              AS n,
+    min(day) OVER (PARTITION BY customer_id)                               AS first_day
+  FROM days
+)
+SELECT
+  r.customer_id,
+  p.as_of_date                                                             AS as_of,
+  r.first_day                                                              AS first_purchase_day,
+  CAST(count(*) - 1 AS BIGINT)                                             AS x,
+  CAST(date_part('epoch', arrow_cast(max(r.day), 'Timestamp(Microsecond, Some("UTC"))'))
+       - date_part('epoch', arrow_cast(r.first_day, 'Timestamp(Microsecond, Some("UTC"))')) AS DOUBLE)
+    / 86400.0 / p.unit_days                                                AS t_x,
+  (p.as_of_s - 86400.0
+       - date_part('epoch', arrow_cast(r.first_day, 'Timestamp(Microsecond, Some("UTC"))')))
+    / 86400.0 / p.unit_days                                                AS t,
+  -- Cents summed as integers: exact, whatever order the rows arrive in.
+  CAST(sum(CASE WHEN r.n > 1 THEN CAST(round(r.amount * 100) AS BIGINT) END) AS DOUBLE)
+    / 100.0 / NULLIF(count(*) - 1, 0)                                      AS monetary_value
+FROM ranked r CROSS JOIN params p
+GROUP BY r.customer_id, r.first_day, p.as_of_date, p.as_of_s, p.unit_days
+ORDER BY r.customer_id
