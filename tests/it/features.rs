@@ -16,6 +16,14 @@ use crate::{retain, run_ok};
 /// after D reach the feature SQL (staging quarantines rows dated after its own as-of).
 const D: &str = "2026-06-01";
 const INGEST_AS_OF: &str = "2026-07-01";
+/// Every source of the golden shop.
+const ALL_SOURCES: &[&str] = &[
+    "customers",
+    "orders",
+    "support_tickets",
+    "engagement_events",
+    "contacts",
+];
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden-shop")
@@ -110,16 +118,7 @@ fn rows_by_customer(batches: &[RecordBatch]) -> BTreeMap<String, BTreeMap<String
 #[test]
 fn golden_shop_features_match_the_hand_worked_values() {
     let dir = tempfile::tempdir().unwrap();
-    let batches = features_as_of_d(
-        dir.path(),
-        &[
-            "customers",
-            "orders",
-            "support_tickets",
-            "engagement_events",
-            "contacts",
-        ],
-    );
+    let batches = features_as_of_d(dir.path(), ALL_SOURCES);
     let got = rows_by_customer(&batches);
     let expected: toml::Table =
         toml::from_str(&std::fs::read_to_string(golden_dir().join("expected.toml")).unwrap())
@@ -161,16 +160,7 @@ fn golden_shop_features_match_the_hand_worked_values() {
 #[test]
 fn an_orders_only_shop_leaves_the_other_sources_features_null() {
     let full_dir = tempfile::tempdir().unwrap();
-    let full = rows_by_customer(&features_as_of_d(
-        full_dir.path(),
-        &[
-            "customers",
-            "orders",
-            "support_tickets",
-            "engagement_events",
-            "contacts",
-        ],
-    ));
+    let full = rows_by_customer(&features_as_of_d(full_dir.path(), ALL_SOURCES));
     let dir = tempfile::tempdir().unwrap();
     let only = rows_by_customer(&features_as_of_d(dir.path(), &["orders"]));
     // Without a customers table, only customers with an order before D are known.
@@ -284,16 +274,7 @@ fn every_feature_column_is_documented_with_its_type() {
 #[test]
 fn a_horizon_past_the_end_of_the_data_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = golden_pipeline(
-        dir.path(),
-        &[
-            "customers",
-            "orders",
-            "support_tickets",
-            "engagement_events",
-            "contacts",
-        ],
-    );
+    let pipeline = golden_pipeline(dir.path(), ALL_SOURCES);
     // The golden shop's last fact is C14's order on 2026-06-12. As of 2026-09-01 the churn
     // validation snapshot is 2026-06-03, whose 90-day horizon runs to 2026-08-31.
     let out = retain()

@@ -12,19 +12,15 @@ pub const CLV_SUMMARY_SQL: &str = "features/clv_summary.sql";
 mod tests {
     use std::collections::BTreeMap;
     use std::path::PathBuf;
-    use std::sync::Arc;
 
     use chrono::NaiveDate;
-    use datafusion::arrow::array::{
-        Array, AsArray, Float64Array, Int64Array, RecordBatch, StringArray,
-        TimestampMicrosecondArray,
-    };
+    use datafusion::arrow::array::{Array, AsArray, RecordBatch};
     use datafusion::arrow::datatypes::{Float64Type, Int64Type};
     use datafusion::common::ScalarValue;
-    use datafusion::datasource::MemTable;
-    use retain_sql::{Engine, EngineOptions, Params, SqlSource};
+    use retain_sql::Params;
 
     use super::*;
+    use crate::test_support::{engine_with, orders_batch, run_sql};
 
     /// The CDNOW files `cargo xtask test` provides (fails, never skips, without them).
     fn cdnow_dir() -> PathBuf {
@@ -40,39 +36,23 @@ mod tests {
     /// (`master_id sample_id YYYYMMDD cds dollars`), the customer being the sample id.
     fn cdnow_orders() -> RecordBatch {
         let text = std::fs::read_to_string(cdnow_dir().join("CDNOW_sample.txt")).unwrap();
-        let (mut customer, mut at, mut amount) = (Vec::new(), Vec::new(), Vec::new());
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let day = NaiveDate::parse_from_str(f[2], "%Y%m%d").unwrap();
-            customer.push(f[1].parse::<u32>().unwrap().to_string());
-            at.push(
-                day.and_hms_opt(0, 0, 0)
-                    .unwrap()
-                    .and_utc()
-                    .timestamp_micros(),
-            );
-            amount.push(f[4].parse::<f64>().unwrap());
-        }
-        let n = customer.len();
-        let schema = crate::contract::schema("orders").unwrap();
-        RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(StringArray::from_iter_values(
-                    (0..n).map(|i| format!("O{i}")),
-                )),
-                Arc::new(StringArray::from(customer)),
-                Arc::new(TimestampMicrosecondArray::from(at).with_timezone("UTC")),
-                Arc::new(StringArray::from(vec!["completed"; n])),
-                Arc::new(Float64Array::from(amount)),
-                Arc::new(Float64Array::from(vec![0.0; n])),
-                Arc::new(StringArray::from(vec!["USD"; n])),
-                Arc::new(StringArray::from(vec!["web"; n])),
-                Arc::new(StringArray::from(vec!["music"; n])),
-                Arc::new(Int64Array::from(vec![1; n])),
-            ],
-        )
-        .unwrap()
+        let rows: Vec<(String, i64, &str, f64)> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                let day = NaiveDate::parse_from_str(f[2], "%Y%m%d").unwrap();
+                let at = day.and_hms_opt(0, 0, 0).unwrap().and_utc();
+                let customer = f[1].parse::<u32>().unwrap().to_string();
+                (
+                    customer,
+                    at.timestamp_micros(),
+                    "completed",
+                    f[4].parse().unwrap(),
+                )
+            })
+            .collect();
+        orders_batch(&rows)
     }
 
     /// Built from the raw CDNOW transactions with the papers' conventions (39-week
@@ -81,24 +61,11 @@ mod tests {
     /// every one of the 2,357 customers, to the two decimals it is printed with (x exactly).
     #[tokio::test]
     async fn the_summary_sql_reproduces_the_published_cdnow_summary() {
-        let orders = cdnow_orders();
-        let engine = Engine::embedded(&EngineOptions::default()).unwrap();
-        let table = MemTable::try_new(orders.schema(), vec![vec![orders]]).unwrap();
-        engine
-            .ctx()
-            .register_table("orders", Arc::new(table))
-            .unwrap();
-        let file = SqlSource::default().load(CLV_SUMMARY_SQL).unwrap();
+        let engine = engine_with(vec![("orders", vec![vec![cdnow_orders()]])], None);
         let params = Params::new()
             .with_date("as_of", NaiveDate::from_ymd_opt(1997, 10, 1).unwrap())
             .with("time_unit_days", ScalarValue::Int64(Some(7)));
-        let batches = engine
-            .query(&file, &params)
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
+        let batches = run_sql(&engine, CLV_SUMMARY_SQL, &params).await;
         let mut got: BTreeMap<String, (i64, f64, f64, f64)> = BTreeMap::new();
         for b in &batches {
             let col = |n: &str| b.column_by_name(n).unwrap().clone();

@@ -97,12 +97,11 @@ mod tests {
         TimestampMicrosecondArray,
     };
     use datafusion::arrow::compute::{concat_batches, take};
-    use datafusion::datasource::MemTable;
     use proptest::prelude::*;
-    use retain_sql::{Engine, EngineOptions, SqlSource};
 
     use super::*;
     use crate::contract;
+    use crate::test_support::{engine_with, run_sql};
 
     /// D = 2026-06-01 00:00 UTC, in microseconds.
     const D_US: i64 = 1_780_272_000_000_000;
@@ -518,36 +517,27 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let engine = Engine::embedded(&EngineOptions {
-                target_partitions: Some(4),
-                ..EngineOptions::default()
-            })
-            .unwrap();
-            for (name, b) in tables(shop) {
-                let partitions = if parts == 1 {
-                    vec![vec![b.clone()]]
-                } else {
-                    shuffled(&b, parts, seed)
-                };
-                let t = MemTable::try_new(b.schema(), partitions).unwrap();
-                engine.ctx().register_table(name, Arc::new(t)).unwrap();
-            }
-            let file = SqlSource::default().load(DEFAULT_FEATURE_SQL).unwrap();
+            let tables = tables(shop)
+                .into_iter()
+                .map(|(name, b)| {
+                    let parts = if parts == 1 {
+                        vec![vec![b]]
+                    } else {
+                        shuffled(&b, parts, seed)
+                    };
+                    (name, parts)
+                })
+                .collect();
+            let engine = engine_with(tables, Some(4));
             let date = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
             let params = feature_params(
                 &PipelineConfig::demo(),
                 &BTreeSet::new(),
                 date,
-                &file.origin,
+                DEFAULT_FEATURE_SQL,
             )
             .unwrap();
-            let batches = engine
-                .query(&file, &params)
-                .await
-                .unwrap()
-                .collect()
-                .await
-                .unwrap();
+            let batches = run_sql(&engine, DEFAULT_FEATURE_SQL, &params).await;
             let schema = batches.first().map(|b| b.schema()).unwrap();
             concat_batches(&schema, &batches).unwrap()
         })

@@ -9,6 +9,8 @@ pub mod clv;
 pub mod contract;
 mod features;
 mod ingest;
+#[cfg(test)]
+mod test_support;
 mod train;
 
 use std::collections::BTreeMap;

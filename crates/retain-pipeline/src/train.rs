@@ -358,16 +358,10 @@ async fn next_version(ctx: &Ctx, name: &str) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use datafusion::arrow::array::{
-        Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
-    };
     use datafusion::common::ScalarValue;
-    use datafusion::datasource::MemTable;
-    use retain_sql::{Engine, EngineOptions, SqlSource};
 
     use super::*;
+    use crate::test_support::{engine_with, orders_batch, run_sql};
 
     /// Labels as of 2026-06-01 for a handful of order histories, by customer.
     async fn labels(
@@ -376,54 +370,19 @@ mod tests {
         extra: (&str, i64),
         orders: &[(&str, &str, &str)],
     ) -> Vec<(String, bool)> {
-        let schema = crate::contract::schema("orders").unwrap();
-        let micros = |t: &str| {
-            chrono::DateTime::parse_from_rfc3339(t)
-                .unwrap()
-                .timestamp_micros()
-        };
-        let n = orders.len();
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(StringArray::from_iter_values(
-                    (0..n).map(|i| format!("O{i}")),
-                )),
-                Arc::new(StringArray::from_iter_values(orders.iter().map(|o| o.0))),
-                Arc::new(
-                    TimestampMicrosecondArray::from_iter_values(orders.iter().map(|o| micros(o.1)))
-                        .with_timezone("UTC"),
-                ),
-                Arc::new(StringArray::from_iter_values(orders.iter().map(|o| o.2))),
-                Arc::new(Float64Array::from(vec![10.0; n])),
-                Arc::new(Float64Array::from(vec![0.0; n])),
-                Arc::new(StringArray::from(vec!["EUR"; n])),
-                Arc::new(StringArray::from(vec!["web"; n])),
-                Arc::new(StringArray::from(vec!["books"; n])),
-                Arc::new(Int64Array::from(vec![1; n])),
-            ],
-        )
-        .unwrap();
-        let engine = Engine::embedded(&EngineOptions::default()).unwrap();
-        engine
-            .ctx()
-            .register_table(
-                "orders",
-                Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap()),
-            )
-            .unwrap();
-        let file = SqlSource::default().load(sql).unwrap();
+        let rows: Vec<(String, i64, &str, f64)> = orders
+            .iter()
+            .map(|(c, t, status)| {
+                let at = chrono::DateTime::parse_from_rfc3339(t).unwrap();
+                (c.to_string(), at.timestamp_micros(), *status, 10.0)
+            })
+            .collect();
+        let engine = engine_with(vec![("orders", vec![vec![orders_batch(&rows)]])], None);
         let params = Params::new()
             .with_date("as_of", NaiveDate::from_ymd_opt(2026, 6, 1).unwrap())
             .with("horizon_days", ScalarValue::Int64(Some(horizon)))
             .with(extra.0, ScalarValue::Int64(Some(extra.1)));
-        let batches = engine
-            .query(&file, &params)
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
+        let batches = run_sql(&engine, sql, &params).await;
         let mut out = Vec::new();
         for b in &batches {
             let ids = b.column_by_name("customer_id").unwrap().as_string::<i32>();
