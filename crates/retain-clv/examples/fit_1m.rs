@@ -13,8 +13,8 @@
 use std::time::Instant;
 
 use retain_clv::{
-    BgNbdFit, BgNbdFitOptions, BgNbdParams, ClvHorizon, GammaGammaFit, GammaGammaFitOptions,
-    GammaGammaParams, SpendSummary, Summary, clv, sim,
+    BgNbdFit, BgNbdFitOptions, ClvHorizon, GammaGammaFit, GammaGammaFitOptions, SpendSummary,
+    Summary, clv, published, sim,
 };
 
 /// Time the BG/NBD fit on CDNOW's 2,357 customers.
@@ -51,8 +51,8 @@ fn main() -> Result<(), retain_clv::Error> {
         .iter()
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let truth = BgNbdParams::new(0.243, 4.414, 0.793, 2.426)?;
-    let spend_truth = GammaGammaParams::new(6.25, 3.74, 15.44)?;
+    let truth = published::CDNOW_BG_NBD;
+    let spend_truth = published::CDNOW_GAMMA_GAMMA;
     let windows: Vec<f64> = (0..n).map(|i| 39.0 - (i % 84) as f64 / 7.0).collect();
 
     if let Some(dir) = std::env::var_os("RETAIN_TEST_CDNOW") {
@@ -78,8 +78,18 @@ fn main() -> Result<(), retain_clv::Error> {
     let (p, r) = (fit.params, &fit.report);
     println!(
         "BG/NBD fit: {secs:.2} s ({} distinct rows, {} iterations, LL {:.1}): \
-         r {:.4} alpha {:.4} a {:.4} b {:.4} (true 0.243 4.414 0.793 2.426)",
-        r.n_distinct, r.iterations, r.log_likelihood, p.r, p.alpha, p.a, p.b
+         r {:.4} alpha {:.4} a {:.4} b {:.4} (true {} {} {} {})",
+        r.n_distinct,
+        r.iterations,
+        r.log_likelihood,
+        p.r,
+        p.alpha,
+        p.a,
+        p.b,
+        truth.r,
+        truth.alpha,
+        truth.a,
+        truth.b
     );
 
     let started = Instant::now();
@@ -88,12 +98,15 @@ fn main() -> Result<(), retain_clv::Error> {
     let secs = started.elapsed().as_secs_f64();
     println!(
         "Gamma-Gamma fit: {secs:.2} s ({} repeat customers, {} iterations): p {:.3} q {:.3} \
-         gamma {:.3} (true 6.25 3.74 15.44), corr(x, zbar) {:.3}",
+         gamma {:.3} (true {} {} {}), corr(x, zbar) {:.3}",
         gg.report.n_customers,
         gg.report.iterations,
         gg.params.p,
         gg.params.q,
         gg.params.gamma,
+        spend_truth.p,
+        spend_truth.q,
+        spend_truth.gamma,
         gg.frequency_spend_correlation.unwrap_or(f64::NAN)
     );
 

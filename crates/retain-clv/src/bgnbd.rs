@@ -377,12 +377,7 @@ mod tests {
     use super::*;
 
     /// The paper's estimates on CDNOW.
-    const PAPER: BgNbdParams = BgNbdParams {
-        r: 0.243,
-        alpha: 4.414,
-        a: 0.793,
-        b: 2.426,
-    };
+    const PAPER: BgNbdParams = crate::published::CDNOW_BG_NBD;
 
     #[test]
     fn worked_example_with_the_papers_parameters() {

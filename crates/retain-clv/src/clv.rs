@@ -131,17 +131,8 @@ pub fn clv(
 mod tests {
     use super::*;
 
-    const BG: BgNbdParams = BgNbdParams {
-        r: 0.243,
-        alpha: 4.414,
-        a: 0.793,
-        b: 2.426,
-    };
-    const GG: GammaGammaParams = GammaGammaParams {
-        p: 6.25,
-        q: 3.74,
-        gamma: 15.44,
-    };
+    const BG: BgNbdParams = crate::published::CDNOW_BG_NBD;
+    const GG: GammaGammaParams = crate::published::CDNOW_GAMMA_GAMMA;
 
     #[test]
     fn undiscounted_clv_is_purchases_times_spend() {

@@ -60,6 +60,7 @@ mod data;
 mod gamma_gamma;
 mod optim;
 mod par;
+pub mod published;
 pub mod sim;
 mod special;
 

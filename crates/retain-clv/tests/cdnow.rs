@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use retain_clv::{
     BgNbdFit, BgNbdFitOptions, BgNbdParams, ClvHorizon, GammaGammaFit, GammaGammaFitOptions,
-    GammaGammaParams, SpendSummary, Summary, clv,
+    GammaGammaParams, SpendSummary, Summary, clv, published,
 };
 
 fn cdnow_file(name: &str) -> PathBuf {
@@ -45,18 +45,9 @@ fn summary_columns() -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     (x, t_x, t)
 }
 
-const PAPER_BG: BgNbdParams = BgNbdParams {
-    r: 0.243,
-    alpha: 4.414,
-    a: 0.793,
-    b: 2.426,
-};
-const PAPER_LL: f64 = -9582.4;
-const PAPER_GG: GammaGammaParams = GammaGammaParams {
-    p: 6.25,
-    q: 3.74,
-    gamma: 15.44,
-};
+const PAPER_BG: BgNbdParams = published::CDNOW_BG_NBD;
+const PAPER_LL: f64 = published::CDNOW_BG_NBD_LOG_LIKELIHOOD;
+const PAPER_GG: GammaGammaParams = published::CDNOW_GAMMA_GAMMA;
 
 fn within(name: &str, got: f64, want: f64, rel: f64) {
     assert!(

@@ -3,20 +3,11 @@
 
 use retain_clv::{
     BgNbdFit, BgNbdFitOptions, BgNbdParams, Error, GammaGammaFit, GammaGammaFitOptions,
-    GammaGammaParams, SpendSummary, Summary, sim,
+    GammaGammaParams, SpendSummary, Summary, published, sim,
 };
 
-const TRUE_BG: BgNbdParams = BgNbdParams {
-    r: 0.243,
-    alpha: 4.414,
-    a: 0.793,
-    b: 2.426,
-};
-const TRUE_GG: GammaGammaParams = GammaGammaParams {
-    p: 6.25,
-    q: 3.74,
-    gamma: 15.44,
-};
+const TRUE_BG: BgNbdParams = published::CDNOW_BG_NBD;
+const TRUE_GG: GammaGammaParams = published::CDNOW_GAMMA_GAMMA;
 
 /// CDNOW-like observation windows: first purchases spread over 12 weeks, observed to week 39.
 fn windows(n: usize) -> Vec<f64> {
