@@ -846,6 +846,7 @@ O8,C2,2025-03-07T12:00:00Z,completed,15.5,0,EUR,app,bags,0
             tables: vec![],
             feature_dates: vec![],
             absent: Default::default(),
+            data_end: None,
         };
         let reports = run(&mut ctx).await.unwrap();
         (ctx, reports)

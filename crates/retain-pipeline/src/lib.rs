@@ -175,6 +175,9 @@ pub(crate) struct Ctx {
     /// Canonical tables the shop does not have (registered empty): their features are
     /// NULL, not 0.
     pub absent: std::collections::BTreeSet<String>,
+    /// The day of the latest staged fact, once a stage has asked (the staged tables do
+    /// not change during a run).
+    pub data_end: Option<Option<NaiveDate>>,
 }
 
 impl Ctx {
@@ -349,6 +352,7 @@ async fn open(settings: &Settings) -> Result<Ctx> {
         tables: vec![],
         feature_dates: vec![],
         absent: Default::default(),
+        data_end: None,
     })
 }
 

@@ -265,10 +265,40 @@ struct SnapshotStats {
 
 /// Refuse a snapshot whose horizon runs past the end of the data: its labels would
 /// count customers as churned (or not repeating) only because their orders have not
-/// been exported yet. The data ends on the day of the latest staged fact (order,
-/// ticket, engagement event or contact), so a quiet last day in a small shop's orders
-/// does not count as missing data.
-async fn check_horizon(ctx: &Ctx, spec: &ModelSpec, latest: NaiveDate) -> Result<()> {
+/// been exported yet.
+async fn check_horizon(ctx: &mut Ctx, spec: &ModelSpec, latest: NaiveDate) -> Result<()> {
+    let Some(last_day) = data_end(ctx).await? else {
+        return Err(Error::Stage {
+            stage: "train",
+            message: format!("model `{}`: there are no staged orders to label", spec.name),
+        });
+    };
+    let horizon = Duration::days(i64::from(spec.horizon_days));
+    // The horizon [D, D + H) needs every day up to D + H − 1 in the data.
+    if latest + horizon > last_day + Duration::days(1) {
+        return Err(Error::Stage {
+            stage: "train",
+            message: format!(
+                "model `{}`: snapshot {latest} needs orders through {} for its {}-day horizon, \
+                 but the data ends on {last_day}; use an as-of date of at most {} \
+                 (the validation snapshot is as-of minus horizon-days) or a shorter horizon-days",
+                spec.name,
+                latest + horizon - Duration::days(1),
+                spec.horizon_days,
+                last_day + Duration::days(1),
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The day of the latest staged fact (order, ticket, engagement event or contact), so a
+/// quiet last day in a small shop's orders does not count as missing data. Computed
+/// once per run.
+async fn data_end(ctx: &mut Ctx) -> Result<Option<NaiveDate>> {
+    if let Some(end) = ctx.data_end {
+        return Ok(end);
+    }
     let mut last_day: Option<NaiveDate> = None;
     for (table, column) in [
         ("orders", "ordered_at"),
@@ -294,29 +324,8 @@ async fn check_horizon(ctx: &Ctx, spec: &ModelSpec, latest: NaiveDate) -> Result
             .map(|t| t.date_naive());
         last_day = last_day.max(day);
     }
-    let Some(last_day) = last_day else {
-        return Err(Error::Stage {
-            stage: "train",
-            message: format!("model `{}`: there are no staged orders to label", spec.name),
-        });
-    };
-    let horizon = Duration::days(i64::from(spec.horizon_days));
-    // The horizon [D, D + H) needs every day up to D + H − 1 in the data.
-    if latest + horizon > last_day + Duration::days(1) {
-        return Err(Error::Stage {
-            stage: "train",
-            message: format!(
-                "model `{}`: snapshot {latest} needs orders through {} for its {}-day horizon, \
-                 but the data ends on {last_day}; use an as-of date of at most {} \
-                 (the validation snapshot is as-of minus horizon-days) or a shorter horizon-days",
-                spec.name,
-                latest + horizon - Duration::days(1),
-                spec.horizon_days,
-                last_day + Duration::days(1),
-            ),
-        });
-    }
-    Ok(())
+    ctx.data_end = Some(last_day);
+    Ok(last_day)
 }
 
 fn matrix(batches: &[RecordBatch], spec: &ModelSpec) -> Result<(ndarray::Array2<f64>, Vec<bool>)> {
