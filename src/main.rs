@@ -260,7 +260,7 @@ async fn ingest(args: RunArgs) -> Result<ExitCode> {
     let reports = retain_pipeline::ingest(settings)
         .await
         .context("ingest failed")?;
-    let mut out = String::from("ingest (read = staged + quarantined + duplicates):\n");
+    let mut out = String::new();
     print_ingest(&mut out, &reports);
     let read: u64 = reports.iter().map(|r| r.read).sum();
     let secs = started.elapsed().as_secs_f64();
@@ -283,7 +283,7 @@ async fn features(args: FeaturesArgs) -> Result<ExitCode> {
     let report = retain_pipeline::features(settings, &dates)
         .await
         .context("features failed")?;
-    let mut out = String::from("ingest (read = staged + quarantined + duplicates):\n");
+    let mut out = String::new();
     print_ingest(&mut out, &report.ingest);
     if !report.absent_sources.is_empty() {
         out.push_str(&format!(
@@ -338,8 +338,10 @@ fn print_out(s: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{s}");
 }
 
+/// The ingest accounting, one line per source under its heading.
 fn print_ingest(out: &mut String, reports: &[retain_pipeline::IngestReport]) {
     use std::fmt::Write;
+    out.push_str("ingest (read = staged + quarantined + duplicates):\n");
     for i in reports {
         let _ = writeln!(
             out,
@@ -376,7 +378,7 @@ fn print_report(r: &RunReport, synth: Option<std::time::Duration>) {
             s.detail
         );
     }
-    let _ = writeln!(out, "\ningest (read = staged + quarantined + duplicates):");
+    out.push('\n');
     print_ingest(&mut out, &r.ingest);
     let _ = writeln!(out, "\nmodels (out-of-time validation):");
     for m in &r.models {
