@@ -40,7 +40,7 @@ fn run(html: &std::path::Path, png: Option<&std::path::Path>) -> retain_report::
         let check = retain_report::browser::check_page(html)?;
         eprintln!("checked in {:.2?}: {check:?}", started.elapsed());
         let started = Instant::now();
-        retain_report::browser::screenshot(html, png, 900, 2900)?;
+        retain_report::browser::screenshot(html, png, 900, 2720)?;
         eprintln!("screenshot {} in {:.2?}", png.display(), started.elapsed());
     }
     Ok(())
