@@ -9,8 +9,10 @@
 //!   whatever the result;
 //! - the CDNOW data set (see `cdnow.rs`), unpacked from the `lifetimes` wheel into
 //!   `target/cdnow/` and checked against its sha256s, for the lifetime-value model tests;
+//! - headless Chromium for retain-report's browser checks (see `chromium`): Debian's
+//!   `chromium` package, installed with apt-get when `/usr/bin/chromium` is missing;
 //! - then the whole workspace's tests, with `RETAIN_TEST_PYTHON` pointing at the venv,
-//!   `RETAIN_TEST_CDNOW` at the CDNOW folder and
+//!   `RETAIN_TEST_CDNOW` at the CDNOW folder, `RETAIN_TEST_CHROMIUM` at Chromium and
 //!   `RETAIN_TEST_S3_{ENDPOINT,BUCKET,ACCESS_KEY,SECRET_KEY,REGION}` at the server.
 //!
 //! `cargo xtask test -- <args>` passes `<args>` to the test runner (a filter, say).
@@ -159,11 +161,13 @@ fn test(root: &Path, extra: &[String]) -> Result<ExitCode> {
     }
     let extra: Vec<&String> = extra.iter().skip_while(|a| a.as_str() == "--").collect();
     let cdnow = cdnow::provision(&python, &root.join("target"))?;
+    let chromium = chromium()?;
     let server = S3Server::start(&python, &root.join("target"))?;
     cmd.args(extra)
         .current_dir(root)
         .env("RETAIN_TEST_PYTHON", &python)
         .env(cdnow::ENV, &cdnow)
+        .env(CHROMIUM_ENV, &chromium)
         .envs(server.env());
     // The crates have no doc tests (nextest would not run them): the runner's summary is
     // the last thing printed.
@@ -174,6 +178,49 @@ fn test(root: &Path, extra: &[String]) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Where the report tests look for Chromium (`retain_report::browser::chromium`).
+const CHROMIUM_ENV: &str = "RETAIN_TEST_CHROMIUM";
+
+/// Headless Chromium for the report tests: `$RETAIN_TEST_CHROMIUM` when the caller set it,
+/// else Debian's package at `/usr/bin/chromium`, installed when missing. The package
+/// lists are refreshed only when the first install fails (a fresh image may have none).
+fn chromium() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os(CHROMIUM_ENV).filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    let path = PathBuf::from("/usr/bin/chromium");
+    if path.is_file() {
+        return Ok(path);
+    }
+    if !Path::new("/etc/debian_version").exists() {
+        bail!(
+            "{} is missing and this is not Debian: install Chromium and set {CHROMIUM_ENV}",
+            path.display()
+        );
+    }
+    say("installing chromium with apt-get, for the report tests");
+    let install = || {
+        status(
+            Command::new("apt-get")
+                .args(["install", "-y", "--no-install-recommends", "chromium"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    };
+    if !install()? {
+        say("apt-get install failed: updating the package lists and trying again");
+        if !status(Command::new("apt-get").arg("update"))? || !install()? {
+            bail!("`apt-get install chromium` failed (are we root?)");
+        }
+    }
+    if !path.is_file() {
+        bail!(
+            "apt-get installed chromium, but there is no {}",
+            path.display()
+        );
+    }
+    Ok(path)
 }
 
 /// Provision the CDNOW files and print where they are, as an `export` line.
