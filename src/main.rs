@@ -45,6 +45,32 @@ enum Command {
     /// Ingest, then publish the customer feature table as of one or more dates
     /// (features/customer/as_of=D/), without training or scoring.
     Features(FeaturesArgs),
+    /// Customer-lifetime models (BG/NBD purchases, Gamma-Gamma spend): fit and register
+    /// them, or show a registered version and its model checks.
+    #[command(subcommand)]
+    Clv(ClvCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ClvCommand {
+    /// Ingest, fit the models as of the as-of date, check them against a holdout period
+    /// and register them as the champion of models/clv/ (with report.html).
+    Fit(RunArgs),
+    /// Print a registered version's parameters and model checks (the champion unless a
+    /// VERSION is given), and where its HTML report is.
+    Report(ClvReportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ClvReportArgs {
+    /// Pipeline file (TOML) naming the warehouse.
+    pipeline: PathBuf,
+    /// Warehouse URL or path, overriding the pipeline's `warehouse`.
+    #[arg(long)]
+    out: Option<String>,
+    /// Version to show (e.g. v0002); the champion when absent.
+    #[arg(value_name = "VERSION")]
+    model_version: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -201,6 +227,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Command::Run(args) => run_pipeline(args).await,
             Command::Ingest(args) => ingest(args).await,
             Command::Features(args) => features(args).await,
+            Command::Clv(ClvCommand::Fit(args)) => clv_fit(args).await,
+            Command::Clv(ClvCommand::Report(args)) => clv_report(args).await,
         }
     })
 }
@@ -303,6 +331,129 @@ async fn features(args: FeaturesArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+async fn clv_fit(args: RunArgs) -> Result<ExitCode> {
+    let pipeline = PipelineConfig::load(&args.pipeline)?;
+    let settings = Settings::resolve(pipeline, args.out, args.as_of)?;
+    let started = Instant::now();
+    let run = retain_pipeline::clv_fit(settings)
+        .await
+        .context("the CLV fit failed")?;
+    let mut out = String::new();
+    print_ingest(&mut out, &run.ingest);
+    out.push('\n');
+    print_clv(&mut out, &run.report);
+    out.push_str(&format!("\ntotal {:.1}s", started.elapsed().as_secs_f64()));
+    print_out(&out);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn clv_report(args: ClvReportArgs) -> Result<ExitCode> {
+    let pipeline = PipelineConfig::load(&args.pipeline)?;
+    let settings = Settings::resolve(pipeline, args.out, None)?;
+    let report = retain_pipeline::clv_show(settings, args.model_version.as_deref()).await?;
+    let mut out = String::new();
+    print_clv(&mut out, &report);
+    print_out(out.trim_end());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A CLV model version: parameters, fit quality and the holdout check.
+fn print_clv(out: &mut String, r: &retain_pipeline::clv::ClvReport) {
+    use std::fmt::Write;
+    let m = &r.model;
+    let s = &m.summary;
+    let _ = writeln!(
+        out,
+        "CLV models {} as of {} (orders before it; time unit {} days)\n  {}",
+        r.version, m.as_of, m.time_unit_days, r.location
+    );
+    let se = |v: Option<f64>| v.map(|v| format!("(SE {v:.4})")).unwrap_or_default();
+    let bg = &m.bg_nbd;
+    let bse = bg.standard_errors;
+    let _ = writeln!(
+        out,
+        "\nBG/NBD purchases: {} customers ({} fitted, {} with repeat purchases), log-likelihood {:.1}",
+        s.customers, s.fitted_customers, s.repeat_customers, bg.report.log_likelihood
+    );
+    for (name, v, e) in [
+        ("r", bg.params.r, bse.map(|p| p.r)),
+        ("alpha", bg.params.alpha, bse.map(|p| p.alpha)),
+        ("a", bg.params.a, bse.map(|p| p.a)),
+        ("b", bg.params.b, bse.map(|p| p.b)),
+    ] {
+        let _ = writeln!(out, "  {name:<6} {v:>10.4} {}", se(e));
+    }
+    match (&m.gamma_gamma, &m.gamma_gamma_error) {
+        (Some(g), _) => {
+            let gse = g.standard_errors;
+            let _ = writeln!(
+                out,
+                "Gamma-Gamma spend: {} repeat customers, log-likelihood {:.1}",
+                g.report.n_customers, g.report.log_likelihood
+            );
+            for (name, v, e) in [
+                ("p", g.params.p, gse.map(|p| p.p)),
+                ("q", g.params.q, gse.map(|p| p.q)),
+                ("gamma", g.params.gamma, gse.map(|p| p.gamma)),
+            ] {
+                let _ = writeln!(out, "  {name:<6} {v:>10.4} {}", se(e));
+            }
+            if let Some(c) = g.frequency_spend_correlation {
+                let _ = writeln!(
+                    out,
+                    "  correlation of frequency and mean spend: {c:.3} (the model assumes none; distrust CLV when far from 0)"
+                );
+            }
+        }
+        (None, Some(reason)) => {
+            let _ = writeln!(
+                out,
+                "Gamma-Gamma spend: not fitted: {reason} (clv_12m is null)"
+            );
+        }
+        (None, None) => {}
+    }
+    if let (Some(mean), Some(total)) = (r.metrics.mean_clv_12m, r.metrics.total_clv_12m) {
+        let _ = writeln!(
+            out,
+            "clv_12m: mean {mean:.2}, total {total:.2} ({:.0}% a year discount, margin {})",
+            100.0 * m.annual_discount_rate,
+            m.margin
+        );
+    }
+    match (&r.metrics.checks, &r.metrics.checks_error) {
+        (Some(c), _) => {
+            let _ = writeln!(
+                out,
+                "\nholdout check: refitted on orders before {}, {} customers; repeat purchases in the {} days from then:",
+                c.calibration_end, c.calibration_customers, c.holdout_days
+            );
+            let _ = writeln!(
+                out,
+                "  {:<10} {:>10} {:>9} {:>9}",
+                "frequency", "customers", "actual", "expected"
+            );
+            for f in &c.by_frequency {
+                let _ = writeln!(
+                    out,
+                    "  {:<10} {:>10} {:>9.3} {:>9.3}",
+                    f.frequency, f.customers, f.actual, f.expected
+                );
+            }
+            let _ = writeln!(
+                out,
+                "  {:<10} {:>10} {:>9.0} {:>9.0}",
+                "total", c.calibration_customers, c.holdout_actual_total, c.holdout_expected_total
+            );
+        }
+        (None, Some(reason)) => {
+            let _ = writeln!(out, "\nholdout check: not possible: {reason}");
+        }
+        (None, None) => {}
+    }
+    let _ = writeln!(out, "\nreport: {}/report.html", r.location);
+}
+
 async fn demo(args: DemoArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let opts = SynthOptions {
@@ -394,6 +545,27 @@ fn print_report(r: &RunReport, synth: Option<std::time::Duration>) {
             100.0 * m.validation_base_rate,
             m.training_snapshots,
             m.training_rows
+        );
+    }
+    if let Some(c) = &r.clv {
+        let p = &c.model.bg_nbd.params;
+        let _ = writeln!(
+            out,
+            "  {:<16} {}  BG/NBD r {:.3} alpha {:.3} a {:.3} b {:.3}{}",
+            "clv",
+            c.version,
+            p.r,
+            p.alpha,
+            p.a,
+            p.b,
+            c.metrics
+                .checks
+                .as_ref()
+                .map(|k| format!(
+                    "; holdout repeat purchases {:.0} expected, {:.0} actual",
+                    k.holdout_expected_total, k.holdout_actual_total
+                ))
+                .unwrap_or_default()
         );
     }
     for (title, counts) in [

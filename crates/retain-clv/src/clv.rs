@@ -109,22 +109,123 @@ pub fn clv(
             reason: "the spend summary's x differs from the purchase summary's",
         });
     }
-    let discount: Vec<f64> = (1..=horizon.periods)
-        .map(|k| (1.0 + horizon.discount_rate).powi(-(k as i32)))
-        .collect();
+    let discount = horizon.discount_factors();
     par::map(x.len(), |i| {
-        let m = spend_model.conditional_expected_spend_one(x[i], zbar[i])?;
+        horizon.value_one(
+            purchases,
+            spend_model,
+            &discount,
+            x[i],
+            t_x[i],
+            t[i],
+            zbar[i],
+        )
+    })
+}
+
+/// What [`predict_each`] gives for one customer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CustomerPrediction {
+    /// P(alive | x, t_x, T).
+    pub p_alive: f64,
+    /// E[Y(purchases_horizon) | x, t_x, T].
+    pub expected_purchases: f64,
+    /// Discounted CLV over the horizon; `None` without a spend model.
+    pub clv: Option<f64>,
+}
+
+/// P(alive), expected purchases and (with a spend model) CLV for every customer, in
+/// parallel. Unlike the [`Summary`]-based functions it accepts T = 0 (a first purchase on
+/// the last observed day), where the formulas still hold; other rows are assumed valid
+/// (as a [`Summary`] would check), `zbar` is not used when x = 0, and a zbar ≤ 0 (all
+/// repeat purchases free) counts as 0.
+///
+/// # Errors
+/// [`Error::LengthMismatch`], [`Error::InvalidHorizon`], and the prediction errors of
+/// [`BgNbdParams`] and [`GammaGammaParams`].
+#[allow(clippy::too_many_arguments)]
+pub fn predict_each(
+    purchases: &BgNbdParams,
+    spend_model: Option<&GammaGammaParams>,
+    x: &[f64],
+    t_x: &[f64],
+    t: &[f64],
+    zbar: &[f64],
+    purchases_horizon: f64,
+    horizon: &ClvHorizon,
+) -> Result<Vec<CustomerPrediction>> {
+    for (column, len) in [("t_x", t_x.len()), ("T", t.len()), ("zbar", zbar.len())] {
+        if len != x.len() {
+            return Err(Error::LengthMismatch {
+                column,
+                len,
+                expected: x.len(),
+            });
+        }
+    }
+    horizon.validate()?;
+    purchases.validate()?;
+    if let Some(m) = spend_model {
+        m.validate()?;
+    }
+    let discount = horizon.discount_factors();
+    par::map(x.len(), |i| {
+        let z = zbar[i].max(0.0);
+        Ok(CustomerPrediction {
+            p_alive: purchases.probability_alive_one(x[i], t_x[i], t[i]),
+            expected_purchases: purchases.conditional_expected_purchases_one(
+                purchases_horizon,
+                x[i],
+                t_x[i],
+                t[i],
+            )?,
+            clv: match spend_model {
+                Some(m) => Some(horizon.value_one(purchases, m, &discount, x[i], t_x[i], t[i], z)?),
+                None => None,
+            },
+        })
+    })
+}
+
+impl ClvHorizon {
+    /// 1 / (1 + d)ᵏ for k = 1..=periods, the factors [`Self::value_one`] takes.
+    #[must_use]
+    pub fn discount_factors(&self) -> Vec<f64> {
+        (1..=self.periods)
+            .map(|k| (1.0 + self.discount_rate).powi(-(k as i32)))
+            .collect()
+    }
+
+    /// The CLV of one customer (see [`clv`]), for callers that predict customers one by
+    /// one, including some a [`Summary`] would refuse (T = 0: a first purchase on the
+    /// last observed day, where the formulas still hold). `discount` comes from
+    /// [`Self::discount_factors`]; `zbar` is not used when x = 0. The parameters and the
+    /// horizon are assumed valid.
+    ///
+    /// # Errors
+    /// The prediction errors of [`BgNbdParams`] and [`GammaGammaParams`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn value_one(
+        &self,
+        purchases: &BgNbdParams,
+        spend_model: &GammaGammaParams,
+        discount: &[f64],
+        x: f64,
+        t_x: f64,
+        t: f64,
+        zbar: f64,
+    ) -> Result<f64> {
+        let m = spend_model.conditional_expected_spend_one(x, zbar)?;
         let mut previous = 0.0;
         let mut value = 0.0;
         for (k, d) in discount.iter().enumerate() {
-            let until = (k + 1) as f64 * horizon.period_length;
-            let cumulative =
-                purchases.conditional_expected_purchases_one(until, x[i], t_x[i], t[i])?;
+            let until = (k + 1) as f64 * self.period_length;
+            let cumulative = purchases.conditional_expected_purchases_one(until, x, t_x, t)?;
             value += (cumulative - previous) * d;
             previous = cumulative;
         }
         Ok(value * m)
-    })
+    }
 }
 
 #[cfg(test)]
@@ -157,6 +258,37 @@ mod tests {
         assert!(d[0] < v[0] && d[0] > 0.9 * v[0]);
         let longer = clv(&BG, &GG, &s, &m, &ClvHorizon::new(26, 3.0, 0.0).unwrap()).unwrap();
         assert!(longer[0] > v[0]);
+    }
+
+    /// predict_each agrees with the Summary-based functions on valid rows, and gives a
+    /// customer first seen on the last observed day (T = 0) the new customer's E[X(t)].
+    #[test]
+    fn predict_each_matches_the_summary_functions_and_accepts_t_zero() {
+        let (x, t_x, t, z) = (
+            [2.0, 0.0, 5.0],
+            [30.43, 0.0, 10.0],
+            [38.86, 38.86, 38.0],
+            [22.35, 0.0, 40.0],
+        );
+        let s = Summary::new(&x, &t_x, &t).unwrap();
+        let m = SpendSummary::new(&x, &z).unwrap();
+        let h = ClvHorizon::with_annual_rate(12, 4.345, 0.1, 12.0).unwrap();
+        let each = predict_each(&BG, Some(&GG), &x, &t_x, &t, &z, 13.0, &h).unwrap();
+        let v = clv(&BG, &GG, &s, &m, &h).unwrap();
+        let alive = BG.probability_alive(&s);
+        let y = BG.conditional_expected_purchases(&s, 13.0).unwrap();
+        for i in 0..3 {
+            assert_eq!(each[i].p_alive, alive[i]);
+            assert_eq!(each[i].expected_purchases, y[i]);
+            assert_eq!(each[i].clv, Some(v[i]));
+        }
+        let fresh = predict_each(&BG, None, &[0.0], &[0.0], &[0.0], &[0.0], 13.0, &h).unwrap();
+        assert_eq!(fresh[0].p_alive, 1.0);
+        assert!((fresh[0].expected_purchases - BG.expected_purchases(13.0).unwrap()).abs() < 1e-12);
+        assert_eq!(fresh[0].clv, None);
+        let err =
+            predict_each(&BG, None, &[0.0], &[0.0, 1.0], &[0.0], &[0.0], 1.0, &h).unwrap_err();
+        assert!(err.to_string().contains("t_x"), "{err}");
     }
 
     #[test]

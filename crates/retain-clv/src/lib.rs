@@ -65,7 +65,7 @@ pub mod sim;
 mod special;
 
 pub use bgnbd::{BgNbdFit, BgNbdFitOptions, BgNbdParams};
-pub use clv::{ClvHorizon, clv};
+pub use clv::{ClvHorizon, CustomerPrediction, clv, predict_each};
 pub use data::{SpendSummary, Summary};
 pub use gamma_gamma::{GammaGammaFit, GammaGammaFitOptions, GammaGammaParams, pearson};
 pub use optim::FitReport;

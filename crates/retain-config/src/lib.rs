@@ -91,6 +91,9 @@ pub struct PipelineConfig {
     /// Next-best-action policy parameters.
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// Customer-lifetime models (BG/NBD, Gamma-Gamma) and the CLV features they give.
+    #[serde(default)]
+    pub clv: ClvConfig,
     /// How object stores are reached (endpoint, region, retries, timeouts).
     #[serde(default)]
     pub storage: StorageConfig,
@@ -500,6 +503,59 @@ pub struct PolicyConfig {
     pub params: BTreeMap<String, toml::Value>,
 }
 
+/// `[clv]`: the buy-till-you-die models fitted as of each feature date (docs/clv.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ClvConfig {
+    /// Fit the models and add `p_alive`, `expected_purchases_90d` and `clv_12m` to the
+    /// features; when false those columns are NULL.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Summary SQL relative to the SQL directory; `features/clv_summary.sql` when absent.
+    #[serde(default)]
+    pub sql: Option<String>,
+    /// Days in the models' time unit (7: weeks, as in the papers). The fitted alpha and
+    /// gamma are in this unit; the feature columns do not depend on it.
+    #[serde(default = "default_time_unit_days")]
+    pub time_unit_days: u32,
+    /// Yearly discount rate of `clv_12m` (12 monthly periods, each discounted at its end).
+    #[serde(default = "default_annual_discount_rate")]
+    pub annual_discount_rate: f64,
+    /// Share of revenue kept as profit; 1 makes `clv_12m` expected revenue.
+    #[serde(default = "default_margin")]
+    pub margin: f64,
+    /// Days held out at the end of the data for the model checks of the CLV report
+    /// (expected against actual repeat purchases).
+    #[serde(default = "default_holdout_days")]
+    pub holdout_days: u32,
+}
+
+impl Default for ClvConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            sql: None,
+            time_unit_days: default_time_unit_days(),
+            annual_discount_rate: default_annual_discount_rate(),
+            margin: default_margin(),
+            holdout_days: default_holdout_days(),
+        }
+    }
+}
+
+fn default_time_unit_days() -> u32 {
+    7
+}
+fn default_annual_discount_rate() -> f64 {
+    0.10
+}
+fn default_margin() -> f64 {
+    1.0
+}
+fn default_holdout_days() -> u32 {
+    182
+}
+
 /// Parameters of `sql/features/customer.sql` when a pipeline does not set them.
 /// Each is documented in docs/features.md.
 const DEFAULT_FEATURE_PARAMS: &str = r#"
@@ -618,6 +674,23 @@ impl PipelineConfig {
         }
         if !self.sources.contains_key("orders") {
             return Err(invalid("the `orders` source is required".into()));
+        }
+        let clv = &self.clv;
+        if clv.time_unit_days == 0 {
+            return Err(invalid("[clv] time-unit-days must be at least 1".into()));
+        }
+        if !(clv.annual_discount_rate.is_finite() && clv.annual_discount_rate > -1.0) {
+            return Err(invalid(
+                "[clv] annual-discount-rate must be a number above -1 (0.1 is 10% a year)".into(),
+            ));
+        }
+        if !(clv.margin.is_finite() && clv.margin > 0.0 && clv.margin <= 1.0) {
+            return Err(invalid(
+                "[clv] margin must be in (0, 1]: the share of revenue kept as profit".into(),
+            ));
+        }
+        if clv.holdout_days < 7 {
+            return Err(invalid("[clv] holdout-days must be at least 7".into()));
         }
         for (table, src) in &self.sources {
             src.format()

@@ -1,12 +1,1094 @@
-//! Customer lifetime value (issue 7): the per-customer summary that the buy-till-you-die
-//! models of `retain-clv` are fitted on, built by `sql/features/clv_summary.sql`.
+//! Customer lifetime value: the buy-till-you-die models of `retain-clv` fitted on the
+//! per-customer summary that `sql/features/clv_summary.sql` builds from the staged orders.
 //!
-//! The fit, the registry entry and the feature columns it feeds are not wired into the
-//! pipeline yet; this module holds the summary job and the test that it reproduces the
-//! published CDNOW summary, and from it the published model parameters.
+//! - **Features.** For every feature date D the models are fitted on the summary as of D
+//!   (facts strictly before D, like every feature) and give each customer with a completed
+//!   order `p_alive`, `expected_purchases_90d` and `clv_12m`, appended to the feature table
+//!   ([`Ctx::features`]). A fit that fails (a shop where nobody buys twice) leaves those
+//!   columns NULL, with the reason logged and in the partition's manifest.
+//! - **Registry.** [`register`] stores the fit as of the run's date as a version of the
+//!   model `clv` (`models/clv/vNNNN/`: model.json, metrics.json, report.html,
+//!   manifest.json) with the model checks analysts expect: the models refitted on the
+//!   data before a holdout period, and their expected repeat purchases against the actual
+//!   ones, per calibration frequency and cumulated over time.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDate};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Float64Type, Int64Type, Schema};
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::ScalarValue;
+use retain_clv::{
+    BgNbdFit, BgNbdParams, ClvHorizon, CustomerPrediction, GammaGammaFit, SpendSummary, Summary,
+};
+use retain_config::ClvConfig;
+use retain_sql::Params;
+use serde::{Deserialize, Serialize};
+
+use crate::{Ctx, Error, Result, df_err};
 
 /// The summary SQL, relative to the SQL directory.
 pub const CLV_SUMMARY_SQL: &str = "features/clv_summary.sql";
+const HOLDOUT_SQL: &str = "clv/holdout.sql";
+const BY_DAY_SQL: &str = "clv/repeat_purchases_by_day.sql";
+
+/// The feature columns this module appends, in order.
+pub const CLV_COLUMNS: [&str; 3] = ["p_alive", "expected_purchases_90d", "clv_12m"];
+/// Days of `expected_purchases_90d`.
+const EXPECTED_PURCHASES_DAYS: f64 = 90.0;
+/// Monthly periods of `clv_12m`.
+const CLV_MONTHS: u32 = 12;
+const DAYS_PER_MONTH: f64 = 365.25 / 12.0;
+/// Format of `models/clv/<version>/model.json`.
+pub const CLV_MODEL_FORMAT: &str = "retain.clv/1";
+
+/// The summary as of one date: one row per customer with a completed order before it.
+#[derive(Debug, Default)]
+pub(crate) struct SummaryRows {
+    pub ids: Vec<String>,
+    pub first_day: Vec<NaiveDate>,
+    pub x: Vec<f64>,
+    pub t_x: Vec<f64>,
+    pub t: Vec<f64>,
+    /// Mean repeat spend; 0 when x = 0.
+    pub zbar: Vec<f64>,
+}
+
+/// Shape of the summary a model was fitted on (for the report's axes and for readers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryStats {
+    /// Customers with a completed order before the as-of date.
+    pub customers: usize,
+    /// Customers the BG/NBD was fitted on: those first seen before the last observed
+    /// day (T > 0).
+    pub fitted_customers: usize,
+    /// Customers with at least one repeat purchase.
+    pub repeat_customers: usize,
+    pub mean_x: f64,
+    pub max_x: f64,
+    /// 99th percentile of x (nearest rank).
+    pub p99_x: f64,
+    /// Longest observation T, in the time unit.
+    pub max_t: f64,
+}
+
+/// A fitted pair of models: `models/clv/<version>/model.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClvModel {
+    pub format: String,
+    /// Facts strictly before this date were used.
+    pub as_of: NaiveDate,
+    /// Days per time unit of `t_x`, `T` and the fitted alpha.
+    pub time_unit_days: u32,
+    pub annual_discount_rate: f64,
+    pub margin: f64,
+    pub summary: SummaryStats,
+    pub bg_nbd: BgNbdFit,
+    /// None when the spend model could not be fitted (`gamma_gamma_error` says why):
+    /// then `clv_12m` is NULL.
+    pub gamma_gamma: Option<GammaGammaFit>,
+    pub gamma_gamma_error: Option<String>,
+}
+
+impl ClvModel {
+    /// The `clv_12m` horizon: 12 months of 365.25/12 days, discounted monthly at the
+    /// monthly rate equivalent to the yearly one.
+    fn horizon(&self) -> std::result::Result<ClvHorizon, String> {
+        ClvHorizon::with_annual_rate(
+            CLV_MONTHS,
+            DAYS_PER_MONTH / f64::from(self.time_unit_days),
+            self.annual_discount_rate,
+            12.0,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// Predictions for every row of a summary (T = 0 included).
+    fn predict(&self, rows: &SummaryRows) -> std::result::Result<Vec<CustomerPrediction>, String> {
+        let unit = f64::from(self.time_unit_days);
+        let mut out = retain_clv::predict_each(
+            &self.bg_nbd.params,
+            self.gamma_gamma.as_ref().map(|g| &g.params),
+            &rows.x,
+            &rows.t_x,
+            &rows.t,
+            &rows.zbar,
+            EXPECTED_PURCHASES_DAYS / unit,
+            &self.horizon()?,
+        )
+        .map_err(|e| e.to_string())?;
+        for p in &mut out {
+            p.clv = p.clv.map(|v| round_cents(v * self.margin));
+        }
+        Ok(out)
+    }
+}
+
+fn round_cents(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0 + 0.0
+}
+
+/// Fit both models on a summary. `Err` (a message naming the date) only when the
+/// purchase model cannot be fitted; a spend model that cannot is recorded in the result.
+pub(crate) fn fit(
+    rows: &SummaryRows,
+    cfg: &ClvConfig,
+    as_of: NaiveDate,
+) -> std::result::Result<ClvModel, String> {
+    let n = rows.x.len();
+    if n == 0 {
+        return Err(format!(
+            "the CLV models as of {as_of} cannot be fitted: no customer has a completed order before {as_of}"
+        ));
+    }
+    // T = 0 (first purchase on the last observed day) says nothing about rates yet and
+    // is outside the likelihood's domain: such customers are predicted, not fitted on.
+    let keep: Vec<usize> = (0..n).filter(|&i| rows.t[i] > 0.0).collect();
+    let pick = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+    let (x, t_x, t) = (pick(&rows.x), pick(&rows.t_x), pick(&rows.t));
+    let context = |e: retain_clv::Error| format!("the BG/NBD model as of {as_of}: {e}");
+    let summary = Summary::new(&x, &t_x, &t).map_err(context)?;
+    let bg_nbd = BgNbdFit::fit(&summary, &Default::default()).map_err(context)?;
+
+    let (xr, zr): (Vec<f64>, Vec<f64>) = (0..n)
+        .filter(|&i| rows.x[i] > 0.0 && rows.zbar[i] > 0.0)
+        .map(|i| (rows.x[i], rows.zbar[i]))
+        .unzip();
+    let (gamma_gamma, gamma_gamma_error) = match SpendSummary::new(&xr, &zr)
+        .and_then(|s| GammaGammaFit::fit(&s, &Default::default()))
+        .and_then(|g| g.params.mean_spend().map(|_| g))
+    {
+        Ok(g) => (Some(g), None),
+        Err(retain_clv::Error::Empty) => (
+            None,
+            Some(format!(
+                "Gamma-Gamma as of {as_of}: no customer with a paid repeat purchase"
+            )),
+        ),
+        Err(e) => (None, Some(format!("Gamma-Gamma as of {as_of}: {e}"))),
+    };
+
+    let mut sorted = rows.x.clone();
+    sorted.sort_by(f64::total_cmp);
+    let p99 = sorted[((n as f64 * 0.99).ceil() as usize).clamp(1, n) - 1];
+    Ok(ClvModel {
+        format: CLV_MODEL_FORMAT.into(),
+        as_of,
+        time_unit_days: cfg.time_unit_days,
+        annual_discount_rate: cfg.annual_discount_rate,
+        margin: cfg.margin,
+        summary: SummaryStats {
+            customers: n,
+            fitted_customers: keep.len(),
+            repeat_customers: rows.x.iter().filter(|&&x| x > 0.0).count(),
+            mean_x: rows.x.iter().sum::<f64>() / n as f64,
+            max_x: sorted[n - 1],
+            p99_x: p99,
+            max_t: rows.t.iter().copied().fold(0.0, f64::max),
+        },
+        bg_nbd,
+        gamma_gamma,
+        gamma_gamma_error,
+    })
+}
+
+/// The CLV feature columns of one date: per customer, or the reason there are none.
+pub(crate) struct ClvColumns {
+    by_customer: HashMap<String, [Option<f64>; 3]>,
+    /// Recorded in the feature partition's manifest (`properties.clv`).
+    pub manifest: serde_json::Value,
+}
+
+impl ClvColumns {
+    /// Append the three columns to a batch of the feature table.
+    pub fn append(&self, batch: &RecordBatch) -> std::result::Result<RecordBatch, ArrowError> {
+        let ids = batch
+            .column_by_name("customer_id")
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| {
+                ArrowError::SchemaError("the feature SQL must return a string `customer_id`".into())
+            })?;
+        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        for k in 0..CLV_COLUMNS.len() {
+            let values: Float64Array = (0..batch.num_rows())
+                .map(|i| {
+                    if ids.is_null(i) {
+                        return None;
+                    }
+                    self.by_customer.get(ids.value(i)).and_then(|v| v[k])
+                })
+                .collect();
+            columns.push(Arc::new(values));
+        }
+        RecordBatch::try_new(Arc::new(with_clv_fields(&batch.schema())), columns)
+    }
+}
+
+/// The feature columns of every customer of a summary, from a fit on it (or the reason
+/// there is none, recorded in the manifest).
+pub(crate) fn columns(
+    rows: &SummaryRows,
+    model: &std::result::Result<ClvModel, String>,
+    date: NaiveDate,
+) -> ClvColumns {
+    let model = match model {
+        Ok(m) => m,
+        Err(reason) => {
+            return ClvColumns {
+                by_customer: HashMap::new(),
+                manifest: serde_json::json!({ "status": "not fitted", "reason": reason }),
+            };
+        }
+    };
+    let predictions = match model.predict(rows) {
+        Ok(p) => p,
+        Err(reason) => {
+            tracing::warn!(as_of = %date, "CLV predictions failed: {reason}; the CLV features are NULL");
+            return ClvColumns {
+                by_customer: HashMap::new(),
+                manifest: serde_json::json!({ "status": "not predicted", "reason": reason }),
+            };
+        }
+    };
+    let by_customer = rows
+        .ids
+        .iter()
+        .zip(&predictions)
+        .map(|(id, p)| {
+            (
+                id.clone(),
+                [Some(p.p_alive), Some(p.expected_purchases), p.clv],
+            )
+        })
+        .collect();
+    ClvColumns {
+        by_customer,
+        manifest: serde_json::json!({
+            "status": "fitted",
+            "bg_nbd": model.bg_nbd.params,
+            "gamma_gamma": model.gamma_gamma.as_ref().map(|g| g.params),
+            "gamma_gamma_error": model.gamma_gamma_error,
+            "time_unit_days": model.time_unit_days,
+            "customers": model.summary.customers,
+        }),
+    }
+}
+
+/// The feature table's schema with the CLV columns appended.
+pub(crate) fn with_clv_fields(schema: &Schema) -> Schema {
+    let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
+    fields.extend(
+        CLV_COLUMNS
+            .iter()
+            .map(|name| Arc::new(Field::new(*name, DataType::Float64, true))),
+    );
+    Schema::new_with_metadata(fields, schema.metadata().clone())
+}
+
+impl Ctx {
+    /// The CLV models fitted as of `date` (once per run per date).
+    pub(crate) async fn clv_fit(
+        &mut self,
+        date: NaiveDate,
+    ) -> Result<(Arc<SummaryRows>, std::result::Result<ClvModel, String>)> {
+        if let Some(hit) = self.clv_fits.get(&date) {
+            return Ok(hit.clone());
+        }
+        let started = std::time::Instant::now();
+        let rows = Arc::new(self.clv_summary(date).await?);
+        let cfg = self.settings.pipeline.clv.clone();
+        let model = {
+            let rows = rows.clone();
+            tokio::task::spawn_blocking(move || fit(&rows, &cfg, date))
+                .await
+                .map_err(|e| Error::Stage {
+                    stage: "clv",
+                    message: format!("the CLV fit as of {date} stopped: {e}"),
+                })?
+        };
+        match &model {
+            Ok(m) => tracing::info!(
+                as_of = %date,
+                customers = m.summary.customers,
+                r = m.bg_nbd.params.r,
+                alpha = m.bg_nbd.params.alpha,
+                a = m.bg_nbd.params.a,
+                b = m.bg_nbd.params.b,
+                spend_model = m.gamma_gamma.is_some(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "CLV models fitted"
+            ),
+            Err(reason) => tracing::warn!(as_of = %date, "{reason}; the CLV features are NULL"),
+        }
+        if let Ok(m) = &model
+            && let Some(reason) = &m.gamma_gamma_error
+        {
+            tracing::warn!(as_of = %date, "{reason}; clv_12m is NULL");
+        }
+        self.clv_fits.insert(date, (rows.clone(), model.clone()));
+        Ok((rows, model))
+    }
+
+    /// The feature columns as of `date`, from the models fitted as of `date`.
+    pub(crate) async fn clv_columns(&mut self, date: NaiveDate) -> Result<ClvColumns> {
+        if !self.settings.pipeline.clv.enabled {
+            return Ok(ClvColumns {
+                by_customer: HashMap::new(),
+                manifest: serde_json::json!({ "status": "disabled" }),
+            });
+        }
+        let (rows, model) = self.clv_fit(date).await?;
+        Ok(columns(&rows, &model, date))
+    }
+
+    /// Run the summary SQL as of `date`.
+    async fn clv_summary(&self, date: NaiveDate) -> Result<SummaryRows> {
+        let cfg = &self.settings.pipeline.clv;
+        let file = self
+            .sql
+            .load(cfg.sql.as_deref().unwrap_or(CLV_SUMMARY_SQL))?;
+        let params = Params::new().with_date("as_of", date).with(
+            "time_unit_days",
+            ScalarValue::Int64(Some(i64::from(cfg.time_unit_days))),
+        );
+        let batches = self
+            .engine
+            .query(&file, &params)
+            .await?
+            .collect()
+            .await
+            .map_err(df_err(format!("running {}", file.origin)))?;
+        summary_rows(&batches).map_err(|message| Error::Stage {
+            stage: "clv",
+            message: format!("{}: {message}", file.origin),
+        })
+    }
+}
+
+/// Read the summary SQL's output (customer_id, first_purchase_day, x, t_x, t,
+/// monetary_value).
+pub(crate) fn summary_rows(batches: &[RecordBatch]) -> std::result::Result<SummaryRows, String> {
+    let mut rows = SummaryRows::default();
+    for b in batches {
+        let col = |name: &str| {
+            b.column_by_name(name)
+                .ok_or_else(|| format!("the summary has no column `{name}`"))
+        };
+        let float = |name: &str| -> std::result::Result<Float64Array, String> {
+            let c = cast(col(name)?, &DataType::Float64)
+                .map_err(|e| format!("column `{name}`: {e}"))?;
+            Ok(c.as_primitive::<Float64Type>().clone())
+        };
+        let ids = col("customer_id")?
+            .as_string_opt::<i32>()
+            .ok_or("`customer_id` must be a string")?;
+        let first = col("first_purchase_day")?
+            .as_primitive_opt::<Date32Type>()
+            .ok_or("`first_purchase_day` must be a DATE")?;
+        let (x, t_x, t, m) = (
+            float("x")?,
+            float("t_x")?,
+            float("t")?,
+            float("monetary_value")?,
+        );
+        for i in 0..b.num_rows() {
+            if ids.is_null(i) || first.is_null(i) || x.is_null(i) || t_x.is_null(i) || t.is_null(i)
+            {
+                return Err(format!(
+                    "row {} has a NULL customer_id, first_purchase_day, x, t_x or t",
+                    rows.x.len()
+                ));
+            }
+            rows.ids.push(ids.value(i).to_owned());
+            rows.first_day.push(
+                first
+                    .value_as_date(i)
+                    .ok_or("`first_purchase_day` out of range")?,
+            );
+            rows.x.push(x.value(i));
+            rows.t_x.push(t_x.value(i));
+            rows.t.push(t.value(i));
+            rows.zbar.push(if m.is_null(i) { 0.0 } else { m.value(i) });
+        }
+    }
+    Ok(rows)
+}
+
+/// One calibration-frequency group of the holdout check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrequencyCheck {
+    /// Repeat purchases in the calibration period: `0` … `6`, then `7+`.
+    pub frequency: String,
+    pub customers: usize,
+    /// Mean repeat purchases in the holdout period.
+    pub actual: f64,
+    /// Mean of E[Y(holdout) | x, t_x, T] under the calibration fit.
+    pub expected: f64,
+}
+
+/// Cumulative repeat purchases of the calibration cohort up to (not including) `day`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackingPoint {
+    pub day: NaiveDate,
+    pub actual: f64,
+    pub expected: f64,
+}
+
+/// P(alive) of the registered fit over frequency (rows) and recency (columns) for a
+/// customer observed for `t` time units; `None` where no history exists (x = 0 with a
+/// recency above 0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PAliveGrid {
+    pub t: f64,
+    pub frequencies: Vec<u32>,
+    pub recencies: Vec<f64>,
+    pub values: Vec<Vec<Option<f64>>>,
+}
+
+/// The model checks: the purchase model refitted on the data before the holdout
+/// period, against what the customers then did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClvChecks {
+    /// First day of the holdout period (the calibration fit's as-of date).
+    pub calibration_end: NaiveDate,
+    pub holdout_days: u32,
+    pub calibration_fit: BgNbdParams,
+    /// Customers with a completed order before `calibration_end`.
+    pub calibration_customers: usize,
+    pub holdout_actual_total: f64,
+    pub holdout_expected_total: f64,
+    pub by_frequency: Vec<FrequencyCheck>,
+    /// Weekly, from the first purchase to the as-of date.
+    pub tracking: Vec<TrackingPoint>,
+}
+
+/// `models/clv/<version>/metrics.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClvMetrics {
+    pub as_of: NaiveDate,
+    pub bg_nbd_log_likelihood: f64,
+    pub gamma_gamma_log_likelihood: Option<f64>,
+    /// Pearson correlation of frequency and mean repeat spend over the spend model's
+    /// customers; the Gamma-Gamma model assumes it is near 0.
+    pub frequency_spend_correlation: Option<f64>,
+    /// Mean and total `clv_12m` over the customers as of the date.
+    pub mean_clv_12m: Option<f64>,
+    pub total_clv_12m: Option<f64>,
+    pub p_alive: PAliveGrid,
+    /// None when the data before the holdout period could not be fitted
+    /// (`checks_error` says why).
+    pub checks: Option<ClvChecks>,
+    pub checks_error: Option<String>,
+    pub run_id: String,
+}
+
+/// What [`register`] stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClvReport {
+    pub version: String,
+    /// URL of `models/clv/<version>/`.
+    pub location: String,
+    pub model: ClvModel,
+    pub metrics: ClvMetrics,
+}
+
+/// The frequency group of a calibration x.
+fn frequency_group(x: f64) -> usize {
+    (x as usize).min(7)
+}
+
+/// The P(alive) grid of a model: frequencies 0 up to the 99th percentile (at least 1, at
+/// most 20), eleven recencies from 0 to the longest observation.
+fn p_alive_grid(model: &ClvModel) -> PAliveGrid {
+    let t = model.summary.max_t;
+    let top = (model.summary.p99_x as u32).clamp(1, 20);
+    let frequencies: Vec<u32> = (0..=top).collect();
+    let recencies: Vec<f64> = (0..=10).map(|k| t * f64::from(k) / 10.0).collect();
+    let values = frequencies
+        .iter()
+        .map(|&x| {
+            recencies
+                .iter()
+                .map(|&t_x| {
+                    let valid = if x == 0 { t_x == 0.0 } else { t_x > 0.0 };
+                    valid.then(|| {
+                        model
+                            .bg_nbd
+                            .params
+                            .probability_alive_one(f64::from(x), t_x, t)
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    PAliveGrid {
+        t,
+        frequencies,
+        recencies,
+        values,
+    }
+}
+
+impl Ctx {
+    /// The holdout and tracking checks of the models as of `as_of`.
+    async fn clv_checks(
+        &mut self,
+        as_of: NaiveDate,
+    ) -> Result<std::result::Result<ClvChecks, String>> {
+        let holdout_days = self.settings.pipeline.clv.holdout_days;
+        let unit = f64::from(self.settings.pipeline.clv.time_unit_days);
+        let calibration_end = as_of - Duration::days(i64::from(holdout_days));
+        let (rows, model) = self.clv_fit(calibration_end).await?;
+        let model = match model {
+            Ok(m) => m,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let params = Params::new()
+            .with_date("as_of", as_of)
+            .with_date("calibration_end", calibration_end);
+
+        // Expected vs actual holdout purchases, per calibration frequency.
+        let file = self.sql.load(HOLDOUT_SQL)?;
+        let batches = self
+            .engine
+            .query(&file, &params)
+            .await?
+            .collect()
+            .await
+            .map_err(df_err(format!("running {}", file.origin)))?;
+        let mut actual: HashMap<String, f64> = HashMap::new();
+        for b in &batches {
+            let (Some(ids), Some(n)) = (
+                b.column_by_name("customer_id")
+                    .and_then(|c| c.as_string_opt::<i32>()),
+                b.column_by_name("holdout_purchases")
+                    .and_then(|c| c.as_primitive_opt::<Int64Type>()),
+            ) else {
+                return Err(Error::Stage {
+                    stage: "clv",
+                    message: format!(
+                        "{} must return customer_id (string) and holdout_purchases (BIGINT)",
+                        file.origin
+                    ),
+                });
+            };
+            for i in 0..b.num_rows() {
+                actual.insert(ids.value(i).to_owned(), n.value(i) as f64);
+            }
+        }
+        let horizon = f64::from(holdout_days) / unit;
+        let mut groups = [(0usize, 0.0f64, 0.0f64); 8];
+        let p = &model.bg_nbd.params;
+        for i in 0..rows.ids.len() {
+            let expected = p
+                .conditional_expected_purchases_one(horizon, rows.x[i], rows.t_x[i], rows.t[i])
+                .map_err(|e| Error::Stage {
+                    stage: "clv",
+                    message: format!("holdout expectation for {}: {e}", rows.ids[i]),
+                })?;
+            let g = &mut groups[frequency_group(rows.x[i])];
+            g.0 += 1;
+            g.1 += actual.get(rows.ids[i].as_str()).copied().unwrap_or(0.0);
+            g.2 += expected;
+        }
+        let holdout_actual_total = groups.iter().map(|g| g.1).sum();
+        let holdout_expected_total = groups.iter().map(|g| g.2).sum();
+        let by_frequency = groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.0 > 0)
+            .map(|(k, g)| FrequencyCheck {
+                frequency: if k == 7 { "7+".into() } else { k.to_string() },
+                customers: g.0,
+                actual: g.1 / g.0 as f64,
+                expected: g.2 / g.0 as f64,
+            })
+            .collect();
+
+        // Cumulative repeat purchases of the calibration cohort, weekly.
+        let file = self.sql.load(BY_DAY_SQL)?;
+        let batches = self
+            .engine
+            .query(&file, &params)
+            .await?
+            .collect()
+            .await
+            .map_err(df_err(format!("running {}", file.origin)))?;
+        let mut per_day: Vec<(NaiveDate, f64)> = Vec::new();
+        for b in &batches {
+            let (Some(days), Some(n)) = (
+                b.column_by_name("day")
+                    .and_then(|c| c.as_primitive_opt::<Date32Type>()),
+                b.column_by_name("repeat_purchases")
+                    .and_then(|c| c.as_primitive_opt::<Int64Type>()),
+            ) else {
+                return Err(Error::Stage {
+                    stage: "clv",
+                    message: format!(
+                        "{} must return day (DATE) and repeat_purchases (BIGINT)",
+                        file.origin
+                    ),
+                });
+            };
+            for i in 0..b.num_rows() {
+                if let Some(d) = days.value_as_date(i) {
+                    per_day.push((d, n.value(i) as f64));
+                }
+            }
+        }
+        per_day.sort_by_key(|(d, _)| *d);
+        let mut cohorts: std::collections::BTreeMap<NaiveDate, f64> = Default::default();
+        for d in &rows.first_day {
+            *cohorts.entry(*d).or_default() += 1.0;
+        }
+        let Some(start) = cohorts.keys().next().copied() else {
+            return Ok(Err(format!("no customer before {calibration_end}")));
+        };
+        // E[X(k days)] for every whole number of days k the grid needs.
+        let span = (as_of - start).num_days().max(0) as usize;
+        let mut unconditional = Vec::with_capacity(span + 1);
+        for k in 0..=span {
+            unconditional.push(p.expected_purchases(k as f64 / unit).map_err(|e| {
+                Error::Stage {
+                    stage: "clv",
+                    message: format!("E[X({k} days)]: {e}"),
+                }
+            })?);
+        }
+        let mut tracking = Vec::new();
+        let mut day = start;
+        let mut cumulative = 0.0;
+        let mut next = 0;
+        loop {
+            while next < per_day.len() && per_day[next].0 < day {
+                cumulative += per_day[next].1;
+                next += 1;
+            }
+            // A customer first seen on day c can have repeated by the end of day `day − 1`,
+            // (day − 1 − c) days later.
+            let expected: f64 = cohorts
+                .range(..day)
+                .map(|(c, n)| n * unconditional[((day - *c).num_days() - 1).max(0) as usize])
+                .sum();
+            tracking.push(TrackingPoint {
+                day,
+                actual: cumulative,
+                expected,
+            });
+            if day >= as_of {
+                break;
+            }
+            day = (day + Duration::days(7)).min(as_of);
+        }
+        Ok(Ok(ClvChecks {
+            calibration_end,
+            holdout_days,
+            calibration_fit: model.bg_nbd.params,
+            calibration_customers: rows.ids.len(),
+            holdout_actual_total,
+            holdout_expected_total,
+            by_frequency,
+            tracking,
+        }))
+    }
+}
+
+/// Store the models fitted as of `as_of` as the next version of `models/clv/`, with
+/// their checks, and make it the champion.
+pub(crate) async fn register(ctx: &mut Ctx, as_of: NaiveDate) -> Result<ClvReport> {
+    let (rows, model) = ctx.clv_fit(as_of).await?;
+    let model = model.map_err(|message| Error::Stage {
+        stage: "clv",
+        message,
+    })?;
+    let predictions = model.predict(&rows).map_err(|message| Error::Stage {
+        stage: "clv",
+        message,
+    })?;
+    let clvs: Vec<f64> = predictions.iter().filter_map(|p| p.clv).collect();
+    let (mean_clv_12m, total_clv_12m) = if clvs.is_empty() {
+        (None, None)
+    } else {
+        let total: f64 = clvs.iter().sum();
+        (
+            Some(round_cents(total / clvs.len() as f64)),
+            Some(round_cents(total)),
+        )
+    };
+    let (checks, checks_error) = match ctx.clv_checks(as_of).await? {
+        Ok(c) => (Some(c), None),
+        Err(reason) => {
+            tracing::warn!("CLV holdout checks skipped: {reason}");
+            (None, Some(reason))
+        }
+    };
+    let metrics = ClvMetrics {
+        as_of,
+        bg_nbd_log_likelihood: model.bg_nbd.report.log_likelihood,
+        gamma_gamma_log_likelihood: model.gamma_gamma.as_ref().map(|g| g.report.log_likelihood),
+        frequency_spend_correlation: model
+            .gamma_gamma
+            .as_ref()
+            .and_then(|g| g.frequency_spend_correlation),
+        mean_clv_12m,
+        total_clv_12m,
+        p_alive: p_alive_grid(&model),
+        checks,
+        checks_error,
+        run_id: ctx.settings.run_id.clone(),
+    };
+    let version = crate::train::next_version(ctx, "clv").await?;
+    let dir = format!("models/clv/{version}");
+    ctx.wh
+        .put_json(&format!("{dir}/model.json"), &model)
+        .await?;
+    ctx.wh
+        .put_json(&format!("{dir}/metrics.json"), &metrics)
+        .await?;
+    let html = report_html(&version, &model, &metrics, &clvs).map_err(|e| Error::Stage {
+        stage: "clv",
+        message: format!("rendering {dir}/report.html: {e}"),
+    })?;
+    ctx.wh
+        .root
+        .put(
+            &ctx.wh.root.child(&format!("{dir}/report.html")),
+            html.into_bytes(),
+        )
+        .await?;
+    // The pointer is written last: a reader never sees a champion whose files are missing.
+    ctx.wh
+        .put_json(
+            "models/clv/champion",
+            &serde_json::json!({ "version": version }),
+        )
+        .await?;
+    let location = ctx.wh.root.url_of(&ctx.wh.root.child(&dir));
+    tracing::info!(version = %version, %location, "CLV models registered as champion");
+    Ok(ClvReport {
+        version,
+        location,
+        model,
+        metrics,
+    })
+}
+
+/// `report.html` of a registered version: parameters, the holdout and tracking checks,
+/// P(alive) over frequency and recency, and the distribution of `clv_12m`.
+pub fn report_html(
+    version: &str,
+    model: &ClvModel,
+    metrics: &ClvMetrics,
+    clv_12m: &[f64],
+) -> std::result::Result<String, retain_report::Error> {
+    use retain_report::{BarChart, Chart, HeatMap, Histogram, LineChart, Report, Series, fmt_num};
+    let s = &model.summary;
+    let mut r = Report::new(format!("CLV models {version}, as of {}", model.as_of));
+    r.paragraph(&format!(
+        "BG/NBD (purchases) and Gamma-Gamma (spend per purchase) fitted on the completed \
+         orders before {}: {} customers, {} of them with repeat purchases. Times are in units \
+         of {} days; a purchase is a customer's day with at least one completed order.",
+        model.as_of, s.customers, s.repeat_customers, model.time_unit_days
+    ));
+    r.heading("Parameters");
+    let se = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "n/a".into());
+    let bg = &model.bg_nbd;
+    let bse = bg.standard_errors;
+    let mut rows = vec![
+        vec![
+            "BG/NBD".into(),
+            "r".into(),
+            fmt_num(bg.params.r),
+            se(bse.map(|p| p.r)),
+        ],
+        vec![
+            "BG/NBD".into(),
+            "alpha".into(),
+            fmt_num(bg.params.alpha),
+            se(bse.map(|p| p.alpha)),
+        ],
+        vec![
+            "BG/NBD".into(),
+            "a".into(),
+            fmt_num(bg.params.a),
+            se(bse.map(|p| p.a)),
+        ],
+        vec![
+            "BG/NBD".into(),
+            "b".into(),
+            fmt_num(bg.params.b),
+            se(bse.map(|p| p.b)),
+        ],
+        vec![
+            "BG/NBD".into(),
+            "log-likelihood".into(),
+            format!("{:.1}", bg.report.log_likelihood),
+            String::new(),
+        ],
+    ];
+    if let Some(g) = &model.gamma_gamma {
+        let gse = g.standard_errors;
+        rows.extend([
+            vec![
+                "Gamma-Gamma".into(),
+                "p".into(),
+                fmt_num(g.params.p),
+                se(gse.map(|p| p.p)),
+            ],
+            vec![
+                "Gamma-Gamma".into(),
+                "q".into(),
+                fmt_num(g.params.q),
+                se(gse.map(|p| p.q)),
+            ],
+            vec![
+                "Gamma-Gamma".into(),
+                "gamma".into(),
+                fmt_num(g.params.gamma),
+                se(gse.map(|p| p.gamma)),
+            ],
+            vec![
+                "Gamma-Gamma".into(),
+                "log-likelihood".into(),
+                format!("{:.1}", g.report.log_likelihood),
+                String::new(),
+            ],
+        ]);
+    }
+    r.table(
+        "Fitted parameters",
+        &["model", "parameter", "value", "standard error"],
+        &rows,
+    );
+    match (&model.gamma_gamma, &model.gamma_gamma_error) {
+        (Some(g), _) => {
+            r.paragraph(&format!(
+                "The spend model assumes spend independent of purchase frequency. Correlation \
+                 of frequency and mean repeat spend over its {} customers: {}.",
+                g.report.n_customers,
+                g.frequency_spend_correlation
+                    .map(|c| format!("{c:.3}"))
+                    .unwrap_or_else(|| "undefined (no variation)".into())
+            ));
+        }
+        (None, Some(reason)) => {
+            r.paragraph(&format!(
+                "The spend model was not fitted: {reason}. clv_12m is null."
+            ));
+        }
+        (None, None) => {}
+    }
+    match (&metrics.checks, &metrics.checks_error) {
+        (Some(c), _) => {
+            r.heading("Holdout check");
+            r.paragraph(&format!(
+                "The purchase model refitted on the orders before {} ({} customers), against \
+                 the repeat purchases those customers made in the {} days from then: {:.0} \
+                 expected, {:.0} actual.",
+                c.calibration_end,
+                c.calibration_customers,
+                c.holdout_days,
+                c.holdout_expected_total,
+                c.holdout_actual_total
+            ));
+            r.chart(&Chart::Bars(BarChart {
+                title: "Repeat purchases in the holdout period, per calibration frequency".into(),
+                x_label: "repeat purchases before the holdout period".into(),
+                y_label: "mean repeat purchases in the holdout period".into(),
+                categories: c.by_frequency.iter().map(|f| f.frequency.clone()).collect(),
+                series: vec![
+                    (
+                        "actual".into(),
+                        c.by_frequency.iter().map(|f| f.actual).collect(),
+                    ),
+                    (
+                        "expected".into(),
+                        c.by_frequency.iter().map(|f| f.expected).collect(),
+                    ),
+                ],
+            }))?;
+            let rows: Vec<Vec<String>> = c
+                .by_frequency
+                .iter()
+                .map(|f| {
+                    vec![
+                        f.frequency.clone(),
+                        f.customers.to_string(),
+                        format!("{:.3}", f.actual),
+                        format!("{:.3}", f.expected),
+                    ]
+                })
+                .collect();
+            r.table(
+                "Holdout repeat purchases per customer",
+                &["frequency", "customers", "actual", "expected"],
+                &rows,
+            );
+            if let Some(first) = c.tracking.first() {
+                let day = |d: NaiveDate| (d - first.day).num_days() as f64;
+                let top = c
+                    .tracking
+                    .iter()
+                    .map(|p| p.actual.max(p.expected))
+                    .fold(0.0, f64::max);
+                r.chart(&Chart::Line(LineChart {
+                    title: "Cumulative repeat purchases of the calibration customers".into(),
+                    x_label: format!("days since {}", first.day),
+                    y_label: "repeat purchases".into(),
+                    series: vec![
+                        Series {
+                            name: "actual".into(),
+                            points: c.tracking.iter().map(|p| (day(p.day), p.actual)).collect(),
+                        },
+                        Series {
+                            name: "expected".into(),
+                            points: c
+                                .tracking
+                                .iter()
+                                .map(|p| (day(p.day), p.expected))
+                                .collect(),
+                        },
+                        Series {
+                            name: format!("holdout starts ({})", c.calibration_end),
+                            points: vec![
+                                (day(c.calibration_end), 0.0),
+                                (day(c.calibration_end), top),
+                            ],
+                        },
+                    ],
+                    diagonal: false,
+                }))?;
+            }
+        }
+        (None, Some(reason)) => {
+            r.heading("Holdout check");
+            r.paragraph(&format!("Not possible: {reason}."));
+        }
+        (None, None) => {}
+    }
+    let g = &metrics.p_alive;
+    r.heading("P(alive)");
+    r.paragraph(&format!(
+        "P(alive) of a customer observed for {:.1} time units (the longest history), by \
+         repeat purchases and the time of the last one. A customer without repeat purchases \
+         has P(alive) = 1 in the BG/NBD model.",
+        g.t
+    ));
+    r.chart(&Chart::HeatMap(HeatMap {
+        title: "P(alive) by frequency and recency".into(),
+        x_label: format!(
+            "time of the last purchase since the first ({} days)",
+            model.time_unit_days
+        ),
+        y_label: "repeat purchases".into(),
+        x_labels: g.recencies.iter().map(|t| format!("{t:.0}")).collect(),
+        y_labels: g.frequencies.iter().map(|x| x.to_string()).collect(),
+        values: g
+            .values
+            .iter()
+            .map(|row| row.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+            .collect(),
+        value_label: "P(alive)".into(),
+    }))?;
+    if clv_12m.len() >= 2 {
+        let mut sorted = clv_12m.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        // Up to the 99th percentile, so a few large customers do not flatten the rest.
+        let top = sorted[((sorted.len() as f64 * 0.99) as usize).min(sorted.len() - 1)];
+        if top > 0.0 {
+            let bins: Vec<f64> = (0..=25).map(|k| top * f64::from(k) / 25.0).collect();
+            let mut counts = vec![0.0; 25];
+            for v in clv_12m {
+                let k = ((v / top * 25.0) as usize).min(24);
+                counts[k] += 1.0;
+            }
+            r.heading("Customer lifetime value");
+            r.paragraph(&format!(
+                "clv_12m: discounted expected revenue{} in the 12 months after {}, at {:.0}% a \
+                 year. Mean {}, total {} over {} customers; the chart stops at the 99th \
+                 percentile (the last bin holds the rest).",
+                if model.margin < 1.0 {
+                    format!(" × margin {}", model.margin)
+                } else {
+                    String::new()
+                },
+                model.as_of,
+                100.0 * model.annual_discount_rate,
+                metrics.mean_clv_12m.map(fmt_num).unwrap_or_default(),
+                metrics
+                    .total_clv_12m
+                    .map(|v| format!("{v:.0}"))
+                    .unwrap_or_default(),
+                clv_12m.len()
+            ));
+            r.chart(&Chart::Histogram(Histogram {
+                title: "Distribution of clv_12m".into(),
+                x_label: "clv_12m".into(),
+                bins,
+                series: vec![("customers".into(), counts)],
+            }))?;
+        }
+    }
+    Ok(r.to_html())
+}
+
+/// A registered version of `models/clv/`: the champion when `version` is None.
+pub(crate) async fn load(ctx: &Ctx, version: Option<&str>) -> Result<ClvReport> {
+    let missing = |what: String| Error::Stage {
+        stage: "clv",
+        message: what,
+    };
+    let version = match version {
+        Some(v) => v.to_owned(),
+        None => {
+            let pointer: serde_json::Value = ctx
+                .wh
+                .get_json("models/clv/champion")
+                .await?
+                .ok_or_else(|| {
+                    missing(format!(
+                        "no CLV model in {}: run `retain clv fit <pipeline.toml>` first",
+                        ctx.wh.root.url()
+                    ))
+                })?;
+            pointer
+                .get("version")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+                .ok_or_else(|| missing("models/clv/champion has no `version`".into()))?
+        }
+    };
+    let dir = format!("models/clv/{version}");
+    let model: ClvModel = ctx
+        .wh
+        .get_json(&format!("{dir}/model.json"))
+        .await?
+        .ok_or_else(|| {
+            missing(format!(
+                "no CLV model version `{version}` ({dir}/model.json)"
+            ))
+        })?;
+    if model.format != CLV_MODEL_FORMAT {
+        return Err(missing(format!(
+            "{dir}/model.json has format `{}`; this retain reads `{CLV_MODEL_FORMAT}`",
+            model.format
+        )));
+    }
+    let metrics: ClvMetrics = ctx
+        .wh
+        .get_json(&format!("{dir}/metrics.json"))
+        .await?
+        .ok_or_else(|| missing(format!("{dir}/metrics.json is missing")))?;
+    Ok(ClvReport {
+        location: ctx.wh.root.url_of(&ctx.wh.root.child(&dir)),
+        version,
+        model,
+        metrics,
+    })
+}
 
 #[cfg(test)]
 mod tests {
@@ -138,8 +1220,8 @@ mod tests {
                 .collect()
         };
         let (x, t_x, t, zbar) = (col(0), col(1), col(2), col(3));
-        let summary = retain_clv::Summary::new(&x, &t_x, &t).unwrap();
-        let bg = retain_clv::BgNbdFit::fit(&summary, &Default::default()).unwrap();
+        let summary = Summary::new(&x, &t_x, &t).unwrap();
+        let bg = BgNbdFit::fit(&summary, &Default::default()).unwrap();
         let paper = retain_clv::published::CDNOW_BG_NBD;
         for (name, fitted, published) in [
             ("r", bg.params.r, paper.r),
@@ -162,8 +1244,8 @@ mod tests {
             .map(|(x, z)| (*x, *z))
             .unzip();
         assert_eq!(xr.len(), 946, "repeat customers");
-        let spend = retain_clv::SpendSummary::new(&xr, &zr).unwrap();
-        let gg = retain_clv::GammaGammaFit::fit(&spend, &Default::default()).unwrap();
+        let spend = SpendSummary::new(&xr, &zr).unwrap();
+        let gg = GammaGammaFit::fit(&spend, &Default::default()).unwrap();
         let paper = retain_clv::published::CDNOW_GAMMA_GAMMA;
         for (name, fitted, published) in [
             ("p", gg.params.p, paper.p),

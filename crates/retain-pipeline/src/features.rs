@@ -5,15 +5,17 @@
 //! `features/customer/as_of=D/`.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::NaiveDate;
 use datafusion::common::ScalarValue;
+use futures::StreamExt;
 use retain_config::PipelineConfig;
 use retain_sql::Params;
 use retain_store::PublishMeta;
 
-use crate::{Ctx, Result, toml_params};
+use crate::{Ctx, Result, clv, df_err, toml_params};
 
 /// The feature job's SQL file when the pipeline does not name one.
 pub const DEFAULT_FEATURE_SQL: &str = "features/customer.sql";
@@ -59,21 +61,35 @@ impl Ctx {
             .sql
             .load(cfg.sql.as_deref().unwrap_or(DEFAULT_FEATURE_SQL))?;
         let params = feature_params(&self.settings.pipeline, &self.absent, date, &file.origin)?;
+        let clv = self.clv_columns(date).await?;
         let df = self.engine.query(&file, &params).await?;
+        let schema = Arc::new(clv::with_clv_fields(df.schema().as_arrow()));
+        let stream = df
+            .execute_stream()
+            .await
+            .map_err(df_err(format!("running {}", file.origin)))?;
+        let with_clv = stream.map(|b| {
+            let b = b.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            clv.append(&b)
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+        });
         let mut props = serde_json::Map::new();
         props.insert("sql".into(), file.origin.clone().into());
         props.insert(
             "absent_sources".into(),
             serde_json::json!(self.absent.iter().collect::<Vec<_>>()),
         );
+        props.insert("clv".into(), clv.manifest.clone());
         let meta = PublishMeta {
             inputs: vec![],
             properties: props,
             elapsed_ms: started.elapsed().as_millis() as u64,
         };
         let m = self
-            .publish_df("features/customer", &partition, df, meta)
+            .wh
+            .publish("features/customer", &partition, schema, with_clv, meta)
             .await?;
+        self.published(&m);
         tracing::info!(
             as_of = %date,
             rows = m.rows,
@@ -538,6 +554,20 @@ mod tests {
             )
             .unwrap();
             let batches = run_sql(&engine, DEFAULT_FEATURE_SQL, &params).await;
+            // The CLV columns as the pipeline adds them: summary SQL, fit, predictions.
+            let summary = run_sql(
+                &engine,
+                clv::CLV_SUMMARY_SQL,
+                &params
+                    .clone()
+                    .with("time_unit_days", ScalarValue::Int64(Some(7))),
+            )
+            .await;
+            let rows = clv::summary_rows(&summary).unwrap();
+            let model = clv::fit(&rows, &PipelineConfig::demo().clv, date);
+            let columns = clv::columns(&rows, &model, date);
+            let batches: Vec<RecordBatch> =
+                batches.iter().map(|b| columns.append(b).unwrap()).collect();
             let schema = batches.first().map(|b| b.schema()).unwrap();
             concat_batches(&schema, &batches).unwrap()
         })

@@ -156,6 +156,8 @@ pub struct RunReport {
     pub stages: Vec<StageReport>,
     pub ingest: Vec<IngestReport>,
     pub models: Vec<ModelReport>,
+    /// The CLV models registered by this run; None when disabled or not identifiable.
+    pub clv: Option<clv::ClvReport>,
     pub tables: Vec<TableReport>,
     pub lifecycle_stages: BTreeMap<String, u64>,
     pub shopper_types: BTreeMap<String, u64>,
@@ -178,6 +180,15 @@ pub(crate) struct Ctx {
     /// The day of the latest staged fact, once a stage has asked (the staged tables do
     /// not change during a run).
     pub data_end: Option<Option<NaiveDate>>,
+    /// CLV summaries and fits by as-of date (a feature date and the run's registry entry
+    /// share one fit).
+    pub clv_fits: BTreeMap<
+        NaiveDate,
+        (
+            Arc<clv::SummaryRows>,
+            std::result::Result<clv::ClvModel, String>,
+        ),
+    >,
 }
 
 impl Ctx {
@@ -253,27 +264,6 @@ impl Ctx {
             .map_err(df_err(format!("registering empty {name}")))?;
         Ok(())
     }
-
-    /// Run a DataFrame and publish its rows as `table/partition`.
-    pub async fn publish_df(
-        &mut self,
-        table: &str,
-        partition: &str,
-        df: DataFrame,
-        meta: PublishMeta,
-    ) -> Result<Manifest> {
-        let schema = Arc::new(df.schema().as_arrow().clone());
-        let stream = df
-            .execute_stream()
-            .await
-            .map_err(df_err(format!("running {table}/{partition}")))?;
-        let m = self
-            .wh
-            .publish(table, partition, schema, stream, meta)
-            .await?;
-        self.published(&m);
-        Ok(m)
-    }
 }
 
 /// Convert TOML parameter values to SQL parameter values; arrays and tables are refused.
@@ -318,6 +308,12 @@ fn param_err(name: &str, origin: &str, message: &str) -> Error {
 /// Set up a run: the engine, the warehouse (its store options validated) and the SQL
 /// source; removes what interrupted runs left aside.
 async fn open(settings: &Settings) -> Result<Ctx> {
+    open_with(settings, true).await
+}
+
+/// [`open`], removing what interrupted runs left aside only when `clean` (a run that
+/// writes; a reader leaves the warehouse alone).
+async fn open_with(settings: &Settings, clean: bool) -> Result<Ctx> {
     let engine_cfg = &settings.pipeline.engine;
     let engine = Engine::embedded(&EngineOptions {
         memory_limit: engine_cfg.memory_limit.0 as usize,
@@ -338,7 +334,11 @@ async fn open(settings: &Settings) -> Result<Ctx> {
         .ctx()
         .register_object_store(&root.store_url, root.store.clone());
     let wh = Warehouse::new(root, settings.run_id.clone());
-    let removed = wh.clean_leftovers().await?;
+    let removed = if clean {
+        wh.clean_leftovers().await?
+    } else {
+        0
+    };
     if removed > 0 {
         tracing::info!(removed, "removed files an interrupted run left aside");
     }
@@ -353,6 +353,7 @@ async fn open(settings: &Settings) -> Result<Ctx> {
         feature_dates: vec![],
         absent: Default::default(),
         data_end: None,
+        clv_fits: BTreeMap::new(),
     })
 }
 
@@ -388,6 +389,30 @@ pub async fn features(settings: Settings, dates: &[NaiveDate]) -> Result<Feature
         tables: ctx.tables[first..].to_vec(),
         absent_sources: ctx.absent.iter().cloned().collect(),
     })
+}
+
+/// What `retain clv fit` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClvRun {
+    pub ingest: Vec<IngestReport>,
+    pub report: clv::ClvReport,
+}
+
+/// Ingest, fit the customer-lifetime models as of the settings' date, check them on a
+/// holdout period and register them as the champion of `models/clv/`.
+#[tracing::instrument(skip_all, fields(run_id = %settings.run_id, as_of = %settings.as_of))]
+pub async fn clv_fit(settings: Settings) -> Result<ClvRun> {
+    let mut ctx = open(&settings).await?;
+    let ingest = ingest::run(&mut ctx).await?;
+    let report = clv::register(&mut ctx, settings.as_of).await?;
+    Ok(ClvRun { ingest, report })
+}
+
+/// A registered CLV model version (the champion when `version` is None).
+pub async fn clv_show(settings: Settings, version: Option<&str>) -> Result<clv::ClvReport> {
+    // Read only: no ingest, and nothing another run may be writing is touched.
+    let ctx = open_with(&settings, false).await?;
+    clv::load(&ctx, version).await
 }
 
 /// Run the whole pipeline.
@@ -430,6 +455,31 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
     let feature_rows = ctx.tables.last().map(|t| t.rows).unwrap_or(0);
     stage("features", t, feature_rows, partition.clone());
 
+    // Customer-lifetime models: the fit the features as of D used, registered with its
+    // checks. A shop the models cannot describe (nobody buys twice) gets NULL CLV
+    // features and no registry entry, not a failed run.
+    let t = Instant::now();
+    let clv_report = if settings.pipeline.clv.enabled {
+        match ctx.clv_fit(as_of).await?.1 {
+            Ok(_) => {
+                let r = clv::register(&mut ctx, as_of).await?;
+                stage(
+                    "clv",
+                    t,
+                    r.model.summary.customers as u64,
+                    format!("models/clv/{}", r.version),
+                );
+                Some(r)
+            }
+            Err(reason) => {
+                stage("clv", t, 0, format!("not fitted: {reason}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+
     // Labels + training, per model.
     let specs_dir = settings.pipeline.models_dir.as_deref();
     let churn_spec = ModelSpec::load(&settings.pipeline.models.churn, specs_dir)?;
@@ -455,7 +505,15 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
 
     // Score.
     let t = Instant::now();
-    let (risk, counts) = score(&mut ctx, &partition, &artifacts[0], &artifacts[1]).await?;
+    let clv_version = clv_report.as_ref().map(|r| r.version.clone());
+    let (risk, counts) = score(
+        &mut ctx,
+        &partition,
+        &artifacts[0],
+        &artifacts[1],
+        clv_version,
+    )
+    .await?;
     stage(
         "score",
         t,
@@ -480,6 +538,7 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
         stages,
         ingest,
         models,
+        clv: clv_report,
         tables: ctx.tables,
         lifecycle_stages: counts.0,
         shopper_types: counts.1,
@@ -511,6 +570,7 @@ async fn score(
     partition: &str,
     churn: &ModelArtifact,
     repeat: &ModelArtifact,
+    clv_version: Option<String>,
 ) -> Result<(Manifest, Counts)> {
     let started = Instant::now();
     let (fm, df) = ctx.read_published("features/customer", partition).await?;
@@ -523,6 +583,7 @@ async fn score(
         medium_risk: score_cfg.medium_risk,
         top_reasons: score_cfg.top_reasons,
         run_id: ctx.settings.run_id.clone(),
+        clv_version: clv_version.clone(),
     };
     let stream = df
         .execute_stream()
@@ -544,6 +605,7 @@ async fn score(
         serde_json::json!({
             churn.name.clone(): churn.version,
             repeat.name.clone(): repeat.version,
+            "clv": clv_version,
         }),
     );
     let meta = PublishMeta {

@@ -348,7 +348,7 @@ fn matrix(batches: &[RecordBatch], spec: &ModelSpec) -> Result<(ndarray::Array2<
 }
 
 /// The next free version `vNNNN` under `models/<name>/`.
-async fn next_version(ctx: &Ctx, name: &str) -> Result<String> {
+pub(crate) async fn next_version(ctx: &Ctx, name: &str) -> Result<String> {
     let prefix = ctx.wh.root.child(&format!("models/{name}"));
     let mut max = 0u32;
     for meta in ctx.wh.root.list(&prefix).await? {

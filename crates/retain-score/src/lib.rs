@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Date32Array, Float64Builder, ListBuilder, RecordBatch, StringBuilder,
+    Array, ArrayRef, AsArray, Date32Array, Float64Array, Float64Builder, ListBuilder, RecordBatch,
+    StringBuilder,
 };
 use arrow::datatypes::{DataType, Date32Type, Field, Float64Type, Schema, SchemaRef};
 use retain_model::{ModelArtifact, design_matrix};
@@ -39,6 +40,8 @@ pub struct ScoreOptions {
     pub top_reasons: usize,
     /// Written into every row.
     pub run_id: String,
+    /// Version of the CLV models behind the features' `clv_12m`, if any.
+    pub clv_version: Option<String>,
 }
 
 /// The schema of `scores/customer_risk` (documented in docs/tables.md).
@@ -51,7 +54,9 @@ pub fn customer_risk_schema() -> SchemaRef {
         Field::new("churn_probability", DataType::Float64, true),
         Field::new("risk_tier", DataType::Utf8, false),
         Field::new("repeat_purchase_probability", DataType::Float64, true),
+        Field::new("p_alive", DataType::Float64, true),
         Field::new("expected_value", DataType::Float64, false),
+        Field::new("value_source", DataType::Utf8, false),
         Field::new("value_at_risk", DataType::Float64, false),
         Field::new(
             "top_reasons",
@@ -60,6 +65,7 @@ pub fn customer_risk_schema() -> SchemaRef {
         ),
         Field::new("churn_model_version", DataType::Utf8, false),
         Field::new("repeat_purchase_model_version", DataType::Utf8, false),
+        Field::new("clv_model_version", DataType::Utf8, true),
         Field::new("run_id", DataType::Utf8, false),
     ]))
 }
@@ -76,14 +82,26 @@ fn strings<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a arrow::array::S
         .ok_or_else(|| Error::Features(format!("column `{name}` is not a string column")))
 }
 
-fn float(batch: &RecordBatch, name: &str) -> Result<arrow::array::Float64Array> {
+fn float(batch: &RecordBatch, name: &str) -> Result<Float64Array> {
     let cast = arrow::compute::cast(column(batch, name)?, &DataType::Float64)?;
     Ok(cast.as_primitive::<Float64Type>().clone())
+}
+
+/// A float column the feature table may lack (older partitions, CLV disabled): all null.
+fn optional_float(batch: &RecordBatch, name: &str) -> Result<Float64Array> {
+    match batch.column_by_name(name) {
+        Some(_) => float(batch, name),
+        None => Ok(Float64Array::new_null(batch.num_rows())),
+    }
 }
 
 /// Score one batch of the feature table. Prospects (no completed order) are not in any
 /// model's population: their probabilities are null, their tier `unscored`, their
 /// values 0.
+///
+/// The customer's value is `clv_12m` (12-month discounted CLV from the BG/NBD and
+/// Gamma-Gamma models) when the features have it, else the last 365 days' revenue as a
+/// stand-in (`value_source` says which); value at risk is churn probability × value.
 pub fn score_batch(
     features: &RecordBatch,
     churn: &ModelArtifact,
@@ -97,6 +115,8 @@ pub fn score_batch(
         .as_primitive_opt::<Date32Type>()
         .ok_or_else(|| Error::Features("column `as_of` is not a DATE".into()))?;
     let revenue_365d = float(features, "revenue_365d")?;
+    let p_alive = optional_float(features, "p_alive")?;
+    let clv_12m = optional_float(features, "clv_12m")?;
     let batch = std::slice::from_ref(features);
     let xc = design_matrix(batch, &churn.model.features)?;
     let xr = design_matrix(batch, &repeat.model.features)?;
@@ -105,19 +125,25 @@ pub fn score_batch(
     let mut churn_p = Float64Builder::with_capacity(n);
     let mut repeat_p = Float64Builder::with_capacity(n);
     let mut tier = StringBuilder::new();
+    let mut alive = Float64Builder::with_capacity(n);
+    let mut source = StringBuilder::new();
     let mut expected = Float64Builder::with_capacity(n);
     let mut at_risk = Float64Builder::with_capacity(n);
     let mut reasons = ListBuilder::new(StringBuilder::new());
     for i in 0..n {
-        let value = if revenue_365d.is_valid(i) {
-            revenue_365d.value(i)
+        let (value, value_source) = if clv_12m.is_valid(i) {
+            (clv_12m.value(i), "clv_12m")
+        } else if revenue_365d.is_valid(i) {
+            (revenue_365d.value(i), "revenue_365d")
         } else {
-            0.0
+            (0.0, "revenue_365d")
         };
+        alive.append_option(p_alive.is_valid(i).then(|| p_alive.value(i)));
         if stage.value(i) == "prospect" {
             churn_p.append_null();
             repeat_p.append_null();
             tier.append_value("unscored");
+            source.append_value("none");
             expected.append_value(0.0);
             at_risk.append_value(0.0);
             reasons.append(true);
@@ -135,7 +161,8 @@ pub fn score_batch(
         } else {
             "low"
         });
-        expected.append_value(round2((1.0 - p) * value));
+        source.append_value(value_source);
+        expected.append_value(round2(value));
         at_risk.append_value(round2(p * value));
         for reason in top_reasons(churn, &row_c, opts.top_reasons) {
             reasons.values().append_value(reason);
@@ -154,11 +181,18 @@ pub fn score_batch(
             Arc::new(churn_p.finish()),
             Arc::new(tier.finish()),
             Arc::new(repeat_p.finish()),
+            Arc::new(alive.finish()),
             Arc::new(expected.finish()),
+            Arc::new(source.finish()),
             Arc::new(at_risk.finish()),
             Arc::new(reasons.finish()),
             constant(&churn.version),
             constant(&repeat.version),
+            Arc::new(arrow::array::StringArray::from(vec![
+                opts.clv_version
+                    .as_deref();
+                n
+            ])),
             constant(&opts.run_id),
         ],
     )?)
@@ -278,6 +312,7 @@ mod tests {
             medium_risk: 0.5,
             top_reasons: 1,
             run_id: "r1".into(),
+            clv_version: None,
         };
         let out = score_batch(&features(), &churn, &repeat, &opts).unwrap();
         assert_eq!(out.num_rows(), 3);
@@ -292,10 +327,21 @@ mod tests {
             (tier.value(0), tier.value(1), tier.value(2)),
             ("medium", "unscored", "high")
         );
-        let var = out.column(8).as_primitive::<Float64Type>();
+        let by = |name: &str| out.column_by_name(name).unwrap().clone();
+        let var = by("value_at_risk");
+        let var = var.as_primitive::<Float64Type>();
         assert_eq!(var.value(0), 50.0);
         assert_eq!(var.value(2), round2(expected * 200.0));
-        let reasons = out.column(9).as_list::<i32>();
+        let source = by("value_source");
+        let source = source.as_string::<i32>();
+        assert_eq!(
+            (source.value(0), source.value(1), source.value(2)),
+            ("revenue_365d", "none", "revenue_365d"),
+            "without CLV features the value is the last year's revenue"
+        );
+        assert!(by("clv_model_version").is_null(0));
+        let reasons = by("top_reasons");
+        let reasons = reasons.as_list::<i32>();
         let r2 = reasons.value(2);
         assert_eq!(r2.as_string::<i32>().value(0), "recency_days=3 (+3.00)");
         assert_eq!(
@@ -303,5 +349,53 @@ mod tests {
             0,
             "no positive contribution, no reason"
         );
+    }
+
+    /// With CLV features, the value is clv_12m, the value at risk churn × clv_12m, and a
+    /// customer without a CLV (its fit failed) falls back to the revenue.
+    #[test]
+    fn clv_features_value_the_risk() {
+        let base = features();
+        let mut fields: Vec<Field> = base
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (**f).clone())
+            .collect();
+        fields.push(Field::new("p_alive", DataType::Float64, true));
+        fields.push(Field::new("clv_12m", DataType::Float64, true));
+        let mut columns = base.columns().to_vec();
+        columns.push(Arc::new(Float64Array::from(vec![Some(0.8), None, None])));
+        columns.push(Arc::new(Float64Array::from(vec![Some(300.0), None, None])));
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+        let opts = ScoreOptions {
+            high_risk: 0.9,
+            medium_risk: 0.5,
+            top_reasons: 1,
+            run_id: "r1".into(),
+            clv_version: Some("v0003".into()),
+        };
+        let churn = artifact("churn", vec![1.0, 0.5]);
+        let repeat = artifact("repeat_purchase", vec![-1.0, 0.0]);
+        let out = score_batch(&batch, &churn, &repeat, &opts).unwrap();
+        let by = |name: &str| out.column_by_name(name).unwrap().clone();
+        let value = by("expected_value");
+        let value = value.as_primitive::<Float64Type>();
+        let var = by("value_at_risk");
+        let var = var.as_primitive::<Float64Type>();
+        let source = by("value_source");
+        let source = source.as_string::<i32>();
+        let alive = by("p_alive");
+        let alive = alive.as_primitive::<Float64Type>();
+        // Customer a: churn probability 0.5, CLV 300.
+        assert_eq!(
+            (value.value(0), var.value(0), source.value(0)),
+            (300.0, 150.0, "clv_12m")
+        );
+        assert_eq!(alive.value(0), 0.8);
+        // Customer c: no CLV, so last year's revenue.
+        assert_eq!((value.value(2), source.value(2)), (200.0, "revenue_365d"));
+        assert!(alive.is_null(2));
+        assert_eq!(by("clv_model_version").as_string::<i32>().value(0), "v0003");
     }
 }

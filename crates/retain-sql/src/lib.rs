@@ -180,6 +180,14 @@ pub const EMBEDDED_SQL: &[(&str, &str)] = &[
         include_str!("../../../sql/features/clv_summary.sql"),
     ),
     (
+        "clv/holdout.sql",
+        include_str!("../../../sql/clv/holdout.sql"),
+    ),
+    (
+        "clv/repeat_purchases_by_day.sql",
+        include_str!("../../../sql/clv/repeat_purchases_by_day.sql"),
+    ),
+    (
         "labels/churn.sql",
         include_str!("../../../sql/labels/churn.sql"),
     ),
