@@ -3,8 +3,9 @@
 //! Fitting is linfa's L2-regularised logistic regression on standardised features. This
 //! crate adds what linfa does not: the standardiser, the class orientation (linfa's
 //! `predict_probabilities` is the probability of the *more frequent* training class, see
-//! [`fit_logistic`]), evaluation metrics ([`metrics`]), per-feature contributions for
-//! reasons, and a stable JSON artifact that scoring reads without linfa.
+//! [`fit_logistic`]), evaluation metrics ([`metrics`]), probability calibration
+//! ([`calibration`]), per-feature contributions for reasons, and a stable JSON artifact
+//! that scoring reads without linfa.
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type};
@@ -13,8 +14,10 @@ use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
+pub mod calibration;
 pub mod metrics;
 
+pub use calibration::Calibration;
 pub use metrics::{Metrics, evaluate};
 
 /// Errors fitting or using a model.
@@ -33,18 +36,25 @@ pub enum Error {
     /// An artifact does not match what scoring expects.
     #[error("model artifact `{model}`: {message}")]
     Artifact { model: String, message: String },
-    /// Metrics were given no rows.
+    /// Metrics or calibration were given no rows.
     #[error("no rows to evaluate")]
     Empty,
-    /// Metrics were given a different number of predictions and labels.
+    /// Metrics or calibration were given a different number of predictions and labels.
     #[error("{predictions} predictions but {labels} labels")]
     LengthMismatch { predictions: usize, labels: usize },
     /// A ranking score (AUC, average precision, lift) is NaN.
     #[error("score in row {index} is NaN")]
     InvalidScore { index: usize },
-    /// A probability (log loss, Brier, ECE) is NaN or outside [0, 1].
+    /// A probability (log loss, Brier, calibration) is NaN or outside [0, 1].
     #[error("probability in row {index} is {value}, not in [0, 1]")]
     InvalidProbability { index: usize, value: f64 },
+    /// A calibration cannot be fitted to the slice (one class only; for Platt scaling,
+    /// labels that `p` separates perfectly, or a Newton fit that does not converge).
+    #[error("cannot fit {method} calibration: {message}")]
+    Calibration {
+        method: &'static str,
+        message: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
