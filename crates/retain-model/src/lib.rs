@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 
 pub mod calibration;
 pub mod metrics;
+#[cfg(test)]
+mod sklearn_agreement;
 
 pub use calibration::Calibration;
 pub use metrics::{Metrics, evaluate};
