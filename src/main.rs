@@ -489,6 +489,11 @@ fn print_out(s: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{s}");
 }
 
+/// An AUC to three places, or `n/a` when the labels had one class only.
+fn auc(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".into(), |a| format!("{a:.3}"))
+}
+
 /// The ingest accounting, one line per source under its heading.
 fn print_ingest(out: &mut String, reports: &[retain_pipeline::IngestReport]) {
     use std::fmt::Write;
@@ -535,11 +540,11 @@ fn print_report(r: &RunReport, synth: Option<std::time::Duration>) {
     for m in &r.models {
         let _ = writeln!(
             out,
-            "  {:<16} {}  AUC {:.3} (train {:.3})  validated on {} ({} rows, base rate {:.1}%), trained on {} snapshots / {} rows",
+            "  {:<16} {}  AUC {} (train {})  validated on {} ({} rows, base rate {:.1}%), trained on {} snapshots / {} rows",
             m.name,
             m.version,
-            m.validation_auc,
-            m.train_auc,
+            auc(m.validation_auc),
+            auc(m.train_auc),
             m.validation_snapshot,
             m.validation_rows,
             100.0 * m.validation_base_rate,

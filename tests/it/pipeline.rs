@@ -231,7 +231,7 @@ fn demo_runs_end_to_end_and_every_table_reads_back() {
 
     // Out-of-time AUC: clearly better than chance, and not suspiciously perfect.
     let churn = champion(wh, "churn");
-    let auc = churn["validation_metrics"]["auc"].as_f64().unwrap();
+    let auc = churn["validation_metrics"]["roc_auc"].as_f64().unwrap();
     assert!((0.70..0.93).contains(&auc), "churn out-of-time AUC {auc}");
     assert!(
         churn["training"]["validation_snapshot"].as_str().unwrap()
@@ -239,7 +239,7 @@ fn demo_runs_end_to_end_and_every_table_reads_back() {
         "validated on a later snapshot than any it was trained on"
     );
     let repeat = champion(wh, "repeat_purchase");
-    let auc = repeat["validation_metrics"]["auc"].as_f64().unwrap();
+    let auc = repeat["validation_metrics"]["roc_auc"].as_f64().unwrap();
     assert!(auc > 0.55, "repeat-purchase out-of-time AUC {auc}");
 
     // The training set's manifest accounts for it snapshot by snapshot.
@@ -449,7 +449,7 @@ fn an_orders_only_shop_runs_through_every_stage() {
     // Order features are there for every customer with orders.
     assert_eq!(t[feat.as_str()]["stats"]["orders_placed"]["nulls"], 0);
     let churn = champion(&wh, "churn");
-    assert!(churn["validation_metrics"]["auc"].as_f64().unwrap() > 0.6);
+    assert!(churn["validation_metrics"]["roc_auc"].as_f64().unwrap() > 0.6);
 }
 
 #[test]
@@ -486,5 +486,5 @@ fn a_bare_transaction_log_runs_through_every_stage() {
         t[risk.as_str()]["distinct_customers"]
     );
     let churn = champion(&wh, "churn");
-    assert!(churn["validation_metrics"]["auc"].as_f64().unwrap() > 0.6);
+    assert!(churn["validation_metrics"]["roc_auc"].as_f64().unwrap() > 0.6);
 }

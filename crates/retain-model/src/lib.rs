@@ -3,8 +3,9 @@
 //! Fitting is linfa's L2-regularised logistic regression on standardised features. This
 //! crate adds what linfa does not: the standardiser, the class orientation (linfa's
 //! `predict_probabilities` is the probability of the *more frequent* training class, see
-//! [`fit_logistic`]), evaluation metrics, per-feature contributions for reasons, and a
-//! stable JSON artifact that scoring reads without linfa.
+//! [`fit_logistic`]), evaluation metrics ([`metrics`]), probability calibration
+//! ([`calibration`]), per-feature contributions for reasons, and a stable JSON artifact
+//! that scoring reads without linfa.
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type};
@@ -12,6 +13,14 @@ use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
+
+pub mod calibration;
+pub mod metrics;
+#[cfg(test)]
+mod sklearn_agreement;
+
+pub use calibration::Calibration;
+pub use metrics::{Metrics, evaluate};
 
 /// Errors fitting or using a model.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +38,25 @@ pub enum Error {
     /// An artifact does not match what scoring expects.
     #[error("model artifact `{model}`: {message}")]
     Artifact { model: String, message: String },
+    /// Metrics or calibration were given no rows.
+    #[error("no rows to evaluate")]
+    Empty,
+    /// Metrics or calibration were given a different number of predictions and labels.
+    #[error("{predictions} predictions but {labels} labels")]
+    LengthMismatch { predictions: usize, labels: usize },
+    /// A ranking score (AUC, average precision, lift) is NaN.
+    #[error("score in row {index} is NaN")]
+    InvalidScore { index: usize },
+    /// A probability (log loss, Brier, calibration) is NaN or outside [0, 1].
+    #[error("probability in row {index} is {value}, not in [0, 1]")]
+    InvalidProbability { index: usize, value: f64 },
+    /// A calibration cannot be fitted to the slice (one class only; for Platt scaling,
+    /// labels that `p` separates perfectly, or a Newton fit that does not converge).
+    #[error("cannot fit {method} calibration: {message}")]
+    Calibration {
+        method: &'static str,
+        message: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -203,73 +231,6 @@ fn standardiser(x: &Array2<f64>) -> (Vec<f64>, Vec<f64>) {
     (mean, scale)
 }
 
-/// Evaluation of a model on one labelled set.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Metrics {
-    pub rows: u64,
-    pub positives: u64,
-    /// Share of positive labels.
-    pub base_rate: f64,
-    /// Area under the ROC curve (ties count one half).
-    pub auc: f64,
-    /// Mean log loss.
-    pub log_loss: f64,
-    /// Mean squared error of the probabilities.
-    pub brier: f64,
-}
-
-/// Metrics of probabilities `p` against labels `y`.
-pub fn evaluate(p: &[f64], y: &[bool]) -> Metrics {
-    let n = y.len();
-    let positives = y.iter().filter(|&&b| b).count();
-    let eps = 1e-15;
-    let (mut ll, mut brier) = (0.0, 0.0);
-    for (&pi, &yi) in p.iter().zip(y) {
-        let t = if yi { 1.0 } else { 0.0 };
-        let q = pi.clamp(eps, 1.0 - eps);
-        ll -= t * q.ln() + (1.0 - t) * (1.0 - q).ln();
-        brier += (pi - t) * (pi - t);
-    }
-    let nf = n.max(1) as f64;
-    Metrics {
-        rows: n as u64,
-        positives: positives as u64,
-        base_rate: positives as f64 / nf,
-        auc: auc(p, y),
-        log_loss: ll / nf,
-        brier: brier / nf,
-    }
-}
-
-/// ROC AUC by the rank-sum (Mann–Whitney U) statistic, with tied scores sharing their
-/// average rank. NaN when one class is absent.
-pub fn auc(scores: &[f64], labels: &[bool]) -> f64 {
-    let mut idx: Vec<usize> = (0..scores.len()).collect();
-    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    let n_pos = labels.iter().filter(|&&b| b).count() as f64;
-    let n_neg = labels.len() as f64 - n_pos;
-    if n_pos == 0.0 || n_neg == 0.0 {
-        return f64::NAN;
-    }
-    let mut rank_sum_pos = 0.0;
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
-            j += 1;
-        }
-        // ranks i+1 ..= j+1 share their mean
-        let avg_rank = (i + j + 2) as f64 / 2.0;
-        for &k in &idx[i..=j] {
-            if labels[k] {
-                rank_sum_pos += avg_rank;
-            }
-        }
-        i = j + 1;
-    }
-    (rank_sum_pos - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
-}
-
 /// Build the dense matrix of `features` (in that order) from Arrow batches. Every
 /// numeric or boolean column is cast to Float64; a null becomes NaN, "missing", which
 /// the fit imputes with the training mean and scoring with the same stored value.
@@ -347,6 +308,10 @@ impl ModelArtifact {
 mod tests {
     use super::*;
     use rand_like::Lcg;
+
+    fn auc(p: &[f64], y: &[bool]) -> f64 {
+        metrics::roc_auc(p, y).unwrap().unwrap()
+    }
 
     /// A tiny deterministic generator, enough for test data without a rand dependency.
     mod rand_like {
@@ -440,16 +405,6 @@ mod tests {
         assert!(m.predict_all(&d.x).iter().all(|p| p.is_finite()));
         // Still learns from the rows that have `a`.
         assert!(auc(&m.predict_all(&d.x), &d.y) > 0.8);
-    }
-
-    #[test]
-    fn auc_handles_ties_and_known_values() {
-        assert_eq!(auc(&[0.1, 0.2, 0.3, 0.4], &[false, false, true, true]), 1.0);
-        assert_eq!(auc(&[0.4, 0.3, 0.2, 0.1], &[false, false, true, true]), 0.0);
-        assert_eq!(auc(&[0.5, 0.5, 0.5, 0.5], &[false, true, false, true]), 0.5);
-        // one positive above one negative, tied with another: (1 + 0.5) / 2
-        assert_eq!(auc(&[0.2, 0.5, 0.5], &[false, false, true]), 0.75);
-        assert!(auc(&[0.1], &[true]).is_nan());
     }
 
     #[test]

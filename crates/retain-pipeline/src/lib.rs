@@ -494,9 +494,11 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
             t,
             report.training_rows + report.validation_rows,
             format!(
-                "{} snapshots, out-of-time AUC {:.3}",
+                "{} snapshots, out-of-time AUC {}",
                 report.training_snapshots + 1,
-                report.validation_auc
+                report
+                    .validation_auc
+                    .map_or_else(|| "n/a (one class)".into(), |a| format!("{a:.3}"))
             ),
         );
         models.push(report);

@@ -30,8 +30,10 @@ pub struct ModelReport {
     pub validation_snapshot: NaiveDate,
     pub training_rows: u64,
     pub validation_rows: u64,
-    pub train_auc: f64,
-    pub validation_auc: f64,
+    /// ROC AUC on the training rows; `None` with one class only.
+    pub train_auc: Option<f64>,
+    /// ROC AUC on the validation snapshot; `None` when it has one class only.
+    pub validation_auc: Option<f64>,
     pub validation_base_rate: f64,
 }
 
@@ -190,8 +192,8 @@ pub(crate) async fn train(ctx: &mut Ctx, spec: &ModelSpec) -> Result<(ModelArtif
         spec.algorithm.max_iterations,
     )?;
     tracing::info!(model = %spec.name, rows = data.rows(), elapsed_ms = fit_started.elapsed().as_millis() as u64, "fitted");
-    let train_metrics = evaluate(&model.predict_all(&data.x), &data.y);
-    let validation_metrics = evaluate(&model.predict_all(&x_val), &y_val);
+    let train_metrics = evaluate(&model.predict_all(&data.x), &data.y)?;
+    let validation_metrics = evaluate(&model.predict_all(&x_val), &y_val)?;
 
     let version = next_version(ctx, &spec.name).await?;
     let artifact = ModelArtifact {
@@ -238,8 +240,8 @@ pub(crate) async fn train(ctx: &mut Ctx, spec: &ModelSpec) -> Result<(ModelArtif
         validation_snapshot: validation_date,
         training_rows: artifact.train_metrics.rows,
         validation_rows: artifact.validation_metrics.rows,
-        train_auc: artifact.train_metrics.auc,
-        validation_auc: artifact.validation_metrics.auc,
+        train_auc: artifact.train_metrics.roc_auc,
+        validation_auc: artifact.validation_metrics.roc_auc,
         validation_base_rate: artifact.validation_metrics.base_rate,
     };
     tracing::info!(

@@ -245,9 +245,13 @@ mod tests {
             rows: 0,
             positives: 0,
             base_rate: 0.0,
-            auc: 0.5,
+            roc_auc: Some(0.5),
+            pr_auc: None,
             log_loss: 0.0,
             brier: 0.0,
+            ece: None,
+            lift_top_decile: None,
+            capture_top_decile: None,
         };
         ModelArtifact {
             format: "retain.model/1".into(),
