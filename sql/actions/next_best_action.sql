@@ -29,7 +29,7 @@ catalogue (action, uplift, cost, default_channel) AS (
 ),
 last_contact AS (
   SELECT c.customer_id, max(date_part('epoch', c.contacted_at)) AS last_s
-  FROM contacts c CROSS JOIN params p
+  FROM params p CROSS JOIN contacts c
   WHERE date_part('epoch', c.contacted_at) < p.as_of_s
   GROUP BY c.customer_id
 ),
@@ -54,8 +54,8 @@ base AS (
     f.email_opens_90d,
     f.reviews_lifetime + f.referrals_lifetime                             AS promotions,
     (p.as_of_s - lc.last_s) / 86400.0                                     AS days_since_contact
-  FROM customer_risk r
-  CROSS JOIN params p
+  FROM params p
+  CROSS JOIN customer_risk r
   JOIN features f ON f.customer_id = r.customer_id
   LEFT JOIN last_contact lc ON lc.customer_id = r.customer_id
 ),
@@ -140,6 +140,6 @@ SELECT
   f.reason,
   p.as_of_date + CAST($valid_days AS INT)                                 AS valid_until,
   CAST($run_id AS VARCHAR)                                                AS run_id
-FROM final f
-CROSS JOIN params p
+FROM params p
+CROSS JOIN final f
 ORDER BY f.customer_id

@@ -5,24 +5,21 @@
 -- at least one completed order, so they compare with the model's expectation.
 WITH params AS (
   SELECT
-    date_part('epoch', arrow_cast(CAST($calibration_end AS DATE), 'Timestamp(Microsecond, Some("UTC"))')) AS c_s,
-    date_part('epoch', arrow_cast(CAST($as_of AS DATE), 'Timestamp(Microsecond, Some("UTC"))'))           AS d_s
+    CAST($calibration_end AS DATE)                                                        AS c_day,
+    date_part('epoch', arrow_cast(CAST($as_of AS DATE), 'Timestamp(Microsecond, Some("UTC"))')) AS d_s
 ),
 days AS (
-  SELECT DISTINCT o.customer_id, CAST(o.ordered_at AS DATE) AS day, date_part('epoch', o.ordered_at) AS at_s
-  FROM orders o CROSS JOIN params p
+  -- One row per customer and purchase day before D.
+  SELECT o.customer_id, CAST(o.ordered_at AS DATE) AS day
+  FROM params p CROSS JOIN orders o
   WHERE o.status = 'completed'
     AND date_part('epoch', o.ordered_at) < p.d_s
-),
-per_customer AS (
-  SELECT
-    d.customer_id,
-    min(d.at_s)                                                       AS first_s,
-    count(DISTINCT CASE WHEN d.at_s >= p.c_s THEN d.day END)          AS holdout_purchases
-  FROM days d CROSS JOIN params p
-  GROUP BY d.customer_id
+  GROUP BY o.customer_id, CAST(o.ordered_at AS DATE)
 )
-SELECT c.customer_id, CAST(c.holdout_purchases AS BIGINT) AS holdout_purchases
-FROM per_customer c CROSS JOIN params p
-WHERE c.first_s < p.c_s
-ORDER BY c.customer_id
+SELECT
+  d.customer_id,
+  CAST(sum(CASE WHEN d.day >= p.c_day THEN 1 ELSE 0 END) AS BIGINT)            AS holdout_purchases
+FROM params p CROSS JOIN days d
+GROUP BY d.customer_id, p.c_day
+HAVING min(d.day) < p.c_day
+ORDER BY d.customer_id

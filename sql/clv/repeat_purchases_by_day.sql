@@ -9,17 +9,21 @@ WITH params AS (
     date_part('epoch', arrow_cast(CAST($as_of AS DATE), 'Timestamp(Microsecond, Some("UTC"))')) AS d_s
 ),
 days AS (
-  SELECT DISTINCT o.customer_id, CAST(o.ordered_at AS DATE) AS day
-  FROM orders o CROSS JOIN params p
+  SELECT o.customer_id, CAST(o.ordered_at AS DATE) AS day
+  FROM params p CROSS JOIN orders o
   WHERE o.status = 'completed'
     AND date_part('epoch', o.ordered_at) < p.d_s
+  GROUP BY o.customer_id, CAST(o.ordered_at AS DATE)
 ),
-ranked AS (
-  SELECT customer_id, day, min(day) OVER (PARTITION BY customer_id) AS first_day
+firsts AS (
+  SELECT customer_id, min(day) AS first_day
   FROM days
+  GROUP BY customer_id
 )
-SELECT r.day, CAST(count(*) AS BIGINT) AS repeat_purchases
-FROM ranked r CROSS JOIN params p
-WHERE r.first_day < p.c_day AND r.day > r.first_day
-GROUP BY r.day
-ORDER BY r.day
+SELECT d.day, CAST(count(*) AS BIGINT) AS repeat_purchases
+FROM params p
+CROSS JOIN days d
+JOIN firsts f ON f.customer_id = d.customer_id
+WHERE f.first_day < p.c_day AND d.day > f.first_day
+GROUP BY d.day
+ORDER BY d.day

@@ -16,14 +16,14 @@ completed AS (
 ),
 population AS (
   SELECT c.customer_id
-  FROM completed c CROSS JOIN params p
+  FROM params p CROSS JOIN completed c
   WHERE c.t < p.as_of_s
   GROUP BY c.customer_id
   HAVING count(*) = 1 AND max(c.t) >= max(p.as_of_s) - max(p.window_s)
 ),
 bought AS (
   SELECT DISTINCT c.customer_id
-  FROM completed c CROSS JOIN params p
+  FROM params p CROSS JOIN completed c
   WHERE c.t >= p.as_of_s AND c.t < p.as_of_s + p.horizon_s
 )
 SELECT

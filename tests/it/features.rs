@@ -57,7 +57,7 @@ fn features_as_of_d(dir: &Path, sources: &[&str]) -> Vec<RecordBatch> {
     read_partition(&dir.join(format!("wh/features/customer/as_of={D}")))
 }
 
-fn read_partition(dir: &Path) -> Vec<RecordBatch> {
+pub fn read_partition(dir: &Path) -> Vec<RecordBatch> {
     let files: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod cli;
+mod clv;
 mod features;
 mod pipeline;
 mod s3;

@@ -229,6 +229,27 @@ fn demo_runs_end_to_end_and_every_table_reads_back() {
     }
     assert!(risk["stats"]["value_at_risk"]["min"].as_f64().unwrap() >= 0.0);
 
+    // The CLV models were fitted as of D: their features are there for every customer
+    // with a completed order, and the run registered them with their report.
+    for col in ["p_alive", "expected_purchases_90d", "clv_12m"] {
+        let s = &feat["stats"][col];
+        assert!(s["min"].as_f64().unwrap() >= 0.0, "{col}: {s}");
+        assert!(
+            s["nulls"].as_u64().unwrap() < 5000 / 2,
+            "{col}: most customers have a CLV: {s}"
+        );
+    }
+    assert!(feat["stats"]["p_alive"]["max"].as_f64().unwrap() <= 1.0);
+    assert_eq!(
+        risk["stats"]["p_alive"]["nulls"], feat["stats"]["p_alive"]["nulls"],
+        "customer_risk carries p_alive over"
+    );
+    assert!(risk["stats"]["expected_value"]["max"].as_f64().unwrap() > 0.0);
+    let clv = champion(wh, "clv");
+    assert_eq!(clv["as_of"], AS_OF);
+    assert!(wh.join("models/clv/v0001/report.html").exists());
+    assert!(stdout.contains("holdout repeat purchases"), "{stdout}");
+
     // Out-of-time AUC: clearly better than chance, and not suspiciously perfect.
     let churn = champion(wh, "churn");
     let auc = churn["validation_metrics"]["roc_auc"].as_f64().unwrap();
@@ -312,12 +333,16 @@ fn same_seed_gives_the_same_files_scores_and_models() {
             "{k} differs between two runs with the same seed"
         );
     }
-    // Model artifacts: byte for byte.
-    for m in ["churn", "repeat_purchase"] {
-        let p = format!("models/{m}/v0001/model.json");
+    // Model artifacts (and the CLV report): byte for byte.
+    for p in [
+        "models/churn/v0001/model.json",
+        "models/repeat_purchase/v0001/model.json",
+        "models/clv/v0001/model.json",
+        "models/clv/v0001/report.html",
+    ] {
         assert_eq!(
-            std::fs::read(a.path().join(&p)).unwrap(),
-            std::fs::read(b.path().join(&p)).unwrap(),
+            std::fs::read(a.path().join(p)).unwrap(),
+            std::fs::read(b.path().join(p)).unwrap(),
             "{p}"
         );
     }

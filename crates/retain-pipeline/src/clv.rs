@@ -149,7 +149,8 @@ pub(crate) fn fit(
     let keep: Vec<usize> = (0..n).filter(|&i| rows.t[i] > 0.0).collect();
     let pick = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<f64>>();
     let (x, t_x, t) = (pick(&rows.x), pick(&rows.t_x), pick(&rows.t));
-    let context = |e: retain_clv::Error| format!("the BG/NBD model as of {as_of}: {e}");
+    let context =
+        |e: retain_clv::Error| format!("the CLV models as of {as_of} cannot be fitted: {e}");
     let summary = Summary::new(&x, &t_x, &t).map_err(context)?;
     let bg_nbd = BgNbdFit::fit(&summary, &Default::default()).map_err(context)?;
 
@@ -237,6 +238,7 @@ pub(crate) fn columns(
     let model = match model {
         Ok(m) => m,
         Err(reason) => {
+            tracing::warn!(as_of = %date, "{reason}; the CLV features are NULL");
             return ClvColumns {
                 by_customer: HashMap::new(),
                 manifest: serde_json::json!({ "status": "not fitted", "reason": reason }),
@@ -299,6 +301,7 @@ impl Ctx {
         }
         let started = std::time::Instant::now();
         let rows = Arc::new(self.clv_summary(date).await?);
+        let summary_ms = started.elapsed().as_millis() as u64;
         let cfg = self.settings.pipeline.clv.clone();
         let model = {
             let rows = rows.clone();
@@ -318,10 +321,11 @@ impl Ctx {
                 a = m.bg_nbd.params.a,
                 b = m.bg_nbd.params.b,
                 spend_model = m.gamma_gamma.is_some(),
+                summary_ms,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "CLV models fitted"
             ),
-            Err(reason) => tracing::warn!(as_of = %date, "{reason}; the CLV features are NULL"),
+            Err(reason) => tracing::debug!(as_of = %date, "{reason}"),
         }
         if let Ok(m) = &model
             && let Some(reason) = &m.gamma_gamma_error
