@@ -537,6 +537,48 @@ fn p_alive_grid(model: &ClvModel) -> PAliveGrid {
 }
 
 impl Ctx {
+    /// Run one of the CLV check jobs and read its (key, BIGINT count) rows; `key` reads
+    /// a key cell (None when the column has another type or the cell is null).
+    async fn counts<K>(
+        &self,
+        rel: &str,
+        params: &Params,
+        key_column: &str,
+        count_column: &str,
+        key: impl Fn(&ArrayRef, usize) -> Option<K>,
+    ) -> Result<Vec<(K, f64)>> {
+        let file = self.sql.load(rel)?;
+        let batches = self
+            .engine
+            .query(&file, params)
+            .await?
+            .collect()
+            .await
+            .map_err(df_err(format!("running {}", file.origin)))?;
+        let mut out = Vec::new();
+        for b in &batches {
+            let bad = || Error::Stage {
+                stage: "clv",
+                message: format!(
+                    "{} must return `{key_column}` and `{count_column}` (BIGINT), without NULLs",
+                    file.origin
+                ),
+            };
+            let (Some(keys), Some(n)) = (
+                b.column_by_name(key_column),
+                b.column_by_name(count_column)
+                    .and_then(|c| c.as_primitive_opt::<Int64Type>()),
+            ) else {
+                return Err(bad());
+            };
+            for i in 0..b.num_rows() {
+                let k = key(keys, i).filter(|_| keys.is_valid(i)).ok_or_else(bad)?;
+                out.push((k, n.value(i) as f64));
+            }
+        }
+        Ok(out)
+    }
+
     /// The holdout and tracking checks of the models as of `as_of`.
     async fn clv_checks(
         &mut self,
@@ -555,34 +597,17 @@ impl Ctx {
             .with_date("calibration_end", calibration_end);
 
         // Expected vs actual holdout purchases, per calibration frequency.
-        let file = self.sql.load(HOLDOUT_SQL)?;
-        let batches = self
-            .engine
-            .query(&file, &params)
+        let actual: HashMap<String, f64> = self
+            .counts(
+                HOLDOUT_SQL,
+                &params,
+                "customer_id",
+                "holdout_purchases",
+                |c, i| c.as_string_opt::<i32>().map(|s| s.value(i).to_owned()),
+            )
             .await?
-            .collect()
-            .await
-            .map_err(df_err(format!("running {}", file.origin)))?;
-        let mut actual: HashMap<String, f64> = HashMap::new();
-        for b in &batches {
-            let (Some(ids), Some(n)) = (
-                b.column_by_name("customer_id")
-                    .and_then(|c| c.as_string_opt::<i32>()),
-                b.column_by_name("holdout_purchases")
-                    .and_then(|c| c.as_primitive_opt::<Int64Type>()),
-            ) else {
-                return Err(Error::Stage {
-                    stage: "clv",
-                    message: format!(
-                        "{} must return customer_id (string) and holdout_purchases (BIGINT)",
-                        file.origin
-                    ),
-                });
-            };
-            for i in 0..b.num_rows() {
-                actual.insert(ids.value(i).to_owned(), n.value(i) as f64);
-            }
-        }
+            .into_iter()
+            .collect();
         let horizon = f64::from(holdout_days) / unit;
         let mut groups = [(0usize, 0.0f64, 0.0f64); 8];
         let p = &model.bg_nbd.params;
@@ -613,36 +638,12 @@ impl Ctx {
             .collect();
 
         // Cumulative repeat purchases of the calibration cohort, weekly.
-        let file = self.sql.load(BY_DAY_SQL)?;
-        let batches = self
-            .engine
-            .query(&file, &params)
-            .await?
-            .collect()
-            .await
-            .map_err(df_err(format!("running {}", file.origin)))?;
-        let mut per_day: Vec<(NaiveDate, f64)> = Vec::new();
-        for b in &batches {
-            let (Some(days), Some(n)) = (
-                b.column_by_name("day")
-                    .and_then(|c| c.as_primitive_opt::<Date32Type>()),
-                b.column_by_name("repeat_purchases")
-                    .and_then(|c| c.as_primitive_opt::<Int64Type>()),
-            ) else {
-                return Err(Error::Stage {
-                    stage: "clv",
-                    message: format!(
-                        "{} must return day (DATE) and repeat_purchases (BIGINT)",
-                        file.origin
-                    ),
-                });
-            };
-            for i in 0..b.num_rows() {
-                if let Some(d) = days.value_as_date(i) {
-                    per_day.push((d, n.value(i) as f64));
-                }
-            }
-        }
+        let mut per_day: Vec<(NaiveDate, f64)> = self
+            .counts(BY_DAY_SQL, &params, "day", "repeat_purchases", |c, i| {
+                c.as_primitive_opt::<Date32Type>()
+                    .and_then(|d| d.value_as_date(i))
+            })
+            .await?;
         per_day.sort_by_key(|(d, _)| *d);
         let mut cohorts: std::collections::BTreeMap<NaiveDate, f64> = Default::default();
         for d in &rows.first_day {
