@@ -305,12 +305,21 @@ impl Ctx {
         let cfg = self.settings.pipeline.clv.clone();
         let model = {
             let rows = rows.clone();
-            tokio::task::spawn_blocking(move || fit(&rows, &cfg, date))
-                .await
-                .map_err(|e| Error::Stage {
-                    stage: "clv",
-                    message: format!("the CLV fit as of {date} stopped: {e}"),
-                })?
+            // A fit whose predictions cannot be computed (parameters so extreme that 2F1
+            // does not converge, as on a handful of customers) counts as not fitted.
+            tokio::task::spawn_blocking(move || {
+                fit(&rows, &cfg, date).and_then(|m| match m.predict(&rows) {
+                    Ok(_) => Ok(m),
+                    Err(reason) => Err(format!(
+                        "the CLV models as of {date} were fitted but cannot predict: {reason}"
+                    )),
+                })
+            })
+            .await
+            .map_err(|e| Error::Stage {
+                stage: "clv",
+                message: format!("the CLV fit as of {date} stopped: {e}"),
+            })?
         };
         match &model {
             Ok(m) => tracing::info!(
