@@ -18,6 +18,7 @@ pub mod calibration;
 pub mod metrics;
 #[cfg(test)]
 mod sklearn_agreement;
+pub mod tree;
 
 pub use calibration::Calibration;
 pub use metrics::{Metrics, evaluate};
@@ -35,6 +36,9 @@ pub enum Error {
         #[source]
         source: linfa_logistic::error::Error,
     },
+    /// A tree learner refused or failed the fit.
+    #[error("fitting `{model}` failed: {message}")]
+    Trees { model: String, message: String },
     /// An artifact does not match what scoring expects.
     #[error("model artifact `{model}`: {message}")]
     Artifact { model: String, message: String },
@@ -133,7 +137,7 @@ impl LogisticModel {
     }
 }
 
-fn sigmoid(z: f64) -> f64 {
+pub(crate) fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
@@ -149,32 +153,8 @@ pub fn fit_logistic(
     alpha: f64,
     max_iterations: u64,
 ) -> Result<LogisticModel> {
-    let n = data.rows();
-    if n == 0 {
-        return Err(Error::Data {
-            model: model.into(),
-            message: "the training set is empty".into(),
-        });
-    }
-    let pos = data.positives();
-    if pos == 0 || pos == n {
-        return Err(Error::Data {
-            model: model.into(),
-            message: format!(
-                "all {n} training rows have label {}: nothing to learn",
-                pos == n
-            ),
-        });
-    }
-    let fill = fill_values(&data.x);
-    let mut z = data.x.clone();
-    for mut row in z.rows_mut() {
-        for (j, v) in row.iter_mut().enumerate() {
-            if v.is_nan() {
-                *v = fill[j];
-            }
-        }
-    }
+    check_trainable(model, data)?;
+    let (mut z, fill) = impute(&data.x);
     let (mean, scale) = standardiser(&z);
     for mut row in z.rows_mut() {
         for (j, v) in row.iter_mut().enumerate() {
@@ -201,6 +181,43 @@ pub fn fit_logistic(
         coefficients: fitted.params().iter().map(|c| sign * c).collect(),
         intercept: sign * fitted.intercept(),
     })
+}
+
+/// The matrix with every missing value (NaN) replaced by its column's fill (the mean
+/// of the values present, 0 for a column with none), and the fills.
+pub fn impute(x: &Array2<f64>) -> (Array2<f64>, Vec<f64>) {
+    let fill = fill_values(x);
+    let mut z = x.clone();
+    for mut row in z.rows_mut() {
+        for (j, v) in row.iter_mut().enumerate() {
+            if v.is_nan() {
+                *v = fill[j];
+            }
+        }
+    }
+    (z, fill)
+}
+
+/// Check a training set has rows of both classes.
+pub(crate) fn check_trainable(model: &str, data: &Dataset) -> Result<()> {
+    let n = data.rows();
+    if n == 0 {
+        return Err(Error::Data {
+            model: model.into(),
+            message: "the training set is empty".into(),
+        });
+    }
+    let pos = data.positives();
+    if pos == 0 || pos == n {
+        return Err(Error::Data {
+            model: model.into(),
+            message: format!(
+                "all {n} training rows have label {}: nothing to learn",
+                pos == n
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Per column, the mean of the values present (NaN is missing); 0 for a column with none.
