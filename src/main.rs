@@ -13,6 +13,8 @@ use retain_pipeline::{RunReport, Settings};
 use retain_store::Location;
 use retain_synth::SynthOptions;
 
+mod models;
+
 /// Batch retention pipeline: staged tables, point-in-time features, churn and
 /// repeat-purchase models, risk scores and next-best actions, as Parquet on object storage.
 #[derive(Debug, Parser)]
@@ -49,7 +51,26 @@ enum Command {
     /// them, or show a registered version and its model checks.
     #[command(subcommand)]
     Clv(ClvCommand),
+    /// Train model specs on a pipeline's data: fit, calibrate, evaluate out of time
+    /// against a naive recency baseline, and register each as a new version (with
+    /// report.html). `--compare` trains several side by side on identical data.
+    Train(models::TrainArgs),
+    /// The model registry: list versions, show one, promote one to champion.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
 }
+
+/// A command line that parsed but makes no sense (exit 2, like clap's own errors).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 #[derive(Debug, Subcommand)]
 enum ClvCommand {
@@ -169,7 +190,12 @@ fn exit_code(err: &anyhow::Error) -> ExitCode {
             Some(retain_pipeline::Error::Quality { .. })
         )
     });
-    if quality {
+    if err
+        .chain()
+        .any(|e| e.downcast_ref::<UsageError>().is_some())
+    {
+        ExitCode::from(2)
+    } else if quality {
         ExitCode::from(3)
     } else {
         ExitCode::FAILURE
@@ -229,6 +255,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Command::Features(args) => features(args).await,
             Command::Clv(ClvCommand::Fit(args)) => clv_fit(args).await,
             Command::Clv(ClvCommand::Report(args)) => clv_report(args).await,
+            Command::Train(args) => models::train(args).await,
+            Command::Models(cmd) => models::models(cmd).await,
         }
     })
 }
@@ -484,7 +512,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
 }
 
 /// Print to stdout; a closed pipe (`retain demo | head`) is not an error worth a panic.
-fn print_out(s: &str) {
+pub(crate) fn print_out(s: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout().lock(), "{s}");
 }

@@ -7,7 +7,7 @@ fn help_explains_every_subcommand() {
     let out = retain().arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for sub in ["demo", "synth", "run"] {
+    for sub in ["demo", "synth", "run", "train", "models"] {
         assert!(text.contains(sub), "--help lists `{sub}`:\n{text}");
         let out = retain().args([sub, "--help"]).output().unwrap();
         assert!(out.status.success(), "{sub} --help");

@@ -8,6 +8,7 @@ mod clv;
 mod features;
 mod pipeline;
 mod s3;
+mod train;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

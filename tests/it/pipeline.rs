@@ -108,9 +108,14 @@ fn json(path: &Path) -> Value {
 }
 
 fn champion(wh: &Path, model: &str) -> Value {
+    champion_file(wh, model, "model.json")
+}
+
+/// A file of the champion version of `model`.
+fn champion_file(wh: &Path, model: &str, file: &str) -> Value {
     let pointer = json(&wh.join(format!("models/{model}/champion")));
     let version = pointer["version"].as_str().unwrap();
-    json(&wh.join(format!("models/{model}/{version}/model.json")))
+    json(&wh.join(format!("models/{model}/{version}/{file}")))
 }
 
 /// Every published folder holds exactly its manifest and the files the manifest lists.
@@ -252,15 +257,18 @@ fn demo_runs_end_to_end_and_every_table_reads_back() {
 
     // Out-of-time AUC: clearly better than chance, and not suspiciously perfect.
     let churn = champion(wh, "churn");
-    let auc = churn["validation_metrics"]["roc_auc"].as_f64().unwrap();
+    let auc = champion_file(wh, "churn", "metrics.json")["validation"]["roc_auc"]
+        .as_f64()
+        .unwrap();
     assert!((0.70..0.93).contains(&auc), "churn out-of-time AUC {auc}");
     assert!(
         churn["training"]["validation_snapshot"].as_str().unwrap()
             > churn["training"]["training_snapshots"][5].as_str().unwrap(),
         "validated on a later snapshot than any it was trained on"
     );
-    let repeat = champion(wh, "repeat_purchase");
-    let auc = repeat["validation_metrics"]["roc_auc"].as_f64().unwrap();
+    let auc = champion_file(wh, "repeat_purchase", "metrics.json")["validation"]["roc_auc"]
+        .as_f64()
+        .unwrap();
     assert!(auc > 0.55, "repeat-purchase out-of-time AUC {auc}");
 
     // The training set's manifest accounts for it snapshot by snapshot.
@@ -336,7 +344,10 @@ fn same_seed_gives_the_same_files_scores_and_models() {
     // Model artifacts (and the CLV report): byte for byte.
     for p in [
         "models/churn/v0001/model.json",
+        "models/churn/v0001/metrics.json",
+        "models/churn/v0001/report.html",
         "models/repeat_purchase/v0001/model.json",
+        "models/repeat_purchase/v0001/metrics.json",
         "models/clv/v0001/model.json",
         "models/clv/v0001/report.html",
     ] {
@@ -360,8 +371,8 @@ fn same_seed_gives_the_same_files_scores_and_models() {
     }
 
     // A rerun in the same warehouse (the pipeline file, not the demo) replaces every
-    // partition whole, registers a second model version, and changes no row except the
-    // model version the scores name.
+    // partition whole and registers a second model version, which does not beat the
+    // identical champion, so the scores change in no row (run ids aside).
     let pipeline = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml");
     // Tables without a run id column must come back byte for byte.
     let data_bytes = |root: &Path| -> BTreeMap<String, Vec<u8>> {
@@ -395,7 +406,13 @@ fn same_seed_gives_the_same_files_scores_and_models() {
         assert!(bytes == &after[p], "{p}: the rerun wrote different bytes");
     }
     assert!(a.path().join("models/churn/v0002/model.json").exists());
-    assert_eq!(champion(a.path(), "churn")["version"], "v0002");
+    assert_eq!(
+        json(&a.path().join("models/churn/v0001/model.json"))["estimator"],
+        json(&a.path().join("models/churn/v0002/model.json"))["estimator"],
+        "the same data gives the same model"
+    );
+    let pointer = json(&a.path().join("models/churn/champion"));
+    assert_eq!(pointer["version"], "v0001", "{pointer}");
     let rerun = read_tables(a.path(), &names);
     for p in &parts {
         assert_no_stray_files(a.path(), p);
@@ -473,8 +490,8 @@ fn an_orders_only_shop_runs_through_every_stage() {
     }
     // Order features are there for every customer with orders.
     assert_eq!(t[feat.as_str()]["stats"]["orders_placed"]["nulls"], 0);
-    let churn = champion(&wh, "churn");
-    assert!(churn["validation_metrics"]["roc_auc"].as_f64().unwrap() > 0.6);
+    let churn = champion_file(&wh, "churn", "metrics.json");
+    assert!(churn["validation"]["roc_auc"].as_f64().unwrap() > 0.6);
 }
 
 #[test]
@@ -510,6 +527,6 @@ fn a_bare_transaction_log_runs_through_every_stage() {
         t[risk.as_str()]["rows"],
         t[risk.as_str()]["distinct_customers"]
     );
-    let churn = champion(&wh, "churn");
-    assert!(churn["validation_metrics"]["roc_auc"].as_f64().unwrap() > 0.6);
+    let churn = champion_file(&wh, "churn", "metrics.json");
+    assert!(churn["validation"]["roc_auc"].as_f64().unwrap() > 0.6);
 }

@@ -22,6 +22,7 @@ pub mod tree;
 
 pub use calibration::Calibration;
 pub use metrics::{Metrics, evaluate};
+pub use tree::{Link, TreeModel};
 
 /// Errors fitting or using a model.
 #[derive(Debug, thiserror::Error)]
@@ -277,7 +278,156 @@ pub fn design_matrix(batches: &[RecordBatch], features: &[String]) -> Result<Arr
     Ok(x)
 }
 
-/// Where the training data came from.
+/// A fitted model of any supported algorithm, tagged by `kind` in JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Estimator {
+    /// L2-regularised logistic regression (linfa-logistic).
+    Logistic(LogisticModel),
+    /// One CART tree (linfa-trees); leaves hold the training positive rate.
+    DecisionTree(TreeModel),
+    /// Bagged CART trees (linfa-ensemble); the mean of the trees' leaf rates.
+    RandomForest(TreeModel),
+    /// Histogram gradient-boosted trees (retain-model's own, `gbdt.rs`).
+    Gbdt(TreeModel),
+}
+
+/// Per-feature contributions to one prediction, and the unit they are in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contributions {
+    /// `log-odds` (logistic, gbdt) or `probability` (decision tree, random forest).
+    pub unit: &'static str,
+    /// The output before any feature speaks (intercept, root value or base score).
+    pub bias: f64,
+    /// One value per feature, in the model's feature order.
+    pub values: Vec<f64>,
+}
+
+impl Estimator {
+    /// The algorithm's name, as in specs (`logistic`, `decision-tree`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Logistic(_) => "logistic",
+            Self::DecisionTree(_) => "decision-tree",
+            Self::RandomForest(_) => "random-forest",
+            Self::Gbdt(_) => "gbdt",
+        }
+    }
+
+    /// Feature columns, in the order rows must have them.
+    pub fn features(&self) -> &[String] {
+        match self {
+            Self::Logistic(m) => &m.features,
+            Self::DecisionTree(m) | Self::RandomForest(m) | Self::Gbdt(m) => &m.features,
+        }
+    }
+
+    /// P(true) for one row, before calibration.
+    pub fn predict(&self, row: &[f64]) -> f64 {
+        match self {
+            Self::Logistic(m) => m.predict(row),
+            Self::DecisionTree(m) | Self::RandomForest(m) | Self::Gbdt(m) => m.predict(row),
+        }
+    }
+
+    /// Why a row scores what it does: coefficient × standardised value for logistic
+    /// regression, per-path (Saabas) contributions for trees.
+    pub fn contributions(&self, row: &[f64]) -> Contributions {
+        match self {
+            Self::Logistic(m) => Contributions {
+                unit: "log-odds",
+                bias: m.intercept,
+                values: m.contributions(row),
+            },
+            Self::DecisionTree(m) | Self::RandomForest(m) | Self::Gbdt(m) => {
+                let (bias, values) = m.contributions(row);
+                Contributions {
+                    unit: match m.link {
+                        Link::Mean => "probability",
+                        Link::Logit { .. } => "log-odds",
+                    },
+                    bias,
+                    values,
+                }
+            }
+        }
+    }
+
+    /// Feature importance, normalised to sum to 1: |coefficient| on the standardised
+    /// scale for logistic regression, total split gain for trees.
+    pub fn importance(&self) -> Vec<f64> {
+        match self {
+            Self::Logistic(m) => {
+                let mut v: Vec<f64> = m.coefficients.iter().map(|c| c.abs()).collect();
+                let total: f64 = v.iter().sum();
+                if total > 0.0 {
+                    v.iter_mut().for_each(|x| *x /= total);
+                }
+                v
+            }
+            Self::DecisionTree(m) | Self::RandomForest(m) | Self::Gbdt(m) => m.importance(),
+        }
+    }
+}
+
+/// Training statistics of one feature (raw values, before imputation): the reference
+/// scoring checks drift against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureStats {
+    pub name: String,
+    /// Rows with a value.
+    pub count: u64,
+    /// Share of rows without one (imputed with `mean`).
+    pub null_share: f64,
+    /// Mean and population standard deviation of the values present (0 when none).
+    pub mean: f64,
+    pub std: f64,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// Statistics of every column of `x` (NaN is missing).
+pub fn feature_stats(features: &[String], x: &Array2<f64>) -> Vec<FeatureStats> {
+    let rows = x.nrows();
+    features
+        .iter()
+        .zip(x.columns())
+        .map(|(name, col)| {
+            let (mut n, mut sum, mut min, mut max) = (0u64, 0.0, f64::INFINITY, f64::NEG_INFINITY);
+            for &v in col.iter().filter(|v| !v.is_nan()) {
+                n += 1;
+                sum += v;
+                min = min.min(v);
+                max = max.max(v);
+            }
+            let mean = if n == 0 { 0.0 } else { sum / n as f64 };
+            let var = if n == 0 {
+                0.0
+            } else {
+                col.iter()
+                    .filter(|v| !v.is_nan())
+                    .map(|v| (v - mean) * (v - mean))
+                    .sum::<f64>()
+                    / n as f64
+            };
+            FeatureStats {
+                name: name.clone(),
+                count: n,
+                null_share: if rows == 0 {
+                    0.0
+                } else {
+                    1.0 - n as f64 / rows as f64
+                },
+                mean,
+                std: var.sqrt(),
+                min: (n > 0).then_some(min),
+                max: (n > 0).then_some(max),
+            }
+        })
+        .collect()
+}
+
+/// Where the training data came from and how it was split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingInfo {
     /// Snapshot dates of the training rows.
@@ -285,31 +435,75 @@ pub struct TrainingInfo {
     /// The later, out-of-time snapshot the metrics are measured on.
     pub validation_snapshot: String,
     pub horizon_days: u32,
-    pub alpha: f64,
-    pub max_iterations: u64,
+    /// The label SQL (target and population) and the spec's extra population filter.
+    pub label_sql: String,
+    pub population: Option<String>,
+    pub seed: u64,
+    /// Training rows the estimator was fitted on.
+    pub fit_rows: u64,
+    /// Training rows held out (by customer) to fit the calibration and the baseline.
+    pub calibration_rows: u64,
+    /// The `[algorithm]` table with every default filled in.
+    pub hyperparameters: serde_json::Value,
 }
+
+/// Format of [`ModelArtifact`].
+pub const ARTIFACT_FORMAT: &str = "retain.model/2";
 
 /// `models/<name>/<version>/model.json`: everything scoring needs, no linfa types.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelArtifact {
-    /// Always `retain.model/1`.
+    /// [`ARTIFACT_FORMAT`].
     pub format: String,
     pub name: String,
     pub version: String,
-    /// `logistic`.
-    pub algorithm: String,
-    pub model: LogisticModel,
+    pub estimator: Estimator,
+    /// Applied to the estimator's probability.
+    pub calibration: Calibration,
     pub training: TrainingInfo,
-    /// Metrics on the training rows.
-    pub train_metrics: Metrics,
-    /// Metrics on the out-of-time validation snapshot.
-    pub validation_metrics: Metrics,
+    /// Training statistics per feature, in the estimator's feature order.
+    pub feature_stats: Vec<FeatureStats>,
 }
 
 impl ModelArtifact {
-    /// Check that the artifact scores the features it is given, in that order.
+    /// Feature columns, in the order rows must have them.
+    pub fn features(&self) -> &[String] {
+        self.estimator.features()
+    }
+
+    /// Calibrated P(true) for one row.
+    pub fn predict(&self, row: &[f64]) -> f64 {
+        self.calibration.apply(self.estimator.predict(row))
+    }
+
+    /// Calibrated probabilities for every row of a matrix.
+    pub fn predict_all(&self, x: &Array2<f64>) -> Vec<f64> {
+        x.rows()
+            .into_iter()
+            .map(|r| self.predict(r.as_slice().unwrap_or(&r.to_vec())))
+            .collect()
+    }
+
+    /// Uncalibrated probabilities for every row of a matrix.
+    pub fn predict_all_raw(&self, x: &Array2<f64>) -> Vec<f64> {
+        x.rows()
+            .into_iter()
+            .map(|r| self.estimator.predict(r.as_slice().unwrap_or(&r.to_vec())))
+            .collect()
+    }
+
+    /// Check the format and that the artifact scores the features it is given.
     pub fn check_features(&self, available: &[String]) -> Result<()> {
-        for f in &self.model.features {
+        if self.format != ARTIFACT_FORMAT {
+            return Err(Error::Artifact {
+                model: format!("{}@{}", self.name, self.version),
+                message: format!(
+                    "format `{}` is not `{ARTIFACT_FORMAT}`: retrain it with this version of retain",
+                    self.format
+                ),
+            });
+        }
+        for f in self.features() {
             if !available.contains(f) {
                 return Err(Error::Artifact {
                     model: format!("{}@{}", self.name, self.version),

@@ -754,32 +754,31 @@ pub(crate) async fn register(ctx: &mut Ctx, as_of: NaiveDate) -> Result<ClvRepor
         checks_error,
         run_id: ctx.settings.run_id.clone(),
     };
-    let version = crate::train::next_version(ctx, "clv").await?;
+    let version = crate::registry::next_version(&ctx.wh, "clv").await?;
     let dir = format!("models/clv/{version}");
-    ctx.wh
-        .put_json(&format!("{dir}/model.json"), &model)
-        .await?;
-    ctx.wh
-        .put_json(&format!("{dir}/metrics.json"), &metrics)
-        .await?;
     let html = report_html(&version, &model, &metrics, &clvs).map_err(|e| Error::Stage {
         stage: "clv",
         message: format!("rendering {dir}/report.html: {e}"),
     })?;
-    ctx.wh
-        .root
-        .put(
-            &ctx.wh.root.child(&format!("{dir}/report.html")),
-            html.into_bytes(),
-        )
-        .await?;
+    let json = |v: &dyn erased_json::Json| {
+        v.to_pretty().map_err(|e| Error::Stage {
+            stage: "clv",
+            message: format!("serialising {dir}: {e}"),
+        })
+    };
+    let files = vec![
+        ("model.json", json(&model)?),
+        ("metrics.json", json(&metrics)?),
+        ("report.html", html.into_bytes()),
+    ];
+    let summary = serde_json::json!({
+        "algorithm": "bg-nbd + gamma-gamma",
+        "customers": model.summary.customers,
+        "mean_clv_12m": metrics.mean_clv_12m,
+    });
+    crate::registry::register(&ctx.wh, "clv", &version, as_of, files, summary).await?;
     // The pointer is written last: a reader never sees a champion whose files are missing.
-    ctx.wh
-        .put_json(
-            "models/clv/champion",
-            &serde_json::json!({ "version": version }),
-        )
-        .await?;
+    crate::registry::promote(&ctx.wh, "clv", &version, "fitted by the run").await?;
     let location = ctx.wh.root.url_of(&ctx.wh.root.child(&dir));
     tracing::info!(version = %version, %location, "CLV models registered as champion");
     Ok(ClvReport {
@@ -1270,6 +1269,18 @@ mod tests {
                 (fitted / published - 1.0).abs() < 0.01,
                 "{name} = {fitted}, published {published}"
             );
+        }
+    }
+}
+
+/// Pretty JSON of either registry document, behind one closure.
+mod erased_json {
+    pub trait Json {
+        fn to_pretty(&self) -> serde_json::Result<Vec<u8>>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_pretty(&self) -> serde_json::Result<Vec<u8>> {
+            serde_json::to_vec_pretty(self)
         }
     }
 }

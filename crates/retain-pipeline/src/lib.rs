@@ -9,6 +9,8 @@ pub mod clv;
 pub mod contract;
 mod features;
 mod ingest;
+mod model_report;
+pub mod registry;
 #[cfg(test)]
 mod test_support;
 mod train;
@@ -29,7 +31,7 @@ use retain_store::{InputEntry, Location, Manifest, PublishMeta, Warehouse};
 use serde::Serialize;
 
 pub use ingest::{FileAccount, IngestReport};
-pub use train::ModelReport;
+pub use train::{ModelReport, Promote};
 
 /// Errors of a pipeline run. Each says which stage and table it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -415,6 +417,115 @@ pub async fn clv_show(settings: Settings, version: Option<&str>) -> Result<clv::
     clv::load(&ctx, version).await
 }
 
+/// What `retain train` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainRun {
+    pub ingest: Vec<IngestReport>,
+    /// One per spec, in the order given.
+    pub models: Vec<ModelReport>,
+}
+
+/// Ingest, then train, evaluate and register each spec on the same data (the same
+/// snapshots and feature partitions), applying `promote` to each in turn: with
+/// [`Promote::IfBetter`] the best of them that beats the champion ends up champion.
+#[tracing::instrument(skip_all, fields(run_id = %settings.run_id, as_of = %settings.as_of))]
+pub async fn train_models(
+    settings: Settings,
+    specs: &[ModelSpec],
+    promote: Promote,
+) -> Result<TrainRun> {
+    let mut ctx = open(&settings).await?;
+    let ingest = ingest::run(&mut ctx).await?;
+    let mut models = Vec::new();
+    for spec in specs {
+        models.push(train::train(&mut ctx, spec, promote).await?.1);
+    }
+    Ok(TrainRun { ingest, models })
+}
+
+/// A registered model and its versions, for `retain models list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelVersions {
+    pub model: String,
+    pub champion: Option<registry::Champion>,
+    pub versions: Vec<registry::VersionManifest>,
+}
+
+/// Every registered model with its versions (read only).
+pub async fn models_list(settings: Settings) -> Result<Vec<ModelVersions>> {
+    let ctx = open_with(&settings, false).await?;
+    let mut out = Vec::new();
+    for model in registry::models(&ctx.wh).await? {
+        out.push(ModelVersions {
+            champion: registry::champion(&ctx.wh, &model).await?,
+            versions: registry::versions(&ctx.wh, &model).await?,
+            model,
+        });
+    }
+    Ok(out)
+}
+
+/// One registered version, every file hash-verified, for `retain models show`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelVersion {
+    pub manifest: registry::VersionManifest,
+    pub champion: Option<registry::Champion>,
+    /// `metrics.json`.
+    pub metrics: serde_json::Value,
+    /// Where the version's files (and report.html) are.
+    pub location: String,
+}
+
+/// A registered version (the champion when `version` is None), read only.
+pub async fn models_show(
+    settings: Settings,
+    model: &str,
+    version: Option<&str>,
+) -> Result<ModelVersion> {
+    let ctx = open_with(&settings, false).await?;
+    let champion = registry::champion(&ctx.wh, model).await?;
+    let version = match (version, &champion) {
+        (Some(v), _) => v.to_owned(),
+        (None, Some(c)) => c.version.clone(),
+        (None, None) => {
+            return Err(Error::Stage {
+                stage: "registry",
+                message: format!(
+                    "model `{model}` has no champion; name a version (see `retain models list`)"
+                ),
+            });
+        }
+    };
+    let manifest = registry::manifest(&ctx.wh, model, &version).await?;
+    for file in manifest.files.keys() {
+        registry::read_verified(&ctx.wh, model, &version, file).await?;
+    }
+    let metrics = registry::read_verified(&ctx.wh, model, &version, "metrics.json").await?;
+    let metrics = serde_json::from_slice(&metrics).map_err(|e| Error::Stage {
+        stage: "registry",
+        message: format!("models/{model}/{version}/metrics.json: {e}"),
+    })?;
+    Ok(ModelVersion {
+        location: ctx
+            .wh
+            .root
+            .url_of(&ctx.wh.root.child(&format!("models/{model}/{version}"))),
+        manifest,
+        champion,
+        metrics,
+    })
+}
+
+/// Make `version` the champion of `model` (after verifying its files).
+pub async fn models_promote(
+    settings: Settings,
+    model: &str,
+    version: &str,
+) -> Result<registry::Champion> {
+    let ctx = open_with(&settings, false).await?;
+    registry::promote(&ctx.wh, model, version, "promoted by hand").await
+}
+
 /// Run the whole pipeline.
 #[tracing::instrument(skip_all, fields(run_id = %settings.run_id, as_of = %settings.as_of))]
 pub async fn run(settings: Settings) -> Result<RunReport> {
@@ -488,7 +599,7 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
     let mut artifacts = Vec::new();
     for spec in [&churn_spec, &repeat_spec] {
         let t = Instant::now();
-        let (artifact, report) = train::train(&mut ctx, spec).await?;
+        let (_, report) = train::train(&mut ctx, spec, Promote::IfBetter).await?;
         stage(
             &format!("train {}", spec.name),
             t,
@@ -502,7 +613,11 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
             ),
         );
         models.push(report);
-        artifacts.push(artifact);
+    }
+    // Scoring uses the champions (hash-verified), which may be older versions when the
+    // new ones did not beat them.
+    for spec in [&churn_spec, &repeat_spec] {
+        artifacts.push(registry::load_champion(&ctx.wh, &spec.name).await?);
     }
 
     // Score.

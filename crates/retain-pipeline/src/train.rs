@@ -8,33 +8,101 @@
 use std::time::Instant;
 
 use chrono::{Duration, NaiveDate};
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::TimestampMicrosecondType;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Schema, TimestampMicrosecondType};
 use datafusion::common::JoinType;
 use datafusion::functions_aggregate::expr_fn::max;
 use datafusion::prelude::{col, lit};
-use retain_config::ModelSpec;
-use retain_model::{Dataset, ModelArtifact, TrainingInfo, design_matrix, evaluate, fit_logistic};
+use ndarray::{Array2, Axis};
+use retain_config::{AlgorithmKind, CalibrationMethod, FeatureSelection, ModelSpec};
+use retain_model::calibration::{self, Calibration, Method};
+use retain_model::{
+    Dataset, Estimator, Metrics, ModelArtifact, TrainingInfo, design_matrix, evaluate,
+    feature_stats, fit_logistic, metrics,
+};
 use retain_sql::Params;
 use retain_store::PublishMeta;
 use serde::Serialize;
 
-use crate::{Ctx, Error, Result, df_err, toml_params};
+use crate::{Ctx, Error, Result, df_err, registry, toml_params};
+
+/// What `train` does with the champion pointer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Promote {
+    /// Register the version only.
+    Never,
+    /// Promote when there is no champion, or when the new version's out-of-time ROC AUC
+    /// beats the champion's on the same validation snapshot.
+    IfBetter,
+    /// Always promote.
+    Always,
+}
 
 /// What training a model produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelReport {
     pub name: String,
+    /// The spec file (path, or `models/<name>.toml (embedded)`).
+    pub spec: String,
     pub version: String,
+    pub algorithm: String,
     pub training_snapshots: usize,
     pub validation_snapshot: NaiveDate,
+    /// Rows the estimator was fitted on.
     pub training_rows: u64,
+    /// Training rows held out to fit the calibration and the baseline.
+    pub calibration_rows: u64,
     pub validation_rows: u64,
-    /// ROC AUC on the training rows; `None` with one class only.
+    /// ROC AUC on the rows it was fitted on; `None` with one class only.
     pub train_auc: Option<f64>,
     /// ROC AUC on the validation snapshot; `None` when it has one class only.
     pub validation_auc: Option<f64>,
     pub validation_base_rate: f64,
+    /// Out-of-time metrics of the calibrated model, the uncalibrated one, and the
+    /// recency-only baseline.
+    pub validation: Metrics,
+    pub uncalibrated: Metrics,
+    pub baseline: Option<Metrics>,
+    /// Seconds spent fitting the estimator.
+    pub fit_seconds: f64,
+    /// The champion after this training, and what happened to it.
+    pub champion: Option<String>,
+    pub promotion: String,
+    /// Where the version's files are.
+    pub location: String,
+}
+
+/// `metrics.json` of a version: out-of-time metrics of the model, the uncalibrated
+/// model and the naive baseline, plus the in-sample ones. No timestamps or run ids, so
+/// the same data, spec and seed give the same bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelMetrics {
+    pub model: String,
+    pub version: String,
+    pub algorithm: String,
+    pub validation_snapshot: NaiveDate,
+    /// Calibrated probabilities on the validation snapshot: the model's numbers.
+    pub validation: Metrics,
+    pub validation_uncalibrated: Metrics,
+    pub baseline: Option<Baseline>,
+    /// Rows the estimator was fitted on (in-sample).
+    pub train: Metrics,
+    /// The held-out calibration slice, after calibration.
+    pub calibration: Option<Metrics>,
+    pub snapshots: Vec<SnapshotStats>,
+}
+
+/// The naive baseline: customers ranked by days since their last order alone, turned
+/// into probabilities by an isotonic fit on the calibration slice.
+#[derive(Debug, Clone, Serialize)]
+pub struct Baseline {
+    pub feature: String,
+    /// `higher` when more days since the last order means the label is more likely.
+    pub direction: String,
+    /// Ranking metrics (ROC/PR AUC, lift, capture) of the raw rank; probability metrics
+    /// (log loss, Brier, ECE) of the isotonic probabilities.
+    pub validation: Metrics,
 }
 
 /// Snapshot dates: (training dates ascending, validation date).
@@ -49,7 +117,200 @@ pub fn snapshot_dates(spec: &ModelSpec, as_of: NaiveDate) -> (Vec<NaiveDate>, Na
     (train, validation)
 }
 
-pub(crate) async fn train(ctx: &mut Ctx, spec: &ModelSpec) -> Result<(ModelArtifact, ModelReport)> {
+/// The spec's file stem (`churn_gbdt` for `models/churn_gbdt.toml`): names its training
+/// table.
+fn spec_id(spec: &ModelSpec) -> String {
+    let origin = spec.origin.trim_end_matches(" (embedded)");
+    std::path::Path::new(origin)
+        .file_stem()
+        .map_or_else(|| spec.name.clone(), |s| s.to_string_lossy().into_owned())
+}
+
+/// The feature columns a spec selects from the feature table's schema: a list is
+/// checked column by column, `"all"` takes every numeric and boolean column but the key.
+pub(crate) fn resolve_features(spec: &ModelSpec, schema: &Schema) -> Result<Vec<String>> {
+    let usable = |t: &DataType| t.is_numeric() || matches!(t, DataType::Boolean);
+    let invalid = |message: String| Error::Stage {
+        stage: "train",
+        message: format!("model spec {}: {message}", spec.origin),
+    };
+    for e in &spec.exclude {
+        if schema.field_with_name(e).is_err() {
+            return Err(invalid(format!(
+                "exclude names `{e}`, which is not a column of the feature table (docs/features.md)"
+            )));
+        }
+    }
+    let chosen: Vec<String> = match &spec.features {
+        FeatureSelection::All(_) => schema
+            .fields()
+            .iter()
+            .filter(|f| usable(f.data_type()) && f.name() != "customer_id" && f.name() != "as_of")
+            .map(|f| f.name().clone())
+            .collect(),
+        FeatureSelection::List(list) => {
+            for name in list {
+                let f = schema.field_with_name(name).map_err(|_| {
+                    invalid(format!(
+                        "feature `{name}` is not a column of the feature table (docs/features.md)"
+                    ))
+                })?;
+                if !usable(f.data_type()) {
+                    return Err(invalid(format!(
+                        "feature `{name}` is {}, not a number or boolean",
+                        f.data_type()
+                    )));
+                }
+            }
+            list.clone()
+        }
+    };
+    let chosen: Vec<String> = chosen
+        .into_iter()
+        .filter(|c| !spec.exclude.contains(c))
+        .collect();
+    if chosen.is_empty() {
+        return Err(invalid("no feature columns left after `exclude`".into()));
+    }
+    Ok(chosen)
+}
+
+/// Labelled rows of one split.
+#[derive(Default)]
+struct Split {
+    batches: Vec<RecordBatch>,
+}
+
+impl Split {
+    fn matrix(&self, features: &[String], spec: &ModelSpec) -> Result<(Array2<f64>, Vec<bool>)> {
+        matrix(&self.batches, features, spec)
+    }
+    fn customer_ids(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for b in &self.batches {
+            if let Some(ids) = b
+                .column_by_name("customer_id")
+                .and_then(|c| c.as_string_opt::<i32>())
+            {
+                out.extend(ids.iter().map(|v| v.unwrap_or_default().to_owned()));
+            }
+        }
+        out
+    }
+}
+
+/// True when a customer falls in the calibration slice: a stable hash of the seed and
+/// the customer id below `share`. By customer, so one customer's snapshots are all on
+/// the same side. (FNV-1a then a splitmix64 finaliser; no hashing crate promises a
+/// value stable across releases.)
+pub(crate) fn in_holdout(customer_id: &str, seed: u64, share: f64) -> bool {
+    if share <= 0.0 {
+        return false;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for b in customer_id.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    ((h >> 11) as f64 / (1u64 << 53) as f64) < share
+}
+
+fn rows(x: &Array2<f64>, idx: &[usize]) -> Array2<f64> {
+    x.select(Axis(0), idx)
+}
+
+/// Fit the spec's algorithm; returns the estimator and its hyperparameters with every
+/// default filled in (recorded in the artifact).
+fn fit_estimator(spec: &ModelSpec, data: &Dataset) -> Result<(Estimator, serde_json::Value)> {
+    let a = &spec.algorithm;
+    let name = &spec.name;
+    match a.kind {
+        AlgorithmKind::Logistic => {
+            let alpha = a.alpha.unwrap_or(1.0);
+            let max_iterations = a.max_iterations.unwrap_or(200);
+            let m = fit_logistic(name, data, alpha, max_iterations)?;
+            Ok((
+                Estimator::Logistic(m),
+                serde_json::json!({"kind": "logistic", "alpha": alpha, "max-iterations": max_iterations}),
+            ))
+        }
+        other => Err(Error::Stage {
+            stage: "train",
+            message: format!("algorithm {} is not available yet", other.as_str()),
+        }),
+    }
+}
+
+/// The recency-only baseline: oriented on the fit rows, isotonic-calibrated on the
+/// calibration slice (the fit rows when there is none), measured on validation.
+fn baseline(
+    fit: (&[f64], &[bool]),
+    cal: (&[f64], &[bool]),
+    val: (&[f64], &[bool]),
+) -> Result<Option<Baseline>> {
+    // A monotone map of days into [0, 1) (isotonic regression wants probabilities; only
+    // the order matters). A missing recency takes the fit rows' mean.
+    let present: Vec<f64> = fit.0.iter().copied().filter(|v| !v.is_nan()).collect();
+    if present.is_empty() {
+        return Ok(None);
+    }
+    let mean = present.iter().sum::<f64>() / present.len() as f64;
+    let squash = |v: &[f64], flip: bool| -> Vec<f64> {
+        v.iter()
+            .map(|&d| {
+                let d = if d.is_nan() { mean } else { d.max(0.0) };
+                let t = d / (d + 30.0);
+                if flip { 1.0 - t } else { t }
+            })
+            .collect()
+    };
+    let up = metrics::roc_auc(&squash(fit.0, false), fit.1)?.unwrap_or(0.5);
+    let flip = up < 0.5;
+    let (cal_x, cal_y) = if cal.0.is_empty() { fit } else { cal };
+    let iso = match calibration::fit(Method::Isotonic, &squash(cal_x, flip), cal_y) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("naive baseline skipped: {e}");
+            return Ok(None);
+        }
+    };
+    let rank = squash(val.0, flip);
+    let p = iso.apply_all(&rank);
+    let mut m = evaluate(&p, val.1)?;
+    let r = evaluate(&rank, val.1)?;
+    m.roc_auc = r.roc_auc;
+    m.pr_auc = r.pr_auc;
+    m.lift_top_decile = r.lift_top_decile;
+    m.capture_top_decile = r.capture_top_decile;
+    Ok(Some(Baseline {
+        feature: "recency_days".into(),
+        direction: if flip { "lower" } else { "higher" }.into(),
+        validation: m,
+    }))
+}
+
+/// Everything one training produced, for the registry and the report.
+pub(crate) struct Trained {
+    pub artifact: ModelArtifact,
+    pub metrics: ModelMetrics,
+    /// Validation labels and scores (calibrated, raw, baseline) for the report's curves.
+    pub y_val: Vec<bool>,
+    pub p_val: Vec<f64>,
+    pub raw_val: Vec<f64>,
+    pub baseline_val: Option<Vec<f64>>,
+    pub fit_seconds: f64,
+}
+
+pub(crate) async fn train(
+    ctx: &mut Ctx,
+    spec: &ModelSpec,
+    promote: Promote,
+) -> Result<(ModelArtifact, ModelReport)> {
     let started = Instant::now();
     let (train_dates, validation_date) = snapshot_dates(spec, ctx.settings.as_of);
     let label_file = ctx.sql.load(&spec.label_sql)?;
@@ -57,15 +318,32 @@ pub(crate) async fn train(ctx: &mut Ctx, spec: &ModelSpec) -> Result<(ModelArtif
     check_horizon(ctx, spec, validation_date).await?;
 
     let mut stats: Vec<SnapshotStats> = Vec::new();
-    let mut train_batches = Vec::new();
-    let mut validation_batches = Vec::new();
+    let mut train_split = Split::default();
+    let mut validation_split = Split::default();
+    let mut features: Option<Vec<String>> = None;
     for (date, split) in train_dates
         .iter()
         .map(|d| (*d, "train"))
         .chain(std::iter::once((validation_date, "validation")))
     {
         let partition = ctx.features(date).await?;
-        let (_, features) = ctx.read_published("features/customer", &partition).await?;
+        let (_, mut table) = ctx.read_published("features/customer", &partition).await?;
+        if features.is_none() {
+            features = Some(resolve_features(spec, table.schema().as_arrow())?);
+        }
+        if let Some(expr) = &spec.population {
+            let filter = table.parse_sql_expr(expr).map_err(|e| Error::Stage {
+                stage: "train",
+                message: format!(
+                    "model spec {}: population `{expr}` is not a boolean expression over the feature columns: {}",
+                    spec.origin,
+                    e.to_string().lines().collect::<Vec<_>>().join(" ")
+                ),
+            })?;
+            table = table
+                .filter(filter)
+                .map_err(df_err(format!("population filter of {}", spec.origin)))?;
+        }
         let params = Params::new()
             .with_date("as_of", date)
             .with(
@@ -82,7 +360,7 @@ pub(crate) async fn train(ctx: &mut Ctx, spec: &ModelSpec) -> Result<(ModelArtif
                 col("label"),
             ])
             .map_err(df_err("labels"))?;
-        let joined = features
+        let joined = table
             .join(
                 labels,
                 JoinType::Inner,
@@ -99,34 +377,30 @@ pub(crate) async fn train(ctx: &mut Ctx, spec: &ModelSpec) -> Result<(ModelArtif
             .collect()
             .await
             .map_err(df_err(format!("training set for {} at {date}", spec.name)))?;
-        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let n: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let positives: usize = batches
             .iter()
             .filter_map(|b| b.column_by_name("label").and_then(|c| c.as_boolean_opt()))
             .map(|l| l.true_count())
             .sum();
-        let label_rate = if rows == 0 {
-            None
-        } else {
-            Some(positives as f64 / rows as f64)
-        };
-        tracing::info!(model = %spec.name, snapshot = %date, split, rows, positives, "labelled snapshot");
+        tracing::info!(model = %spec.name, snapshot = %date, split, rows = n, positives, "labelled snapshot");
         stats.push(SnapshotStats {
             as_of: date,
             split,
-            rows: rows as u64,
+            rows: n as u64,
             positives: positives as u64,
-            label_rate,
+            label_rate: (n > 0).then(|| positives as f64 / n as f64),
         });
         if split == "train" {
-            train_batches.extend(batches);
+            train_split.batches.extend(batches);
         } else {
-            validation_batches.extend(batches);
+            validation_split.batches.extend(batches);
         }
     }
+    let features = features.unwrap_or_default();
 
-    let (x_train, y_train) = matrix(&train_batches, spec)?;
-    let (x_val, y_val) = matrix(&validation_batches, spec)?;
+    let (x_train, y_train) = train_split.matrix(&features, spec)?;
+    let (x_val, y_val) = validation_split.matrix(&features, spec)?;
     if y_val.is_empty() {
         return Err(Error::Stage {
             stage: "train",
@@ -136,133 +410,393 @@ pub(crate) async fn train(ctx: &mut Ctx, spec: &ModelSpec) -> Result<(ModelArtif
             ),
         });
     }
-
-    // Publish the training set (train and validation rows) for inspection and reuse.
-    let all: Vec<RecordBatch> = train_batches
+    let share = spec.calibration.holdout_share;
+    let holdout: Vec<bool> = train_split
+        .customer_ids()
         .iter()
-        .chain(validation_batches.iter())
-        .cloned()
+        .map(|id| in_holdout(id, spec.seed, share))
         .collect();
-    if let Some(first) = all.first() {
-        let schema = first.schema();
-        let mut props = serde_json::Map::new();
-        props.insert(
-            "snapshots".into(),
-            serde_json::json!(
-                train_dates
-                    .iter()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-            ),
-        );
-        props.insert(
-            "validation_snapshot".into(),
-            validation_date.to_string().into(),
-        );
-        props.insert("label_sql".into(), label_file.origin.clone().into());
-        props.insert("horizon_days".into(), spec.horizon_days.into());
-        props.insert("per_snapshot".into(), serde_json::json!(stats));
-        let m = ctx
-            .wh
-            .publish(
-                &format!("training/{}", spec.name),
-                &format!("as_of={}", ctx.settings.as_of),
-                schema,
-                futures::stream::iter(all.into_iter().map(Ok::<_, std::io::Error>)),
-                PublishMeta {
-                    inputs: vec![],
-                    properties: props,
-                    elapsed_ms: started.elapsed().as_millis() as u64,
-                },
-            )
-            .await?;
-        ctx.published(&m);
-    }
+    let fit_idx: Vec<usize> = (0..holdout.len()).filter(|&i| !holdout[i]).collect();
+    let cal_idx: Vec<usize> = (0..holdout.len()).filter(|&i| holdout[i]).collect();
 
-    let data = Dataset {
-        features: spec.features.clone(),
-        x: x_train,
-        y: y_train,
+    publish_training_set(
+        ctx,
+        spec,
+        &train_split,
+        &validation_split,
+        &holdout,
+        &train_dates,
+        validation_date,
+        &stats,
+        started,
+    )
+    .await?;
+
+    let pick = |v: &[bool], idx: &[usize]| -> Vec<bool> { idx.iter().map(|&i| v[i]).collect() };
+    let fit_data = Dataset {
+        features: features.clone(),
+        x: rows(&x_train, &fit_idx),
+        y: pick(&y_train, &fit_idx),
     };
-    let fit_started = Instant::now();
-    let model = fit_logistic(
-        &spec.name,
-        &data,
-        spec.algorithm.alpha,
-        spec.algorithm.max_iterations,
-    )?;
-    tracing::info!(model = %spec.name, rows = data.rows(), elapsed_ms = fit_started.elapsed().as_millis() as u64, "fitted");
-    let train_metrics = evaluate(&model.predict_all(&data.x), &data.y)?;
-    let validation_metrics = evaluate(&model.predict_all(&x_val), &y_val)?;
+    let x_cal = rows(&x_train, &cal_idx);
+    let y_cal = pick(&y_train, &cal_idx);
 
-    let version = next_version(ctx, &spec.name).await?;
+    let fit_started = Instant::now();
+    let spec_owned = spec.clone();
+    let (estimator, hyperparameters, fit_data) = tokio::task::spawn_blocking(move || {
+        fit_estimator(&spec_owned, &fit_data).map(|(e, h)| (e, h, fit_data))
+    })
+    .await
+    .map_err(|e| Error::Stage {
+        stage: "train",
+        message: format!("the fit of `{}` stopped: {e}", spec.name),
+    })??;
+    let fit_seconds = fit_started.elapsed().as_secs_f64();
+    tracing::info!(model = %spec.name, algorithm = estimator.kind(), rows = fit_data.rows(), elapsed_ms = (fit_seconds * 1000.0) as u64, "fitted");
+
+    let raw = |x: &Array2<f64>| -> Vec<f64> {
+        x.rows()
+            .into_iter()
+            .map(|r| estimator.predict(r.as_slice().unwrap_or(&r.to_vec())))
+            .collect()
+    };
+    let raw_cal = raw(&x_cal);
+    let calibration = match spec.calibration.method {
+        CalibrationMethod::None => Calibration::None,
+        m => {
+            let method = if m == CalibrationMethod::Platt {
+                Method::Platt
+            } else {
+                Method::Isotonic
+            };
+            calibration::fit(method, &raw_cal, &y_cal).map_err(|e| Error::Stage {
+                stage: "train",
+                message: format!(
+                    "model `{}`: the calibration slice ({} rows, holdout-share {share}) cannot be calibrated: {e}",
+                    spec.name,
+                    y_cal.len()
+                ),
+            })?
+        }
+    };
+    let raw_val = raw(&x_val);
+    let p_val = calibration.apply_all(&raw_val);
+    let p_fit = calibration.apply_all(&raw(&fit_data.x));
+    let train_metrics = evaluate(&p_fit, &fit_data.y)?;
+    let cal_metrics = if y_cal.is_empty() {
+        None
+    } else {
+        Some(evaluate(&calibration.apply_all(&raw_cal), &y_cal)?)
+    };
+    let validation = evaluate(&p_val, &y_val)?;
+    let validation_uncalibrated = evaluate(&raw_val, &y_val)?;
+
+    // The naive baseline, when the feature table has recency.
+    let recency = |split: &Split| design_matrix(&split.batches, &["recency_days".to_owned()]).ok();
+    let (baseline, baseline_val) = match (recency(&train_split), recency(&validation_split)) {
+        (Some(r_train), Some(r_val)) => {
+            let col = |x: &Array2<f64>, idx: &[usize]| -> Vec<f64> {
+                idx.iter().map(|&i| x[[i, 0]]).collect()
+            };
+            let r_fit = col(&r_train, &fit_idx);
+            let r_cal = col(&r_train, &cal_idx);
+            let r_v: Vec<f64> = r_val.column(0).to_vec();
+            let b = baseline((&r_fit, &fit_data.y), (&r_cal, &y_cal), (&r_v, &y_val))?;
+            let scores = b.as_ref().map(|b| {
+                r_v.iter()
+                    .map(|&d| {
+                        let d = if d.is_nan() { 0.0 } else { d.max(0.0) };
+                        let t = d / (d + 30.0);
+                        if b.direction == "lower" { 1.0 - t } else { t }
+                    })
+                    .collect::<Vec<f64>>()
+            });
+            (b, scores)
+        }
+        _ => (None, None),
+    };
+
+    let version = registry::next_version(&ctx.wh, &spec.name).await?;
     let artifact = ModelArtifact {
-        format: "retain.model/1".into(),
+        format: retain_model::ARTIFACT_FORMAT.into(),
         name: spec.name.clone(),
         version: version.clone(),
-        algorithm: "logistic".into(),
-        model,
+        estimator,
+        calibration,
         training: TrainingInfo {
             training_snapshots: train_dates.iter().map(|d| d.to_string()).collect(),
             validation_snapshot: validation_date.to_string(),
             horizon_days: spec.horizon_days,
-            alpha: spec.algorithm.alpha,
-            max_iterations: spec.algorithm.max_iterations,
+            label_sql: spec.label_sql.clone(),
+            population: spec.population.clone(),
+            seed: spec.seed,
+            fit_rows: fit_data.rows() as u64,
+            calibration_rows: y_cal.len() as u64,
+            hyperparameters,
         },
-        train_metrics,
-        validation_metrics,
+        feature_stats: feature_stats(&features, &fit_data.x),
     };
-    let dir = format!("models/{}/{version}", spec.name);
-    ctx.wh
-        .put_json(&format!("{dir}/model.json"), &artifact)
-        .await?;
-    ctx.wh
-        .put_json(
-            &format!("{dir}/metrics.json"),
-            &serde_json::json!({
-                "train": artifact.train_metrics,
-                "validation": artifact.validation_metrics,
-                "run_id": ctx.settings.run_id,
-            }),
-        )
-        .await?;
-    // The pointer is written last: a reader never sees a champion whose files are missing.
-    ctx.wh
-        .put_json(
-            &format!("models/{}/champion", spec.name),
-            &serde_json::json!({ "version": version }),
-        )
-        .await?;
-    let report = ModelReport {
-        name: spec.name.clone(),
-        version,
-        training_snapshots: train_dates.len(),
+    let metrics = ModelMetrics {
+        model: spec.name.clone(),
+        version: version.clone(),
+        algorithm: artifact.estimator.kind().into(),
         validation_snapshot: validation_date,
-        training_rows: artifact.train_metrics.rows,
-        validation_rows: artifact.validation_metrics.rows,
-        train_auc: artifact.train_metrics.roc_auc,
-        validation_auc: artifact.validation_metrics.roc_auc,
-        validation_base_rate: artifact.validation_metrics.base_rate,
+        validation,
+        validation_uncalibrated,
+        baseline,
+        train: train_metrics,
+        calibration: cal_metrics,
+        snapshots: stats,
     };
-    tracing::info!(
-        model = %report.name,
-        version = %report.version,
-        validation_auc = report.validation_auc,
-        train_auc = report.train_auc,
-        "model registered as champion"
+    let trained = Trained {
+        artifact,
+        metrics,
+        y_val,
+        p_val,
+        raw_val,
+        baseline_val,
+        fit_seconds,
+    };
+    let report = register(ctx, spec, &trained, &validation_split, promote).await?;
+    Ok((trained.artifact, report))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn publish_training_set(
+    ctx: &mut Ctx,
+    spec: &ModelSpec,
+    train: &Split,
+    validation: &Split,
+    holdout: &[bool],
+    train_dates: &[NaiveDate],
+    validation_date: NaiveDate,
+    stats: &[SnapshotStats],
+    started: Instant,
+) -> Result<()> {
+    // The calibration rows are marked `calibration` in the `split` column.
+    let mut all = Vec::with_capacity(train.batches.len() + validation.batches.len());
+    let mut offset = 0;
+    for b in &train.batches {
+        let n = b.num_rows();
+        let split: StringArray = (0..n)
+            .map(|i| {
+                Some(if holdout[offset + i] {
+                    "calibration"
+                } else {
+                    "train"
+                })
+            })
+            .collect();
+        offset += n;
+        let idx = b.schema().index_of("split").map_err(|e| Error::Stage {
+            stage: "train",
+            message: format!("training set: {e}"),
+        })?;
+        let mut cols = b.columns().to_vec();
+        cols[idx] = std::sync::Arc::new(split);
+        all.push(
+            RecordBatch::try_new(b.schema(), cols).map_err(|e| Error::Stage {
+                stage: "train",
+                message: format!("training set: {e}"),
+            })?,
+        );
+    }
+    all.extend(validation.batches.iter().cloned());
+    let Some(first) = all.first() else {
+        return Ok(());
+    };
+    let schema = first.schema();
+    let mut props = serde_json::Map::new();
+    props.insert(
+        "snapshots".into(),
+        serde_json::json!(
+            train_dates
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+        ),
     );
-    Ok((artifact, report))
+    props.insert(
+        "validation_snapshot".into(),
+        validation_date.to_string().into(),
+    );
+    props.insert("label_sql".into(), spec.label_sql.clone().into());
+    props.insert("spec".into(), spec.origin.clone().into());
+    props.insert("horizon_days".into(), spec.horizon_days.into());
+    props.insert("per_snapshot".into(), serde_json::json!(stats));
+    let m = ctx
+        .wh
+        .publish(
+            &format!("training/{}", spec_id(spec)),
+            &format!("as_of={}", ctx.settings.as_of),
+            schema,
+            futures::stream::iter(all.into_iter().map(Ok::<_, std::io::Error>)),
+            PublishMeta {
+                inputs: vec![],
+                properties: props,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+            },
+        )
+        .await?;
+    ctx.published(&m);
+    Ok(())
+}
+
+/// Write the version's files, register it, and apply the promotion rule.
+async fn register(
+    ctx: &mut Ctx,
+    spec: &ModelSpec,
+    t: &Trained,
+    validation: &Split,
+    promote: Promote,
+) -> Result<ModelReport> {
+    let a = &t.artifact;
+    let name = &spec.name;
+    let version = &a.version;
+    fn json(name: &str, version: &str, v: &impl Serialize) -> Result<Vec<u8>> {
+        let mut bytes = serde_json::to_vec_pretty(v).map_err(|e| Error::Stage {
+            stage: "train",
+            message: format!("serialising {name} {version}: {e}"),
+        })?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+    let importance: Vec<serde_json::Value> = a
+        .features()
+        .iter()
+        .zip(a.estimator.importance())
+        .zip(&a.feature_stats)
+        .map(|((f, imp), s)| serde_json::json!({"name": f, "importance": imp, "training": s}))
+        .collect();
+    let html = crate::model_report::html(t).map_err(|e| Error::Stage {
+        stage: "train",
+        message: format!("rendering the report of {name} {version}: {e}"),
+    })?;
+    let files = vec![
+        ("model.json", json(name, version, a)?),
+        ("metrics.json", json(name, version, &t.metrics)?),
+        ("features.json", json(name, version, &importance)?),
+        ("spec.toml", spec.text.clone().into_bytes()),
+        ("report.html", html.into_bytes()),
+    ];
+    let v = &t.metrics.validation;
+    let summary = serde_json::json!({
+        "algorithm": a.estimator.kind(),
+        "spec": spec.origin,
+        "validation_snapshot": t.metrics.validation_snapshot,
+        "roc_auc": v.roc_auc,
+        "pr_auc": v.pr_auc,
+        "log_loss": v.log_loss,
+        "ece": v.ece,
+        "baseline_roc_auc": t.metrics.baseline.as_ref().and_then(|b| b.validation.roc_auc),
+        "fit_rows": a.training.fit_rows,
+        "fit_seconds": t.fit_seconds,
+    });
+    registry::register(&ctx.wh, name, version, ctx.settings.as_of, files, summary).await?;
+    let location = ctx
+        .wh
+        .root
+        .url_of(&ctx.wh.root.child(&format!("models/{name}/{version}")));
+
+    let current = registry::champion(&ctx.wh, name).await?;
+    let auc = |m: Option<f64>| m.map_or_else(|| "n/a".to_owned(), |a| format!("{a:.4}"));
+    let (champion, promotion) = match (promote, &current) {
+        (Promote::Always, _) => {
+            registry::promote(&ctx.wh, name, version, "promoted on registration").await?;
+            (Some(version.clone()), "promoted to champion".to_owned())
+        }
+        (Promote::IfBetter, None) => {
+            registry::promote(&ctx.wh, name, version, "first version").await?;
+            (
+                Some(version.clone()),
+                "champion (the model's first)".to_owned(),
+            )
+        }
+        (Promote::Never, None) => (
+            None,
+            format!("not promoted; `retain models promote {name} {version}` makes it the champion"),
+        ),
+        (Promote::Never, Some(c)) => (
+            Some(c.version.clone()),
+            format!("not promoted; champion stays {}", c.version),
+        ),
+        (Promote::IfBetter, Some(c)) => {
+            let champ = registry::load_artifact(&ctx.wh, name, &c.version).await?;
+            let same_label = champ.training.label_sql == a.training.label_sql
+                && champ.training.horizon_days == a.training.horizon_days
+                && champ.training.population == a.training.population;
+            if !same_label {
+                (
+                    Some(c.version.clone()),
+                    format!(
+                        "not promoted: champion {} has another label or population, so the two are not comparable",
+                        c.version
+                    ),
+                )
+            } else {
+                let x = design_matrix(&validation.batches, champ.features())?;
+                let theirs = metrics::roc_auc(&champ.predict_all(&x), &t.y_val)?;
+                let ours = v.roc_auc;
+                let better = match (ours, theirs) {
+                    (Some(o), Some(t)) => o > t,
+                    (Some(_), None) => true,
+                    _ => false,
+                };
+                let cmp = format!(
+                    "validation AUC {} vs champion {} {} on {}",
+                    auc(ours),
+                    c.version,
+                    auc(theirs),
+                    t.metrics.validation_snapshot
+                );
+                if better {
+                    registry::promote(&ctx.wh, name, version, &format!("better: {cmp}")).await?;
+                    (
+                        Some(version.clone()),
+                        format!("promoted to champion ({cmp})"),
+                    )
+                } else {
+                    (
+                        Some(c.version.clone()),
+                        format!("not promoted ({cmp}); champion stays {}", c.version),
+                    )
+                }
+            }
+        }
+    };
+    tracing::info!(model = %name, version = %version, algorithm = a.estimator.kind(), validation_auc = v.roc_auc, ece = v.ece, %promotion, "model registered");
+    Ok(ModelReport {
+        name: name.clone(),
+        spec: spec.origin.clone(),
+        version: version.clone(),
+        algorithm: a.estimator.kind().into(),
+        training_snapshots: a.training.training_snapshots.len(),
+        validation_snapshot: t.metrics.validation_snapshot,
+        training_rows: a.training.fit_rows,
+        calibration_rows: a.training.calibration_rows,
+        validation_rows: v.rows,
+        train_auc: t.metrics.train.roc_auc,
+        validation_auc: v.roc_auc,
+        validation_base_rate: v.base_rate,
+        validation: v.clone(),
+        uncalibrated: t.metrics.validation_uncalibrated.clone(),
+        baseline: t.metrics.baseline.as_ref().map(|b| b.validation.clone()),
+        fit_seconds: t.fit_seconds,
+        champion,
+        promotion,
+        location,
+    })
 }
 
 /// Rows and label rate of one labelled snapshot (in the training set's manifest).
 #[derive(Debug, Clone, Serialize)]
-struct SnapshotStats {
-    as_of: NaiveDate,
-    split: &'static str,
-    rows: u64,
-    positives: u64,
+pub struct SnapshotStats {
+    pub as_of: NaiveDate,
+    pub split: &'static str,
+    pub rows: u64,
+    pub positives: u64,
     /// Share of positive labels; null for a snapshot without rows.
-    label_rate: Option<f64>,
+    pub label_rate: Option<f64>,
 }
 
 /// Refuse a snapshot whose horizon runs past the end of the data: its labels would
@@ -330,8 +864,12 @@ async fn data_end(ctx: &mut Ctx) -> Result<Option<NaiveDate>> {
     Ok(last_day)
 }
 
-fn matrix(batches: &[RecordBatch], spec: &ModelSpec) -> Result<(ndarray::Array2<f64>, Vec<bool>)> {
-    let x = design_matrix(batches, &spec.features)?;
+fn matrix(
+    batches: &[RecordBatch],
+    features: &[String],
+    spec: &ModelSpec,
+) -> Result<(Array2<f64>, Vec<bool>)> {
+    let x = design_matrix(batches, features)?;
     let mut y = Vec::with_capacity(x.nrows());
     for b in batches {
         let label = b
@@ -347,24 +885,6 @@ fn matrix(batches: &[RecordBatch], spec: &ModelSpec) -> Result<(ndarray::Array2<
         y.extend(label.iter().map(|v| v.unwrap_or(false)));
     }
     Ok((x, y))
-}
-
-/// The next free version `vNNNN` under `models/<name>/`.
-pub(crate) async fn next_version(ctx: &Ctx, name: &str) -> Result<String> {
-    let prefix = ctx.wh.root.child(&format!("models/{name}"));
-    let mut max = 0u32;
-    for meta in ctx.wh.root.list(&prefix).await? {
-        if let Some(rest) = meta.location.prefix_match(&prefix)
-            && let Some(seg) = rest.into_iter().next()
-            && let Some(n) = seg
-                .as_ref()
-                .strip_prefix('v')
-                .and_then(|n| n.parse::<u32>().ok())
-        {
-            max = max.max(n);
-        }
-    }
-    Ok(format!("v{:04}", max + 1))
 }
 
 #[cfg(test)]
@@ -458,6 +978,54 @@ mod tests {
             .map(|(c, l)| (c.to_string(), *l))
             .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn the_calibration_slice_is_stable_per_customer_and_near_its_share() {
+        let ids: Vec<String> = (0..20_000).map(|i| format!("C{i:06}")).collect();
+        let held = ids.iter().filter(|id| in_holdout(id, 42, 0.2)).count();
+        assert!((3_700..4_300).contains(&held), "{held} of 20000 for 0.2");
+        // The same customer always lands on the same side; another seed reshuffles.
+        assert!(
+            ids.iter()
+                .all(|id| in_holdout(id, 42, 0.2) == in_holdout(id, 42, 0.2))
+        );
+        let moved = ids
+            .iter()
+            .filter(|id| in_holdout(id, 42, 0.2) != in_holdout(id, 7, 0.2))
+            .count();
+        assert!(moved > 4_000, "{moved}");
+        assert!(!ids.iter().any(|id| in_holdout(id, 42, 0.0)));
+    }
+
+    #[test]
+    fn feature_selection_checks_columns_and_types() {
+        use datafusion::arrow::datatypes::Field;
+        let schema = Schema::new(vec![
+            Field::new("customer_id", DataType::Utf8, false),
+            Field::new("as_of", DataType::Date32, false),
+            Field::new("recency_days", DataType::Int64, true),
+            Field::new("lifecycle_stage", DataType::Utf8, false),
+            Field::new("unsubscribed", DataType::Boolean, true),
+            Field::new("p_alive", DataType::Float64, true),
+        ]);
+        let mut spec = ModelSpec::load("churn", None).unwrap();
+        spec.features = FeatureSelection::All("all".into());
+        spec.exclude = vec!["p_alive".into()];
+        assert_eq!(
+            resolve_features(&spec, &schema).unwrap(),
+            vec!["recency_days".to_owned(), "unsubscribed".to_owned()]
+        );
+        spec.exclude = vec!["p_alvie".into()];
+        let e = resolve_features(&spec, &schema).unwrap_err().to_string();
+        assert!(e.contains("exclude names `p_alvie`"), "{e}");
+        spec.exclude = vec![];
+        spec.features = FeatureSelection::List(vec!["lifecycle_stage".into()]);
+        let e = resolve_features(&spec, &schema).unwrap_err().to_string();
+        assert!(e.contains("`lifecycle_stage` is Utf8, not a number"), "{e}");
+        spec.features = FeatureSelection::List(vec!["recency".into()]);
+        let e = resolve_features(&spec, &schema).unwrap_err().to_string();
+        assert!(e.contains("feature `recency` is not a column"), "{e}");
     }
 
     #[test]

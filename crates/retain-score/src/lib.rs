@@ -118,8 +118,8 @@ pub fn score_batch(
     let p_alive = optional_float(features, "p_alive")?;
     let clv_12m = optional_float(features, "clv_12m")?;
     let batch = std::slice::from_ref(features);
-    let xc = design_matrix(batch, &churn.model.features)?;
-    let xr = design_matrix(batch, &repeat.model.features)?;
+    let xc = design_matrix(batch, churn.features())?;
+    let xr = design_matrix(batch, repeat.features())?;
 
     let n = features.num_rows();
     let mut churn_p = Float64Builder::with_capacity(n);
@@ -150,8 +150,8 @@ pub fn score_batch(
             continue;
         }
         let row_c = xc.row(i).to_vec();
-        let p = churn.model.predict(&row_c);
-        let r = repeat.model.predict(&xr.row(i).to_vec());
+        let p = churn.predict(&row_c);
+        let r = repeat.predict(&xr.row(i).to_vec());
         churn_p.append_value(p);
         repeat_p.append_value(r);
         tier.append_value(if p >= opts.high_risk {
@@ -199,10 +199,11 @@ pub fn score_batch(
 }
 
 /// The features pushing this customer's churn risk up most, strongest first, as
-/// `feature=value (+contribution to log-odds)`. Only positive contributions count: a
-/// reason explains risk, never safety.
+/// `feature=value (+contribution)`: to the log-odds for logistic regression and boosted
+/// trees, to the probability for a tree or forest (per-path contributions). Only
+/// positive contributions count: a reason explains risk, never safety.
 pub fn top_reasons(model: &ModelArtifact, row: &[f64], k: usize) -> Vec<String> {
-    let contrib = model.model.contributions(row);
+    let contrib = model.estimator.contributions(row).values;
     let mut idx: Vec<usize> = (0..contrib.len()).filter(|&j| contrib[j] > 0.0).collect();
     // Deterministic: by contribution, then by feature position.
     idx.sort_by(|&a, &b| contrib[b].total_cmp(&contrib[a]).then(a.cmp(&b)));
@@ -211,7 +212,7 @@ pub fn top_reasons(model: &ModelArtifact, row: &[f64], k: usize) -> Vec<String> 
         .map(|j| {
             format!(
                 "{}={} (+{:.2})",
-                model.model.features[j],
+                model.features()[j],
                 trim_number(row[j]),
                 contrib[j]
             )
@@ -238,43 +239,34 @@ fn round2(v: f64) -> f64 {
 mod tests {
     use super::*;
     use arrow::array::{Float64Array, StringArray};
-    use retain_model::{LogisticModel, Metrics, TrainingInfo};
+    use retain_model::{Calibration, Estimator, LogisticModel, TrainingInfo};
 
     fn artifact(name: &str, coef: Vec<f64>) -> ModelArtifact {
-        let m = Metrics {
-            rows: 0,
-            positives: 0,
-            base_rate: 0.0,
-            roc_auc: Some(0.5),
-            pr_auc: None,
-            log_loss: 0.0,
-            brier: 0.0,
-            ece: None,
-            lift_top_decile: None,
-            capture_top_decile: None,
-        };
         ModelArtifact {
-            format: "retain.model/1".into(),
+            format: retain_model::ARTIFACT_FORMAT.into(),
             name: name.into(),
             version: "v0001".into(),
-            algorithm: "logistic".into(),
-            model: LogisticModel {
+            estimator: Estimator::Logistic(LogisticModel {
                 features: vec!["recency_days".into(), "tickets_90d".into()],
                 fill: vec![0.0, 0.0],
                 mean: vec![0.0, 0.0],
                 scale: vec![1.0, 1.0],
                 coefficients: coef,
                 intercept: 0.0,
-            },
+            }),
+            calibration: Calibration::None,
             training: TrainingInfo {
                 training_snapshots: vec![],
                 validation_snapshot: String::new(),
                 horizon_days: 90,
-                alpha: 1.0,
-                max_iterations: 1,
+                label_sql: "labels/churn.sql".into(),
+                population: None,
+                seed: 42,
+                fit_rows: 0,
+                calibration_rows: 0,
+                hyperparameters: Default::default(),
             },
-            train_metrics: m.clone(),
-            validation_metrics: m,
+            feature_stats: vec![],
         }
     }
 

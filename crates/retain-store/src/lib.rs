@@ -383,6 +383,28 @@ impl Location {
             })
     }
 
+    /// Write bytes only if nothing exists at `path` (a conditional PUT: `If-None-Match: *`
+    /// on S3, an exclusive create on local disk). Returns false, writing nothing, when
+    /// the object already exists.
+    pub async fn put_new(&self, path: &Path, bytes: Vec<u8>) -> Result<bool> {
+        let opts = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(path, PutPayload::from(bytes), opts)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(source) => Err(Error::Store {
+                location: self.url_of(path),
+                source,
+            }),
+        }
+    }
+
     /// Read a whole object.
     pub async fn get(&self, path: &Path) -> Result<Vec<u8>> {
         let r = self.store.get(path).await.map_err(|source| Error::Store {

@@ -1,0 +1,358 @@
+//! The model registry: `models/<model>/<version>/` in the warehouse, with a champion
+//! pointer per model.
+//!
+//! A version is a folder of files (`model.json`, `metrics.json`, `report.html`, …) and a
+//! `manifest.json` listing each file's SHA-256 and size. Files are written with a
+//! conditional create, so a version is never overwritten (two trainers racing for the
+//! same number: the second fails cleanly); the manifest is written last, so a version
+//! without one is incomplete and ignored. Readers verify the hash of what they load.
+//! `models/<model>/champion` names the version scoring uses; it is replaced with one PUT.
+
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDate, Utc};
+use retain_model::ModelArtifact;
+use retain_store::Warehouse;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+/// Format of [`VersionManifest`].
+pub const MANIFEST_FORMAT: &str = "retain.registry/1";
+const MANIFEST: &str = "manifest.json";
+
+/// One registered file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileDigest {
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// `models/<model>/<version>/manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionManifest {
+    /// [`MANIFEST_FORMAT`].
+    pub format: String,
+    pub model: String,
+    pub version: String,
+    /// When the version was registered (UTC, RFC 3339).
+    pub created_at: String,
+    pub run_id: String,
+    /// The run's as-of date.
+    pub as_of: NaiveDate,
+    /// Every file of the version but the manifest, by name.
+    pub files: BTreeMap<String, FileDigest>,
+    /// What `retain models list` shows: algorithm, validation snapshot, headline metrics.
+    #[serde(default)]
+    pub summary: serde_json::Value,
+}
+
+/// `models/<model>/champion`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Champion {
+    pub version: String,
+    #[serde(default)]
+    pub promoted_at: Option<String>,
+    /// Why: `first version`, `better on …`, `promoted by hand`.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The champion it replaced.
+    #[serde(default)]
+    pub previous: Option<String>,
+}
+
+/// Hex SHA-256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn err(message: String) -> Error {
+    Error::Stage {
+        stage: "registry",
+        message,
+    }
+}
+
+/// The next free version `vNNNN` under `models/<model>/` (counting incomplete ones).
+pub async fn next_version(wh: &Warehouse, model: &str) -> Result<String> {
+    let max = versions_on_store(wh, model)
+        .await?
+        .into_iter()
+        .filter_map(|v| v.strip_prefix('v').and_then(|n| n.parse::<u32>().ok()))
+        .max()
+        .unwrap_or(0);
+    Ok(format!("v{:04}", max + 1))
+}
+
+/// Every `vNNNN` folder name under `models/<model>/`, complete or not.
+async fn versions_on_store(wh: &Warehouse, model: &str) -> Result<Vec<String>> {
+    let prefix = wh.root.child(&format!("models/{model}"));
+    let mut out = Vec::new();
+    for meta in wh.root.list(&prefix).await? {
+        if let Some(rest) = meta.location.prefix_match(&prefix)
+            && let Some(seg) = rest.into_iter().next()
+            && seg.as_ref().starts_with('v')
+            && !out.iter().any(|v: &String| v == seg.as_ref())
+        {
+            out.push(seg.as_ref().to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// Register a version: write every file (never replacing one), then the manifest.
+pub async fn register(
+    wh: &Warehouse,
+    model: &str,
+    version: &str,
+    as_of: NaiveDate,
+    files: Vec<(&str, Vec<u8>)>,
+    summary: serde_json::Value,
+) -> Result<VersionManifest> {
+    let dir = format!("models/{model}/{version}");
+    let mut digests = BTreeMap::new();
+    for (name, bytes) in files {
+        digests.insert(
+            name.to_owned(),
+            FileDigest {
+                sha256: sha256_hex(&bytes),
+                bytes: bytes.len() as u64,
+            },
+        );
+        let path = wh.root.child(&format!("{dir}/{name}"));
+        if !wh.root.put_new(&path, bytes).await? {
+            return Err(err(format!(
+                "{} already exists: another run registered {model} {version} at the same time; versions are never overwritten, so train again",
+                wh.root.url_of(&path)
+            )));
+        }
+    }
+    let manifest = VersionManifest {
+        format: MANIFEST_FORMAT.into(),
+        model: model.to_owned(),
+        version: version.to_owned(),
+        created_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        run_id: wh.run_id.clone(),
+        as_of,
+        files: digests,
+        summary,
+    };
+    let bytes = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| err(format!("serialising the manifest of {dir}: {e}")))?;
+    let path = wh.root.child(&format!("{dir}/{MANIFEST}"));
+    if !wh.root.put_new(&path, bytes).await? {
+        return Err(err(format!(
+            "{} already exists: {model} {version} was registered concurrently",
+            wh.root.url_of(&path)
+        )));
+    }
+    Ok(manifest)
+}
+
+/// The manifest of a registered version; an error naming the model's versions when it
+/// is not registered.
+pub async fn manifest(wh: &Warehouse, model: &str, version: &str) -> Result<VersionManifest> {
+    let rel = format!("models/{model}/{version}/{MANIFEST}");
+    match wh.get_json::<VersionManifest>(&rel).await? {
+        Some(m) => Ok(m),
+        None => {
+            let known: Vec<String> = versions(wh, model)
+                .await?
+                .into_iter()
+                .map(|m| m.version)
+                .collect();
+            Err(err(if known.is_empty() {
+                format!(
+                    "model `{model}` has no registered versions in {}",
+                    wh.root.url()
+                )
+            } else {
+                format!(
+                    "model `{model}` has no version `{version}` (registered: {})",
+                    known.join(", ")
+                )
+            }))
+        }
+    }
+}
+
+/// A registered file, checked against the SHA-256 in the version's manifest.
+pub async fn read_verified(
+    wh: &Warehouse,
+    model: &str,
+    version: &str,
+    file: &str,
+) -> Result<Vec<u8>> {
+    let m = manifest(wh, model, version).await?;
+    let digest = m.files.get(file).ok_or_else(|| {
+        err(format!(
+            "models/{model}/{version} has no `{file}` in its manifest"
+        ))
+    })?;
+    let path = wh.root.child(&format!("models/{model}/{version}/{file}"));
+    let bytes = wh.root.get(&path).await?;
+    let actual = sha256_hex(&bytes);
+    if actual != digest.sha256 {
+        return Err(err(format!(
+            "{} has SHA-256 {actual}, but the registry recorded {}: the file changed after it was registered; refusing to use it",
+            wh.root.url_of(&path),
+            digest.sha256
+        )));
+    }
+    Ok(bytes)
+}
+
+/// A registered classifier artifact, hash-verified.
+pub async fn load_artifact(wh: &Warehouse, model: &str, version: &str) -> Result<ModelArtifact> {
+    let bytes = read_verified(wh, model, version, "model.json").await?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        err(format!(
+            "models/{model}/{version}/model.json is not a model artifact this retain reads: {e}"
+        ))
+    })
+}
+
+/// The champion pointer of a model, if any.
+pub async fn champion(wh: &Warehouse, model: &str) -> Result<Option<Champion>> {
+    Ok(wh.get_json(&format!("models/{model}/champion")).await?)
+}
+
+/// The champion artifact, hash-verified; a missing champion is an error saying how to
+/// make one.
+pub async fn load_champion(wh: &Warehouse, model: &str) -> Result<ModelArtifact> {
+    let Some(c) = champion(wh, model).await? else {
+        return Err(err(format!(
+            "model `{model}` has no champion in {}: train one with `retain train models/{model}.toml --promote-if-better`, or promote a version with `retain models promote {model} <version>` (see `retain models list`)",
+            wh.root.url()
+        )));
+    };
+    load_artifact(wh, model, &c.version).await
+}
+
+/// Point the champion at `version` after verifying every file of it.
+pub async fn promote(wh: &Warehouse, model: &str, version: &str, reason: &str) -> Result<Champion> {
+    let m = manifest(wh, model, version).await?;
+    for file in m.files.keys() {
+        read_verified(wh, model, version, file).await?;
+    }
+    let previous = champion(wh, model).await?.map(|c| c.version);
+    let c = Champion {
+        version: version.to_owned(),
+        promoted_at: Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        reason: Some(reason.to_owned()),
+        previous,
+    };
+    wh.put_json(&format!("models/{model}/champion"), &c).await?;
+    tracing::info!(model, version, reason, "champion promoted");
+    Ok(c)
+}
+
+/// Complete versions of a model, oldest first.
+pub async fn versions(wh: &Warehouse, model: &str) -> Result<Vec<VersionManifest>> {
+    let mut out = Vec::new();
+    let mut names = versions_on_store(wh, model).await?;
+    names.sort();
+    for v in names {
+        if let Some(m) = wh
+            .get_json::<VersionManifest>(&format!("models/{model}/{v}/{MANIFEST}"))
+            .await?
+        {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+/// Every model with registered versions, by name.
+pub async fn models(wh: &Warehouse) -> Result<Vec<String>> {
+    let prefix = wh.root.child("models");
+    let mut out: Vec<String> = Vec::new();
+    for meta in wh.root.list(&prefix).await? {
+        if let Some(rest) = meta.location.prefix_match(&prefix) {
+            let parts: Vec<_> = rest.collect();
+            if parts.len() == 3
+                && parts[2].as_ref() == MANIFEST
+                && !out.iter().any(|m| m == parts[0].as_ref())
+            {
+                out.push(parts[0].as_ref().to_owned());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use retain_store::Location;
+
+    use super::*;
+
+    fn warehouse(dir: &std::path::Path) -> Warehouse {
+        let loc = Location::parse(&dir.display().to_string()).unwrap();
+        Warehouse::new(loc, "run-1")
+    }
+
+    #[tokio::test]
+    async fn versions_are_immutable_hash_checked_and_promoted_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = warehouse(dir.path());
+        let day = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        assert_eq!(next_version(&wh, "m").await.unwrap(), "v0001");
+        let files = || {
+            vec![
+                ("model.json", b"{}".to_vec()),
+                ("metrics.json", b"[]".to_vec()),
+            ]
+        };
+        let m = register(&wh, "m", "v0001", day, files(), serde_json::json!({}))
+            .await
+            .unwrap();
+        assert_eq!(
+            m.files["model.json"].sha256,
+            "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+        assert_eq!(next_version(&wh, "m").await.unwrap(), "v0002");
+        // Registering the same version again fails and changes nothing.
+        let again = vec![("model.json", b"{\"x\":1}".to_vec())];
+        let e = register(&wh, "m", "v0001", day, again, serde_json::json!({}))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("never overwritten"), "{e}");
+        assert_eq!(
+            std::fs::read(dir.path().join("models/m/v0001/model.json")).unwrap(),
+            b"{}"
+        );
+        // No champion yet: the error says how to make one.
+        let e = load_champion(&wh, "m").await.unwrap_err().to_string();
+        assert!(e.contains("retain models promote m"), "{e}");
+        let c = promote(&wh, "m", "v0001", "first version").await.unwrap();
+        assert_eq!(c.previous, None);
+        assert_eq!(champion(&wh, "m").await.unwrap().unwrap().version, "v0001");
+        // An unknown version names the known ones.
+        let e = promote(&wh, "m", "v0009", "x")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("registered: v0001"), "{e}");
+        // A file changed after registration is refused on load and on promotion.
+        std::fs::write(dir.path().join("models/m/v0001/metrics.json"), b"[1]").unwrap();
+        let e = promote(&wh, "m", "v0001", "x")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("changed after it was registered"), "{e}");
+        // A version folder without a manifest (an interrupted registration) is skipped
+        // by listings but still takes its number.
+        std::fs::create_dir_all(dir.path().join("models/m/v0002")).unwrap();
+        std::fs::write(dir.path().join("models/m/v0002/model.json"), b"{}").unwrap();
+        assert_eq!(versions(&wh, "m").await.unwrap().len(), 1);
+        assert_eq!(next_version(&wh, "m").await.unwrap(), "v0003");
+        assert_eq!(models(&wh).await.unwrap(), vec!["m".to_owned()]);
+    }
+}
