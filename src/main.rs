@@ -568,16 +568,19 @@ fn print_report(r: &RunReport, synth: Option<std::time::Duration>) {
     for m in &r.models {
         let _ = writeln!(
             out,
-            "  {:<16} {}  AUC {} (train {})  validated on {} ({} rows, base rate {:.1}%), trained on {} snapshots / {} rows",
+            "  {:<16} {}  AUC {} (naive baseline {}, train {}), ECE {}  validated on {} ({} rows, base rate {:.1}%), trained on {} snapshots / {} rows; {}",
             m.name,
             m.version,
             auc(m.validation_auc),
+            auc(m.baseline.as_ref().and_then(|b| b.roc_auc)),
             auc(m.train_auc),
+            auc(m.validation.ece),
             m.validation_snapshot,
             m.validation_rows,
             100.0 * m.validation_base_rate,
             m.training_snapshots,
-            m.training_rows
+            m.training_rows,
+            m.promotion
         );
     }
     if let Some(c) = &r.clv {

@@ -49,7 +49,8 @@ fn documented_columns() -> BTreeMap<String, Vec<String>> {
                 .join("/");
             current = Some(
                 name.replace("&lt;table&gt;", "*")
-                    .replace("&lt;model&gt;", "*"),
+                    .replace("&lt;model&gt;", "*")
+                    .replace("&lt;spec&gt;", "*"),
             );
             continue;
         }
