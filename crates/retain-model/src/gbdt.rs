@@ -19,7 +19,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::tree::{Link, Node, Tree, TreeModel};
-use crate::{Dataset, Error, Result, check_trainable, impute};
+use crate::{Dataset, Error, Result, check_trainable};
 
 /// Rows (at most) whose values place the bin edges: an evenly spaced, deterministic
 /// sample, as scikit-learn bins on a 200,000-row subsample.
@@ -27,6 +27,8 @@ const BIN_SAMPLE: usize = 200_000;
 /// A side of a split needs at least this hessian sum (scikit-learn's
 /// `min_hessian_to_split`): a leaf of near-certain rows has no stable Newton step.
 const MIN_HESSIAN: f64 = 1e-3;
+/// Nodes with at least this many rows build their histogram on two threads.
+const PARALLEL_ROWS: usize = 1 << 16;
 /// Bin codes are `u8`.
 const MAX_BINS: usize = 256;
 
@@ -151,8 +153,10 @@ pub(crate) fn fit(model: &str, data: &Dataset, p: &GbdtParams, track_loss: bool)
         return Err(shape_error(format!("{n} rows: at most {} fit", u32::MAX)));
     }
 
-    let (x, fill) = impute(&data.x);
-    let binned = Binned::new(&x, p.bins);
+    // What `impute` does, without its copy of the matrix: the training means, put in
+    // for missing values as the columns are binned.
+    let fill = crate::fill_values(&data.x);
+    let binned = Binned::new(&data.x, &fill, p.bins);
     let y: Vec<f64> = data.y.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
     let rate = data.positives() as f64 / n as f64;
     let base = (rate / (1.0 - rate)).ln();
@@ -230,10 +234,12 @@ fn log_loss(raw: &[f64], y: &[f64]) -> f64 {
     sum / raw.len().max(1) as f64
 }
 
-/// The training matrix as bin codes, row-major (a row's codes are contiguous, so a
-/// node's histogram reads one short run per row), with each feature's bin edges.
+/// The training matrix as bin codes, twice: row-major (a row's codes are contiguous,
+/// so a node's histogram reads one short run per row) and column-major (partitioning a
+/// node's rows reads one column), with each feature's bin edges.
 struct Binned {
     codes: Vec<u8>,
+    columns: Vec<Vec<u8>>,
     features: usize,
     /// Per feature, the upper edge (inclusive) of every bin but the last: a value goes
     /// to the first bin whose edge is ≥ it.
@@ -241,22 +247,34 @@ struct Binned {
 }
 
 impl Binned {
-    fn new(x: &Array2<f64>, bins: usize) -> Self {
+    /// Bin `x` with its missing values (NaN) replaced by `fill`, column by column, so
+    /// that no imputed copy of the whole matrix is made.
+    fn new(x: &Array2<f64>, fill: &[f64], bins: usize) -> Self {
         let (n, nf) = x.dim();
-        let edges: Vec<Vec<f64>> = x
-            .columns()
-            .into_iter()
-            .map(|c| bin_edges(&c.to_vec(), bins))
-            .collect();
         let mut codes = vec![0u8; n * nf];
-        for (j, e) in edges.iter().enumerate() {
-            for (i, &v) in x.column(j).iter().enumerate() {
-                // At most bins − 1 ≤ 255 edges, so the code fits.
-                codes[i * nf + j] = e.partition_point(|&t| t < v) as u8;
+        let mut columns = Vec::with_capacity(nf);
+        let mut edges = Vec::with_capacity(nf);
+        for (j, column) in x.columns().into_iter().enumerate() {
+            let f = fill.get(j).copied().unwrap_or(0.0);
+            let col: Vec<f64> = column
+                .iter()
+                .map(|&v| if v.is_nan() { f } else { v })
+                .collect();
+            let e = bin_edges(&col, bins);
+            // At most bins − 1 ≤ 255 edges, so a code fits in a u8.
+            let c: Vec<u8> = col
+                .iter()
+                .map(|&v| e.partition_point(|&t| t < v) as u8)
+                .collect();
+            for (i, &ci) in c.iter().enumerate() {
+                codes[i * nf + j] = ci;
             }
+            columns.push(c);
+            edges.push(e);
         }
         Self {
             codes,
+            columns,
             features: nf,
             edges,
         }
@@ -305,6 +323,22 @@ struct Bin {
 
 /// One histogram per feature, indexed by bin code.
 type Hist = Vec<[Bin; MAX_BINS]>;
+
+/// Add the rows' (gradient, hessian, 1) to their bins of `hist`.
+fn accumulate(hist: &mut Hist, rows: &[u32], binned: &Binned, gh: &[(f64, f64)]) {
+    let nf = binned.features;
+    for &r in rows {
+        let r = r as usize;
+        let (g, h) = gh[r];
+        let codes = &binned.codes[r * nf..(r + 1) * nf];
+        for (hf, &c) in hist.iter_mut().zip(codes) {
+            let b = &mut hf[c as usize];
+            b.g += g;
+            b.h += h;
+            b.n += 1;
+        }
+    }
+}
 
 /// The best split of a node.
 #[derive(Debug, Clone, Copy)]
@@ -411,21 +445,40 @@ impl<'a> Grower<'a> {
         h
     }
 
-    /// The histogram of `rows[start..end]`.
+    /// The histogram of `rows[start..end]`. A large node's rows are summed in two
+    /// fixed halves on two threads and the halves added in order, so the model is the
+    /// same whether or not the second thread could start, and on any machine.
     fn build(&mut self, start: usize, end: usize, gh: &[(f64, f64)]) -> Hist {
         let mut hist = self.take_hist();
-        let nf = self.binned.features;
-        for &r in &self.rows[start..end] {
-            let r = r as usize;
-            let (g, h) = gh[r];
-            let codes = &self.binned.codes[r * nf..(r + 1) * nf];
-            for (hf, &c) in hist.iter_mut().zip(codes) {
-                let b = &mut hf[c as usize];
-                b.g += g;
-                b.h += h;
-                b.n += 1;
+        if end - start < PARALLEL_ROWS {
+            accumulate(&mut hist, &self.rows[start..end], self.binned, gh);
+            return hist;
+        }
+        let other = self.take_hist();
+        let (a, b) = self.rows[start..end].split_at((end - start) / 2);
+        let binned = self.binned;
+        let other = std::thread::scope(|s| {
+            let half = std::thread::Builder::new().spawn_scoped(s, move || {
+                let mut other = other;
+                accumulate(&mut other, b, binned, gh);
+                other
+            });
+            accumulate(&mut hist, a, binned, gh);
+            half.ok().and_then(|h| h.join().ok()).unwrap_or_else(|| {
+                // No second thread: sum the second half here.
+                let mut other = vec![[Bin::default(); MAX_BINS]; binned.features];
+                accumulate(&mut other, b, binned, gh);
+                other
+            })
+        });
+        for (hf, of) in hist.iter_mut().zip(&other) {
+            for (x, o) in hf.iter_mut().zip(of) {
+                x.g += o.g;
+                x.h += o.h;
+                x.n += o.n;
             }
         }
+        self.pool.push(other);
         hist
     }
 
@@ -468,20 +521,20 @@ impl<'a> Grower<'a> {
 
     /// Stable partition of `rows[start..end]` by the split; returns the first right row.
     fn partition(&mut self, start: usize, end: usize, s: &Split) -> usize {
-        let nf = self.binned.features;
-        let codes = &self.binned.codes;
-        self.scratch.clear();
-        let mut w = start;
+        let col = &self.binned.columns[s.feature];
+        // Branch-free: every row is written to both places, and only the side it
+        // belongs to advances (`w <= k`, so a row is read before it is overwritten).
+        self.scratch.resize(end - start, 0);
+        let (mut w, mut o) = (start, 0);
         for k in start..end {
             let r = self.rows[k];
-            if codes[r as usize * nf + s.feature] <= s.bin {
-                self.rows[w] = r;
-                w += 1;
-            } else {
-                self.scratch.push(r);
-            }
+            let left = col[r as usize] <= s.bin;
+            self.rows[w] = r;
+            self.scratch[o] = r;
+            w += usize::from(left);
+            o += usize::from(!left);
         }
-        self.rows[w..end].copy_from_slice(&self.scratch);
+        self.rows[w..end].copy_from_slice(&self.scratch[..o]);
         w
     }
 
@@ -967,12 +1020,17 @@ mod tests {
         );
     }
 
-    /// `cargo test -p retain-model --release --lib -- --ignored gbdt_timing --nocapture`
+    /// `cargo test -p retain-model --release --lib -- --ignored gbdt_timing --nocapture`;
+    /// `RETAIN_GBDT_TIMING_ROWS` sets the rows (500,000 by default).
     #[test]
     #[ignore = "timing on 500k rows: run in release"]
     #[allow(clippy::print_stderr)]
     fn gbdt_timing() {
-        let (n, nf) = (500_000, 26);
+        let n = std::env::var("RETAIN_GBDT_TIMING_ROWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(500_000);
+        let nf = 26;
         let mut g = Lcg(99);
         let mut x = Array2::zeros((n, nf));
         let mut y = Vec::with_capacity(n);
