@@ -804,7 +804,7 @@ pub enum FeatureSelection {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct CalibrationConfig {
-    /// `isotonic` (default), `platt` or `none`.
+    /// `platt` (default), `isotonic` or `none`.
     #[serde(default = "default_calibration_method")]
     pub method: CalibrationMethod,
     /// Share of the training customers held out (by a seeded hash of the customer id,
@@ -824,7 +824,7 @@ impl Default for CalibrationConfig {
 }
 
 fn default_calibration_method() -> CalibrationMethod {
-    CalibrationMethod::Isotonic
+    CalibrationMethod::Platt
 }
 fn default_holdout_share() -> f64 {
     0.2
@@ -1315,6 +1315,9 @@ mod tests {
         assert_eq!(spec.algorithm.kind, AlgorithmKind::RandomForest);
         assert_eq!(spec.calibration.method, CalibrationMethod::Platt);
         assert_eq!(spec.calibration.holdout_share, 0.2);
+        let text = text.replace("method = \"platt\"", "method = \"isotonic\"");
+        let spec = ModelSpec::from_toml(&text, "m.toml").unwrap();
+        assert_eq!(spec.calibration.method, CalibrationMethod::Isotonic);
         assert_eq!(spec.seed, 42);
         assert_eq!(spec.text, text);
         let err = ModelSpec::from_toml(&text.replace("\"all\"", "\"everything\""), "m.toml")

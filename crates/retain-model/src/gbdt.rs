@@ -990,7 +990,7 @@ mod tests {
             "x": rows(&train.x), "y": train.y, "valid_x": rows(&valid.x), "params": p,
         });
         std::fs::write(&input, body.to_string()).expect("write input");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("py/sklearn_gbdt.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/py/sklearn_gbdt.py");
         let out = Command::new(python())
             .arg(&script)
             .arg(&input)

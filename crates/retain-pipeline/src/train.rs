@@ -16,6 +16,7 @@ use datafusion::prelude::{col, lit};
 use ndarray::{Array2, Axis};
 use retain_config::{AlgorithmKind, CalibrationMethod, FeatureSelection, ModelSpec};
 use retain_model::calibration::{self, Calibration, Method};
+use retain_model::gbdt::{GbdtParams, fit_gbdt};
 use retain_model::{
     Dataset, Estimator, Metrics, ModelArtifact, TrainingInfo, design_matrix, evaluate,
     feature_stats, fit_logistic, metrics,
@@ -236,14 +237,39 @@ fn fit_estimator(spec: &ModelSpec, data: &Dataset) -> Result<(Estimator, serde_j
             let m = fit_logistic(name, data, alpha, max_iterations)?;
             Ok((
                 Estimator::Logistic(m),
-                serde_json::json!({"kind": "logistic", "alpha": alpha, "max-iterations": max_iterations}),
+                serde_json::json!({"kind": "logistic", "alpha": alpha, "max_iterations": max_iterations}),
             ))
+        }
+        AlgorithmKind::Gbdt => {
+            let d = GbdtParams::default();
+            let p = GbdtParams {
+                trees: a.trees.unwrap_or(d.trees),
+                learning_rate: a.learning_rate.unwrap_or(d.learning_rate),
+                max_depth: a.max_depth.unwrap_or(d.max_depth),
+                max_leaves: a.max_leaves.unwrap_or(d.max_leaves),
+                min_samples_leaf: a.min_samples_leaf.unwrap_or(d.min_samples_leaf),
+                l2: a.l2.unwrap_or(d.l2),
+                bins: a.bins.unwrap_or(d.bins),
+                subsample: a.subsample.unwrap_or(d.subsample),
+                seed: spec.seed,
+            };
+            let m = fit_gbdt(name, data, &p)?;
+            Ok((Estimator::Gbdt(m), with_kind("gbdt", &p)))
         }
         other => Err(Error::Stage {
             stage: "train",
             message: format!("algorithm {} is not available yet", other.as_str()),
         }),
     }
+}
+
+/// Hyperparameters as JSON, tagged with the algorithm's kind.
+fn with_kind(kind: &str, params: &impl Serialize) -> serde_json::Value {
+    let mut v = serde_json::to_value(params).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("kind".into(), kind.into());
+    }
+    v
 }
 
 /// The recency-only baseline: oriented on the fit rows, isotonic-calibrated on the
