@@ -1,5 +1,5 @@
-//! A decision tree (linfa-trees, CART with Gini) and a random forest (linfa-ensemble's
-//! bagging of those trees), converted to the serialisable [`TreeModel`] scoring reads.
+//! A decision tree (linfa-trees, CART with Gini) and a random forest (bagged linfa-trees
+//! decision trees), converted to the serialisable [`TreeModel`] scoring reads.
 //!
 //! linfa's trees predict classes only. The conversion keeps linfa's splits and gives every
 //! node the share of positive training rows that reach it (`value`), their count (`cover`)
@@ -7,7 +7,7 @@
 //! training rows through the converted tree: O(rows × depth) per tree. The model's output
 //! is the mean of those shares over the trees ([`Link::Mean`]).
 //!
-//! What linfa does that shapes the result (read from the 0.8.1 sources):
+//! What linfa-trees 0.8.1 does that shapes this (read from its sources):
 //!
 //! - **Split rule.** linfa *trains* with `x <= split_value` going left (that is how it
 //!   partitions rows for the children and computes their classes) but its `predict` sends
@@ -17,27 +17,34 @@
 //!   too (`x <= threshold` left), and the threshold unchanged: the converted tree holds the
 //!   exact partition the split was chosen for.
 //! - **Pruning.** After fitting, linfa merges sibling leaves that predict the same class.
-//!   Two leaves with 5% and 40% positives both predict `false` and become one, so the
-//!   converted tree can be coarser than `max_depth` suggests, markedly so when positives
-//!   are rare. The shares are still the training shares of the merged nodes.
-//! - **Forest.** linfa-ensemble draws, per tree, `ceil(rows × bootstrap_share)` rows with
-//!   replacement and `ceil(features × feature_share)` feature columns *with replacement*
-//!   (a random subspace per tree, not per split as in Breiman's forest); it reports each
-//!   tree's columns, which map the tree's feature indices back to ours. It takes a
-//!   `rand` 0.8 RNG, seeded here with ChaCha8 from `rand_chacha` 0.3, so a seed gives the
-//!   same bootstrap draws.
-//! - **Ties.** linfa counts classes in a `HashMap` with a random hasher and picks the
-//!   modal class by iteration order, so a node with exactly equal (weighted) counts of
-//!   both classes gets an arbitrary class. That can change which leaves pruning merges.
-//!   [`class_weights`] gives the two classes weights whose products cannot tie, so a fit
-//!   is reproducible (see there).
+//!   Unweighted, two leaves with 5% and 40% positives both predict `false` and become one:
+//!   with 12% positives most forest trees collapsed to a single leaf (a constant). So the
+//!   fit weights the classes to balance ([`class_weights`]): a node's class is then
+//!   "share above the base rate", and pruning only merges leaves on the same side of it.
+//!   The node values are still the unweighted training shares, i.e. probabilities.
+//! - **Ties.** linfa counts classes in a `HashMap` with a random hasher and takes the
+//!   modal class by iteration order, so a node whose two class weights are exactly equal
+//!   gets a random class, which changes what pruning merges: unweighted, 17 of 20 refits
+//!   of one tree (5000 rows, leaves of ≥10) differed. The class weights are chosen so
+//!   that exact ties need very particular counts (see [`class_weights`]).
+//! - **Leaf size.** With weights, linfa's `min_weight_leaf` is in weight units; the
+//!   weights average 1, so `min_samples_leaf` is a leaf's rows at the base-rate mix.
+//!
+//! The forest does its own bootstrap rather than use linfa-ensemble 0.8.1, which (1) drops
+//! the sample weights when it draws a bootstrap (`DatasetBase::new` without weights), so
+//! its trees suffer the collapse above, (2) draws each tree's features *with*
+//! replacement, and (3) `unwrap`s each tree's fit. Its seeding was fine (a fixed `rand`
+//! 0.8 RNG) and its fitted trees reachable (`models`, `model_features`). The bootstrap
+//! here is the same scheme: per tree, `ceil(rows × bootstrap_share)` rows with
+//! replacement and `ceil(features × feature_share)` distinct features (a random subspace
+//! per tree, not per split as in Breiman's forest), from one ChaCha8 stream seeded with
+//! `seed`.
 
 use linfa::prelude::*;
-use linfa_ensemble::EnsembleLearnerParams;
 use linfa_trees::{DecisionTree, DecisionTreeValidParams, SplitQuality, TreeNode};
-use ndarray::{Array1, ArrayView2};
-use rand_chacha_03::ChaCha8Rng;
-use rand_chacha_03::rand_core::SeedableRng;
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::tree::{Link, Node, Tree, TreeModel};
@@ -102,7 +109,7 @@ pub fn fit_decision_tree(model: &str, data: &Dataset, p: &TreeParams) -> Result<
     check_trainable(model, data)?;
     let tree_params = linfa_params(model, p.max_depth, p.min_samples_leaf)?;
     let (x, fill) = impute(&data.x);
-    let ds = linfa::Dataset::new(x, Array1::from(data.y.clone()));
+    let ds = weighted(x, Array1::from(data.y.clone()), class_weights(data));
     let fitted = tree_params.fit(&ds).map_err(|e| trees_error(model, e))?;
     let columns: Vec<usize> = (0..data.features.len()).collect();
     let tree = convert(
@@ -120,10 +127,10 @@ pub fn fit_decision_tree(model: &str, data: &Dataset, p: &TreeParams) -> Result<
     })
 }
 
-/// Fit a random forest with linfa-ensemble (bagged linfa decision trees, each on a
-/// bootstrap sample of the rows and a random subset of the features); P(true) is the mean
-/// over the trees of the share of positive training rows (all of them, not just the
-/// tree's bootstrap) in the row's leaf.
+/// Fit a random forest: bagged linfa decision trees, each on a bootstrap sample of the
+/// rows and a random subset of the features (see the module docs for why the bootstrap
+/// is ours). P(true) is the mean over the trees of the share of positive training rows
+/// (all of them, not just the tree's bootstrap) in the row's leaf.
 pub fn fit_random_forest(model: &str, data: &Dataset, p: &ForestParams) -> Result<TreeModel> {
     check_trainable(model, data)?;
     if p.trees == 0 {
@@ -141,30 +148,72 @@ pub fn fit_random_forest(model: &str, data: &Dataset, p: &ForestParams) -> Resul
             ));
         }
     }
-    // Checked parameters: linfa-ensemble unwraps each tree's fit, and an unchecked
-    // parameter set would fail its check there, in a panic.
     let tree_params = linfa_params(model, p.max_depth, p.min_samples_leaf)?;
     let (x, fill) = impute(&data.x);
-    let ds = linfa::Dataset::new(x, Array1::from(data.y.clone()));
-    let rng = ChaCha8Rng::seed_from_u64(p.seed);
-    let fitted = EnsembleLearnerParams::new_fixed_rng(tree_params, rng)
-        .ensemble_size(p.trees)
-        .bootstrap_proportion(p.bootstrap_share)
-        .feature_proportion(p.feature_share)
-        .fit(&ds)
-        .map_err(|e| trees_error(model, e))?;
-    let trees = fitted
-        .models
-        .iter()
-        .zip(&fitted.model_features)
-        .map(|(t, columns)| convert(model, t.root_node(), columns, ds.records().view(), &data.y))
-        .collect::<Result<Vec<_>>>()?;
+    let (n, n_features) = x.dim();
+    let weights = class_weights(data);
+    let sample_rows = ((n as f64 * p.bootstrap_share).ceil() as usize).clamp(1, n);
+    let sample_features =
+        ((n_features as f64 * p.feature_share).ceil() as usize).clamp(1, n_features);
+    let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
+    let mut trees = Vec::with_capacity(p.trees);
+    for _ in 0..p.trees {
+        let rows: Vec<usize> = (0..sample_rows).map(|_| rng.random_range(0..n)).collect();
+        let mut columns =
+            rand::seq::index::sample(&mut rng, n_features, sample_features).into_vec();
+        columns.sort_unstable();
+        let records = x.select(Axis(0), &rows).select(Axis(1), &columns);
+        let labels: Array1<bool> = rows.iter().map(|&i| data.y[i]).collect();
+        let ds = weighted(records, labels, weights);
+        let fitted = tree_params.fit(&ds).map_err(|e| trees_error(model, e))?;
+        trees.push(convert(
+            model,
+            fitted.root_node(),
+            &columns,
+            x.view(),
+            &data.y,
+        )?);
+    }
     Ok(TreeModel {
         features: data.features.clone(),
         fill,
         link: Link::Mean,
         trees,
     })
+}
+
+/// A linfa dataset whose rows carry their class's weight.
+fn weighted(
+    records: Array2<f64>,
+    labels: Array1<bool>,
+    (w_true, w_false): (f32, f32),
+) -> linfa::Dataset<f64, bool, ndarray::Ix1> {
+    let weights = labels
+        .iter()
+        .map(|&c| if c { w_true } else { w_false })
+        .collect();
+    linfa::Dataset::new(records, labels).with_weights(weights)
+}
+
+/// linfa sample weights of a `true` and a `false` row: balanced (each class carries half
+/// the total weight, and the weights average 1), so that linfa's class of a node is
+/// whether its share of positives is above the training base rate.
+///
+/// linfa sums them in `f32` and breaks an exact tie between the two classes' sums at
+/// random (see the module docs). The `true` weight's lowest mantissa bit is set and the
+/// `false` weight's cleared, which keeps them unequal (equal counts never tie, even at a
+/// base rate of exactly one half) and makes an exact tie of `k·w_true` with `m·w_false`
+/// need counts near 2^23 or an `f32` rounding coincidence.
+pub fn class_weights(data: &Dataset) -> (f32, f32) {
+    let n = data.rows() as f64;
+    let positives = data.positives().max(1) as f64;
+    let negatives = (n - positives).max(1.0);
+    let w_true = (n / (2.0 * positives)) as f32;
+    let w_false = (n / (2.0 * negatives)) as f32;
+    (
+        f32::from_bits(w_true.to_bits() | 1),
+        f32::from_bits(w_false.to_bits() & !1),
+    )
 }
 
 /// linfa's tree parameters for ours, checked.
@@ -316,14 +365,13 @@ fn fill_stats(tree: &mut Tree, x: ArrayView2<f64>, y: &[bool]) {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests_support {
     use super::*;
     use crate::metrics::roc_auc;
-    use ndarray::Array2;
 
-    struct Lcg(u64);
+    pub struct Lcg(pub u64);
     impl Lcg {
-        fn next_f64(&mut self) -> f64 {
+        pub fn next_f64(&mut self) -> f64 {
             self.0 = self
                 .0
                 .wrapping_mul(6364136223846793005)
@@ -335,7 +383,7 @@ mod tests {
     /// `cols` features uniform in [0, 1); y = 1 with probability
     /// sigmoid(4·(x0 − 0.5) + 2·(x1 − 0.5)·[x2 > 0.5] + bias): x0 is the main signal,
     /// x1 matters in half the space, the rest is noise.
-    fn data(n: usize, cols: usize, bias: f64, seed: u64) -> Dataset {
+    pub fn data(n: usize, cols: usize, bias: f64, seed: u64) -> Dataset {
         let mut g = Lcg(seed);
         let mut x = Array2::zeros((n, cols));
         let mut y = Vec::with_capacity(n);
@@ -359,18 +407,24 @@ mod tests {
         }
     }
 
-    fn predict_all(m: &TreeModel, x: &Array2<f64>) -> Vec<f64> {
+    pub fn predict_all(m: &TreeModel, x: &Array2<f64>) -> Vec<f64> {
         x.rows()
             .into_iter()
             .map(|r| m.predict(&r.to_vec()))
             .collect()
     }
 
-    fn auc(m: &TreeModel, d: &Dataset) -> f64 {
+    pub fn auc(m: &TreeModel, d: &Dataset) -> f64 {
         let p = predict_all(m, &d.x);
         assert!(p.iter().all(|v| (0.0..=1.0).contains(v)), "probabilities");
         roc_auc(&p, &d.y).unwrap().unwrap()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::*;
+    use super::*;
 
     #[test]
     fn both_learners_find_the_signal() {
@@ -395,13 +449,14 @@ mod tests {
 
     #[test]
     fn the_converted_tree_gives_linfas_class_on_every_training_row() {
-        let d = data(4000, 4, 0.3, 3);
+        let d = data(4000, 4, -1.0, 3);
         let p = TreeParams {
             max_depth: 6,
             min_samples_leaf: 20,
         };
         let (x, _) = impute(&d.x);
-        let ds = linfa::Dataset::new(x.clone(), Array1::from(d.y.clone()));
+        let (w_true, w_false) = class_weights(&d);
+        let ds = weighted(x.clone(), Array1::from(d.y.clone()), (w_true, w_false));
         let fitted = linfa_params("t", p.max_depth, p.min_samples_leaf)
             .unwrap()
             .fit(&ds)
@@ -409,23 +464,196 @@ mod tests {
         let linfa_class = fitted.predict(&x);
         let columns: Vec<usize> = (0..4).collect();
         let ours = convert("t", fitted.root_node(), &columns, x.view(), &d.y).unwrap();
-        assert!(ours.leaves() > 4, "a real tree: {} leaves", ours.leaves());
+        assert!(ours.leaves() > 8, "a real tree: {} leaves", ours.leaves());
         assert_eq!(ours.leaves(), fitted.num_leaves());
-        // Map each of our leaves to linfa's class: the rows reaching it all agree.
-        let mut class_of_leaf = std::collections::HashMap::new();
+        assert_eq!(ours.depth(), fitted.max_depth());
+        // Every training row lands in a leaf of ours whose weighted majority is the class
+        // linfa predicts for the row (linfa's leaf class is that majority).
         for (i, row) in x.rows().into_iter().enumerate() {
-            let leaf = ours.leaf(&row.to_vec());
-            let c = *class_of_leaf.entry(leaf).or_insert(linfa_class[i]);
-            assert_eq!(c, linfa_class[i], "row {i} leaf {leaf}");
+            let leaf = &ours.nodes[ours.leaf(&row.to_vec())];
+            let pos = leaf.value * leaf.cover;
+            let neg = leaf.cover - pos;
+            let ours_class = pos * f64::from(w_true) > neg * f64::from(w_false);
+            assert_eq!(ours_class, linfa_class[i], "row {i}: leaf {leaf:?}");
         }
-        // Our leaf is in the same spot: linfa's leaf class is the majority of its rows,
-        // which is what our share says (ties aside).
-        for (&leaf, &c) in &class_of_leaf {
-            let v = ours.nodes[leaf].value;
-            assert!(
-                v == 0.5 || (v > 0.5) == c,
-                "leaf {leaf}: share {v}, class {c}"
-            );
+        // And the same model through the public function.
+        let m = fit_decision_tree("t", &d, &p).unwrap();
+        assert_eq!(m.trees[0], ours);
+    }
+
+    #[test]
+    fn contributions_and_bias_sum_to_the_prediction() {
+        let d = data(3000, 5, -0.5, 4);
+        let p = ForestParams {
+            trees: 5,
+            ..ForestParams::default()
+        };
+        for m in [
+            fit_decision_tree("t", &d, &TreeParams::default()).unwrap(),
+            fit_random_forest("f", &d, &p).unwrap(),
+        ] {
+            for row in d.x.rows().into_iter().take(200) {
+                let row = row.to_vec();
+                let (bias, c) = m.contributions(&row);
+                let total = bias + c.iter().sum::<f64>();
+                assert!((total - m.predict(&row)).abs() < 1e-9, "{total}");
+            }
         }
+    }
+
+    #[test]
+    fn importance_ranks_the_main_signal_first() {
+        let d = data(5000, 6, 0.0, 5);
+        let p = ForestParams {
+            trees: 8,
+            ..ForestParams::default()
+        };
+        for m in [
+            fit_decision_tree("t", &d, &TreeParams::default()).unwrap(),
+            fit_random_forest("f", &d, &p).unwrap(),
+        ] {
+            let imp = m.importance();
+            assert!((imp.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+            let top = (0..imp.len())
+                .max_by(|&a, &b| imp[a].total_cmp(&imp[b]))
+                .unwrap();
+            assert_eq!(top, 0, "{imp:?}");
+            assert!(imp.iter().all(|&v| v >= 0.0));
+        }
+    }
+
+    #[test]
+    fn a_seed_fixes_the_forest_and_another_seed_changes_it() {
+        let d = data(3000, 6, -1.0, 6);
+        let p = ForestParams {
+            trees: 6,
+            min_samples_leaf: 10,
+            ..ForestParams::default()
+        };
+        let a = fit_random_forest("f", &d, &p).unwrap();
+        assert_eq!(a, fit_random_forest("f", &d, &p).unwrap());
+        let other = ForestParams { seed: 7, ..p };
+        assert_ne!(a, fit_random_forest("f", &d, &other).unwrap());
+        // Small leaves make exact class ties likely in unweighted linfa; not here.
+        let t = TreeParams {
+            max_depth: 8,
+            min_samples_leaf: 5,
+        };
+        let first = fit_decision_tree("t", &d, &t).unwrap();
+        for _ in 0..5 {
+            assert_eq!(first, fit_decision_tree("t", &d, &t).unwrap());
+        }
+    }
+
+    #[test]
+    fn rare_positives_still_give_a_ranking_forest() {
+        // ~12% positives: unweighted, linfa's pruning left most trees a single leaf.
+        let d = data(8000, 6, -2.5, 7);
+        let f = fit_random_forest("f", &d, &ForestParams::default()).unwrap();
+        let single = f.trees.iter().filter(|t| t.leaves() == 1).count();
+        assert!(single <= 2, "{single} single-leaf trees");
+        assert!(auc(&f, &d) > 0.75, "auc {}", auc(&f, &d));
+        // Shares are probabilities: their mean over the training rows is near the rate.
+        let p = predict_all(&f, &d.x);
+        let mean = p.iter().sum::<f64>() / p.len() as f64;
+        let rate = d.positives() as f64 / d.rows() as f64;
+        assert!((mean - rate).abs() < 0.02, "{mean} vs {rate}");
+    }
+
+    #[test]
+    fn single_class_and_bad_parameters_are_clear_errors() {
+        let mut d = data(200, 3, 0.0, 8);
+        d.y = vec![false; 200];
+        let e = fit_decision_tree("churn", &d, &TreeParams::default()).unwrap_err();
+        assert!(e.to_string().contains("nothing to learn"), "{e}");
+        let e = fit_random_forest("churn", &d, &ForestParams::default()).unwrap_err();
+        assert!(e.to_string().contains("nothing to learn"), "{e}");
+        let d = data(200, 3, 0.0, 8);
+        for p in [
+            ForestParams {
+                trees: 0,
+                ..ForestParams::default()
+            },
+            ForestParams {
+                bootstrap_share: 0.0,
+                ..ForestParams::default()
+            },
+            ForestParams {
+                feature_share: f64::NAN,
+                ..ForestParams::default()
+            },
+            ForestParams {
+                min_samples_leaf: 0,
+                ..ForestParams::default()
+            },
+        ] {
+            let e = fit_random_forest("f", &d, &p).unwrap_err();
+            assert!(matches!(e, Error::Trees { .. }), "{e}");
+        }
+    }
+
+    #[test]
+    fn missing_values_take_the_training_mean() {
+        let mut d = data(3000, 4, 0.0, 9);
+        let present: Vec<f64> = (0..d.rows())
+            .filter(|i| i % 4 != 0)
+            .map(|i| d.x[[i, 0]])
+            .collect();
+        let mean = present.iter().sum::<f64>() / present.len() as f64;
+        for i in (0..d.rows()).step_by(4) {
+            d.x[[i, 0]] = f64::NAN;
+        }
+        let p = ForestParams {
+            trees: 4,
+            ..ForestParams::default()
+        };
+        for m in [
+            fit_decision_tree("t", &d, &TreeParams::default()).unwrap(),
+            fit_random_forest("f", &d, &p).unwrap(),
+        ] {
+            assert!((m.fill[0] - mean).abs() < 1e-12, "{:?}", m.fill);
+            let row = [f64::NAN, 0.3, 0.6, 0.1];
+            assert_eq!(m.predict(&row), m.predict(&[mean, 0.3, 0.6, 0.1]));
+            assert!(auc(&m, &d) > 0.7);
+        }
+    }
+
+    #[test]
+    fn a_model_survives_a_json_round_trip() {
+        let d = data(2000, 4, 0.0, 10);
+        let p = ForestParams {
+            trees: 3,
+            ..ForestParams::default()
+        };
+        let m = fit_random_forest("f", &d, &p).unwrap();
+        let json = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<TreeModel>(&json).unwrap(), m);
+        let params = serde_json::to_string(&p).unwrap();
+        assert_eq!(serde_json::from_str::<ForestParams>(&params).unwrap(), p);
+    }
+
+    /// Fit time on 200k × 26 (run with `--ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn timing_200k_by_26() {
+        let d = data(200_000, 26, -1.0, 11);
+        let t0 = std::time::Instant::now();
+        let t = fit_decision_tree("t", &d, &TreeParams::default()).unwrap();
+        let t_tree = t0.elapsed();
+        let t0 = std::time::Instant::now();
+        let f = fit_random_forest("f", &d, &ForestParams::default()).unwrap();
+        let t_forest = t0.elapsed();
+        let t0 = std::time::Instant::now();
+        let mut tree = f.trees[0].clone();
+        let (x, _) = impute(&d.x);
+        fill_stats(&mut tree, x.view(), &d.y);
+        let t_route = t0.elapsed();
+        eprintln!(
+            "tree {t_tree:?} ({} leaves, auc {:.3}); forest of 20 {t_forest:?} (auc {:.3}); \
+             routing 200k rows through one tree {t_route:?}",
+            t.trees[0].leaves(),
+            auc(&t, &d),
+            auc(&f, &d)
+        );
     }
 }
