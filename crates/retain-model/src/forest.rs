@@ -318,7 +318,7 @@ fn fill_stats(tree: &mut Tree, x: ArrayView2<f64>, y: &[bool]) {
     let len = tree.nodes.len();
     let mut rows = vec![0u64; len];
     let mut positives = vec![0u64; len];
-    for (row, &label) in x.rows().into_iter().zip(y) {
+    let mut route = |row: &[f64], label: bool| {
         let mut i = 0usize;
         while let Some(node) = tree.nodes.get(i) {
             rows[i] += 1;
@@ -330,6 +330,19 @@ fn fill_stats(tree: &mut Tree, x: ArrayView2<f64>, y: &[bool]) {
             } else {
                 node.right
             } as usize;
+        }
+    };
+    // A standard-layout matrix is read as contiguous row slices (the imputed matrix is).
+    match x.as_slice() {
+        Some(all) if x.ncols() > 0 => {
+            for (row, &label) in all.chunks_exact(x.ncols()).zip(y) {
+                route(row, label);
+            }
+        }
+        _ => {
+            for (row, &label) in x.rows().into_iter().zip(y) {
+                route(&row.to_vec(), label);
+            }
         }
     }
     // n·G = 2·pos·neg / n.
@@ -347,14 +360,16 @@ fn fill_stats(tree: &mut Tree, x: ArrayView2<f64>, y: &[bool]) {
     if let Some(root) = tree.nodes.first_mut() {
         root.value = share(0, 0.0);
     }
+    for (node, &n) in tree.nodes.iter_mut().zip(&rows) {
+        node.cover = n as f64;
+    }
     // Preorder: a parent's value is set before its children read it.
     for i in 0..len {
-        let (value, children) = {
-            let n = &mut tree.nodes[i];
-            n.cover = rows[i] as f64;
-            let children = n.feature.map(|_| (n.left as usize, n.right as usize));
-            (n.value, children)
-        };
+        let node = &tree.nodes[i];
+        let value = node.value;
+        let children = node
+            .feature
+            .map(|_| (node.left as usize, node.right as usize));
         let Some((l, r)) = children.filter(|&(l, r)| l < len && r < len) else {
             continue;
         };
@@ -632,9 +647,10 @@ mod tests {
         assert_eq!(serde_json::from_str::<ForestParams>(&params).unwrap(), p);
     }
 
-    /// Fit time on 200k × 26 (run with `--ignored --nocapture`).
+    /// Fit time on 200k × 26 (run with `--ignored --nocapture`); prints the timings.
     #[test]
     #[ignore]
+    #[allow(clippy::print_stderr)]
     fn timing_200k_by_26() {
         let d = data(200_000, 26, -1.0, 11);
         let t0 = std::time::Instant::now();
@@ -643,9 +659,9 @@ mod tests {
         let t0 = std::time::Instant::now();
         let f = fit_random_forest("f", &d, &ForestParams::default()).unwrap();
         let t_forest = t0.elapsed();
-        let t0 = std::time::Instant::now();
         let mut tree = f.trees[0].clone();
         let (x, _) = impute(&d.x);
+        let t0 = std::time::Instant::now();
         fill_stats(&mut tree, x.view(), &d.y);
         let t_route = t0.elapsed();
         eprintln!(
