@@ -16,6 +16,7 @@ use datafusion::prelude::{col, lit};
 use ndarray::{Array2, Axis};
 use retain_config::{AlgorithmKind, CalibrationMethod, FeatureSelection, ModelSpec};
 use retain_model::calibration::{self, Calibration, Method};
+use retain_model::forest::{ForestParams, TreeParams, fit_decision_tree, fit_random_forest};
 use retain_model::gbdt::{GbdtParams, fit_gbdt};
 use retain_model::{
     Dataset, Estimator, Metrics, ModelArtifact, TrainingInfo, design_matrix, evaluate,
@@ -256,10 +257,28 @@ fn fit_estimator(spec: &ModelSpec, data: &Dataset) -> Result<(Estimator, serde_j
             let m = fit_gbdt(name, data, &p)?;
             Ok((Estimator::Gbdt(m), with_kind("gbdt", &p)))
         }
-        other => Err(Error::Stage {
-            stage: "train",
-            message: format!("algorithm {} is not available yet", other.as_str()),
-        }),
+        AlgorithmKind::DecisionTree => {
+            let d = TreeParams::default();
+            let p = TreeParams {
+                max_depth: a.max_depth.unwrap_or(d.max_depth),
+                min_samples_leaf: a.min_samples_leaf.unwrap_or(d.min_samples_leaf),
+            };
+            let m = fit_decision_tree(name, data, &p)?;
+            Ok((Estimator::DecisionTree(m), with_kind("decision-tree", &p)))
+        }
+        AlgorithmKind::RandomForest => {
+            let d = ForestParams::default();
+            let p = ForestParams {
+                trees: a.trees.unwrap_or(d.trees),
+                max_depth: a.max_depth.unwrap_or(d.max_depth),
+                min_samples_leaf: a.min_samples_leaf.unwrap_or(d.min_samples_leaf),
+                bootstrap_share: a.bootstrap_share.unwrap_or(d.bootstrap_share),
+                feature_share: a.feature_share.unwrap_or(d.feature_share),
+                seed: spec.seed,
+            };
+            let m = fit_random_forest(name, data, &p)?;
+            Ok((Estimator::RandomForest(m), with_kind("random-forest", &p)))
+        }
     }
 }
 
