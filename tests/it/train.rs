@@ -204,6 +204,48 @@ fn train_beats_the_naive_baseline_and_the_registry_keeps_the_best() {
     assert!(out.contains(&format!("churn {best} (champion)")), "{out}");
     assert!(out.contains("files (SHA-256 verified)"), "{out}");
 
+    // A population filter over feature columns trains on fewer rows and is not compared
+    // with a champion trained on everyone; a filter that does not parse is named.
+    let relational = wh.join("relational.toml");
+    let churn = std::fs::read_to_string(spec("churn.toml")).unwrap();
+    std::fs::write(
+        &relational,
+        churn.replace(
+            "horizon-days = 90\n",
+            "horizon-days = 90\npopulation = \"shopper_type = 'relational'\"\n",
+        ),
+    )
+    .unwrap();
+    let out = stdout(&run_ok(&mut cmd(
+        wh,
+        &["train", "--promote-if-better", relational.to_str().unwrap()],
+    )));
+    assert!(out.contains("another label or population"), "{out}");
+    let v5 = json(&wh.join("models/churn/v0005/model.json"));
+    assert_eq!(v5["training"]["population"], "shopper_type = 'relational'");
+    assert!(
+        v5["training"]["fit_rows"].as_u64().unwrap()
+            < artifact["training"]["fit_rows"].as_u64().unwrap()
+    );
+    std::fs::write(
+        &relational,
+        churn.replace(
+            "horizon-days = 90\n",
+            "horizon-days = 90\npopulation = \"shoper_type = 'relational'\"\n",
+        ),
+    )
+    .unwrap();
+    let out = cmd(wh, &["train", relational.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("population `shoper_type = 'relational'` is not a boolean expression over the feature columns"),
+        "{err}"
+    );
+
     // A registered file edited afterwards is refused, in one line.
     let tampered = wh.join("models/churn/v0001/model.json");
     let mut text = std::fs::read_to_string(&tampered).unwrap();
@@ -223,7 +265,7 @@ fn train_beats_the_naive_baseline_and_the_registry_keeps_the_best() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("registered: v0001, v0002, v0003, v0004"),
+        err.contains("registered: v0001, v0002, v0003, v0004, v0005"),
         "{err}"
     );
 }
