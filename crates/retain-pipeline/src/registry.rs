@@ -233,20 +233,43 @@ pub async fn load_champion(wh: &Warehouse, model: &str) -> Result<ModelArtifact>
     load_artifact(wh, model, &c.version).await
 }
 
-/// Point the champion at `version` after verifying every file of it.
+/// Point the champion at `version` after verifying every file of it. The pointer is
+/// swapped with a conditional write against the one read, so two concurrent promotions
+/// cannot both win silently: the loser gets an error naming the new champion.
 pub async fn promote(wh: &Warehouse, model: &str, version: &str, reason: &str) -> Result<Champion> {
     let m = manifest(wh, model, version).await?;
     for file in m.files.keys() {
         read_verified(wh, model, version, file).await?;
     }
-    let previous = champion(wh, model).await?.map(|c| c.version);
+    let path = wh.root.child(&format!("models/{model}/champion"));
+    let current = wh.root.get_versioned(&path).await?;
+    let (previous, expected) = match current {
+        Some((bytes, v)) => {
+            let c: Champion = serde_json::from_slice(&bytes).map_err(|e| {
+                err(format!(
+                    "{} is not a champion pointer: {e}",
+                    wh.root.url_of(&path)
+                ))
+            })?;
+            (Some(c.version), Some(v))
+        }
+        None => (None, None),
+    };
     let c = Champion {
         version: version.to_owned(),
         promoted_at: Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         reason: Some(reason.to_owned()),
         previous,
     };
-    wh.put_json(&format!("models/{model}/champion"), &c).await?;
+    let bytes = serde_json::to_vec_pretty(&c)
+        .map_err(|e| err(format!("serialising the champion pointer: {e}")))?;
+    if !wh.root.put_if_unchanged(&path, bytes, expected).await? {
+        let now = champion(wh, model).await?.map(|c| c.version);
+        return Err(err(format!(
+            "the champion of `{model}` changed while promoting {version} (it is now {}); nothing was changed by this promotion, check `retain models list` and retry",
+            now.as_deref().unwrap_or("none")
+        )));
+    }
     tracing::info!(model, version, reason, "champion promoted");
     Ok(c)
 }
@@ -354,5 +377,45 @@ mod tests {
         assert_eq!(versions(&wh, "m").await.unwrap().len(), 1);
         assert_eq!(next_version(&wh, "m").await.unwrap(), "v0003");
         assert_eq!(models(&wh).await.unwrap(), vec!["m".to_owned()]);
+    }
+
+    /// A compare-and-swap against a stale read loses and writes nothing (in-memory
+    /// store here, which has conditional updates like S3; the S3 tests run the same
+    /// path against SeaweedFS).
+    #[tokio::test]
+    async fn a_stale_champion_swap_loses() {
+        let wh = Warehouse::new(Location::parse("memory:///wh").unwrap(), "run-1");
+        let day = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        for v in ["v0001", "v0002"] {
+            register(
+                &wh,
+                "m",
+                v,
+                day,
+                vec![("model.json", b"{}".to_vec())],
+                serde_json::json!({}),
+            )
+            .await
+            .unwrap();
+        }
+        promote(&wh, "m", "v0001", "first").await.unwrap();
+        let path = wh.root.child("models/m/champion");
+        let (_, stale) = wh.root.get_versioned(&path).await.unwrap().unwrap();
+        let c = promote(&wh, "m", "v0002", "better").await.unwrap();
+        assert_eq!(c.previous.as_deref(), Some("v0001"));
+        let swapped = wh
+            .root
+            .put_if_unchanged(&path, b"{\"version\": \"v0001\"}".to_vec(), Some(stale))
+            .await
+            .unwrap();
+        assert!(!swapped, "a write based on a stale read must lose");
+        assert_eq!(champion(&wh, "m").await.unwrap().unwrap().version, "v0002");
+        // Creating a pointer that already exists loses too.
+        assert!(
+            !wh.root
+                .put_if_unchanged(&path, b"{}".to_vec(), None)
+                .await
+                .unwrap()
+        );
     }
 }

@@ -405,6 +405,69 @@ impl Location {
         }
     }
 
+    /// Read an object with the version a conditional update needs; `None` when absent.
+    pub async fn get_versioned(
+        &self,
+        path: &Path,
+    ) -> Result<Option<(Vec<u8>, object_store::UpdateVersion)>> {
+        let r = match self.store.get(path).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(source) => {
+                return Err(Error::Store {
+                    location: self.url_of(path),
+                    source,
+                });
+            }
+        };
+        let version = object_store::UpdateVersion {
+            e_tag: r.meta.e_tag.clone(),
+            version: r.meta.version.clone(),
+        };
+        let bytes = r.bytes().await.map_err(|source| Error::Store {
+            location: self.url_of(path),
+            source,
+        })?;
+        Ok(Some((bytes.to_vec(), version)))
+    }
+
+    /// Replace an object only if it is still what was read (`expected`, from
+    /// [`Location::get_versioned`]), or create it only if it does not exist (`None`):
+    /// compare-and-swap, `If-Match` / `If-None-Match: *` on S3. Returns false, writing
+    /// nothing, when another writer got there first. The local file system has no
+    /// conditional update (object_store: not implemented); there the replacement is a
+    /// plain atomic PUT, which is safe for one machine writing at a time.
+    pub async fn put_if_unchanged(
+        &self,
+        path: &Path,
+        bytes: Vec<u8>,
+        expected: Option<object_store::UpdateVersion>,
+    ) -> Result<bool> {
+        let mode = match expected {
+            None => return self.put_new(path, bytes).await,
+            Some(v) => object_store::PutMode::Update(v),
+        };
+        let opts = object_store::PutOptions {
+            mode,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(path, PutPayload::from(bytes.clone()), opts)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::Precondition { .. }) => Ok(false),
+            Err(object_store::Error::NotImplemented { .. }) => {
+                self.put(path, bytes).await.map(|_| true)
+            }
+            Err(source) => Err(Error::Store {
+                location: self.url_of(path),
+                source,
+            }),
+        }
+    }
+
     /// Read a whole object.
     pub async fn get(&self, path: &Path) -> Result<Vec<u8>> {
         let r = self.store.get(path).await.map_err(|source| Error::Store {
