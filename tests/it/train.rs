@@ -82,6 +82,22 @@ fn train_beats_the_naive_baseline_and_the_registry_keeps_the_best() {
     let artifact = json(&v1.join("model.json"));
     assert_eq!(artifact["format"], "retain.model/2");
     assert_eq!(artifact["estimator"]["kind"], "logistic");
+    let inputs = artifact["encoding"]["inputs"].as_array().unwrap();
+    let shopper = inputs
+        .iter()
+        .find(|i| i["column"] == "shopper_type")
+        .unwrap();
+    assert_eq!(shopper["kind"], "one-hot");
+    assert_eq!(
+        shopper["categories"],
+        serde_json::json!(["relational", "transactional", "unknown"])
+    );
+    assert!(
+        artifact["estimator"]["features"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("shopper_type=relational"))
+    );
     assert!(
         artifact["training"]["calibration_rows"].as_u64().unwrap() > 500,
         "a held-out slice of training customers: {}",

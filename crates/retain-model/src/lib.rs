@@ -15,6 +15,7 @@ use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
 pub mod calibration;
+pub mod encoding;
 pub mod forest;
 pub mod gbdt;
 pub mod metrics;
@@ -23,6 +24,7 @@ mod sklearn_agreement;
 pub mod tree;
 
 pub use calibration::Calibration;
+pub use encoding::{Encoding, Input};
 pub use metrics::{Metrics, evaluate};
 pub use tree::{Link, TreeModel};
 
@@ -459,6 +461,8 @@ pub struct ModelArtifact {
     pub format: String,
     pub name: String,
     pub version: String,
+    /// How feature-table columns become the estimator's columns (one-hot categories).
+    pub encoding: Encoding,
     pub estimator: Estimator,
     /// Applied to the estimator's probability.
     pub calibration: Calibration,
@@ -468,9 +472,15 @@ pub struct ModelArtifact {
 }
 
 impl ModelArtifact {
-    /// Feature columns, in the order rows must have them.
+    /// The estimator's columns (numbers, and `column=category` indicators), in the order
+    /// of [`ModelArtifact::matrix`]'s columns.
     pub fn features(&self) -> &[String] {
         self.estimator.features()
+    }
+
+    /// The estimator's design matrix of feature-table batches.
+    pub fn matrix(&self, batches: &[RecordBatch]) -> Result<Array2<f64>> {
+        self.encoding.matrix(batches)
     }
 
     /// Calibrated P(true) for one row.
@@ -505,8 +515,14 @@ impl ModelArtifact {
                 ),
             });
         }
-        for f in self.features() {
-            if !available.contains(f) {
+        if self.encoding.columns() != self.features() {
+            return Err(Error::Artifact {
+                model: format!("{}@{}", self.name, self.version),
+                message: "its encoding and its estimator disagree on the columns".into(),
+            });
+        }
+        for f in self.encoding.source_columns() {
+            if !available.iter().any(|a| a == f) {
                 return Err(Error::Artifact {
                     model: format!("{}@{}", self.name, self.version),
                     message: format!("feature `{f}` is not in the feature table"),

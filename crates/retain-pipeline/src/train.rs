@@ -19,7 +19,7 @@ use retain_model::calibration::{self, Calibration, Method};
 use retain_model::forest::{ForestParams, TreeParams, fit_decision_tree, fit_random_forest};
 use retain_model::gbdt::{GbdtParams, fit_gbdt};
 use retain_model::{
-    Dataset, Estimator, Metrics, ModelArtifact, TrainingInfo, design_matrix, evaluate,
+    Dataset, Encoding, Estimator, Metrics, ModelArtifact, TrainingInfo, design_matrix, evaluate,
     feature_stats, fit_logistic, metrics,
 };
 use retain_sql::Params;
@@ -129,9 +129,12 @@ fn spec_id(spec: &ModelSpec) -> String {
 }
 
 /// The feature columns a spec selects from the feature table's schema: a list is
-/// checked column by column, `"all"` takes every numeric and boolean column but the key.
+/// checked column by column, `"all"` takes every numeric, boolean and string column but
+/// the key (strings become one-hot categories).
 pub(crate) fn resolve_features(spec: &ModelSpec, schema: &Schema) -> Result<Vec<String>> {
-    let usable = |t: &DataType| t.is_numeric() || matches!(t, DataType::Boolean);
+    let usable = |t: &DataType| {
+        t.is_numeric() || matches!(t, DataType::Boolean | DataType::Utf8 | DataType::Utf8View)
+    };
     let invalid = |message: String| Error::Stage {
         stage: "train",
         message: format!("model spec {}: {message}", spec.origin),
@@ -159,7 +162,7 @@ pub(crate) fn resolve_features(spec: &ModelSpec, schema: &Schema) -> Result<Vec<
                 })?;
                 if !usable(f.data_type()) {
                     return Err(invalid(format!(
-                        "feature `{name}` is {}, not a number or boolean",
+                        "feature `{name}` is {}, not a number, boolean or string (category)",
                         f.data_type()
                     )));
                 }
@@ -184,8 +187,8 @@ struct Split {
 }
 
 impl Split {
-    fn matrix(&self, features: &[String], spec: &ModelSpec) -> Result<(Array2<f64>, Vec<bool>)> {
-        matrix(&self.batches, features, spec)
+    fn matrix(&self, encoding: &Encoding, spec: &ModelSpec) -> Result<(Array2<f64>, Vec<bool>)> {
+        matrix(&self.batches, encoding, spec)
     }
     fn customer_ids(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -442,10 +445,17 @@ pub(crate) async fn train(
             validation_split.batches.extend(batches);
         }
     }
-    let features = features.unwrap_or_default();
+    let encoding =
+        Encoding::learn(&train_split.batches, &features.unwrap_or_default()).map_err(|e| {
+            Error::Stage {
+                stage: "train",
+                message: format!("model spec {}: {e}", spec.origin),
+            }
+        })?;
+    let features = encoding.columns();
 
-    let (x_train, y_train) = train_split.matrix(&features, spec)?;
-    let (x_val, y_val) = validation_split.matrix(&features, spec)?;
+    let (x_train, y_train) = train_split.matrix(&encoding, spec)?;
+    let (x_val, y_val) = validation_split.matrix(&encoding, spec)?;
     if y_val.is_empty() {
         return Err(Error::Stage {
             stage: "train",
@@ -566,6 +576,7 @@ pub(crate) async fn train(
         format: retain_model::ARTIFACT_FORMAT.into(),
         name: spec.name.clone(),
         version: version.clone(),
+        encoding,
         estimator,
         calibration,
         training: TrainingInfo {
@@ -779,7 +790,7 @@ async fn register(
                     ),
                 )
             } else {
-                let x = design_matrix(&validation.batches, champ.features())?;
+                let x = champ.matrix(&validation.batches)?;
                 let theirs = metrics::roc_auc(&champ.predict_all(&x), &t.y_val)?;
                 let ours = v.roc_auc;
                 let better = match (ours, theirs) {
@@ -911,10 +922,10 @@ async fn data_end(ctx: &mut Ctx) -> Result<Option<NaiveDate>> {
 
 fn matrix(
     batches: &[RecordBatch],
-    features: &[String],
+    encoding: &Encoding,
     spec: &ModelSpec,
 ) -> Result<(Array2<f64>, Vec<bool>)> {
-    let x = design_matrix(batches, features)?;
+    let x = encoding.matrix(batches)?;
     let mut y = Vec::with_capacity(x.nrows());
     for b in batches {
         let label = b
@@ -1051,6 +1062,7 @@ mod tests {
             Field::new("as_of", DataType::Date32, false),
             Field::new("recency_days", DataType::Int64, true),
             Field::new("lifecycle_stage", DataType::Utf8, false),
+            Field::new("first_order_on", DataType::Date32, true),
             Field::new("unsubscribed", DataType::Boolean, true),
             Field::new("p_alive", DataType::Float64, true),
         ]);
@@ -1059,15 +1071,22 @@ mod tests {
         spec.exclude = vec!["p_alive".into()];
         assert_eq!(
             resolve_features(&spec, &schema).unwrap(),
-            vec!["recency_days".to_owned(), "unsubscribed".to_owned()]
+            vec![
+                "recency_days".to_owned(),
+                "lifecycle_stage".to_owned(),
+                "unsubscribed".to_owned()
+            ]
         );
         spec.exclude = vec!["p_alvie".into()];
         let e = resolve_features(&spec, &schema).unwrap_err().to_string();
         assert!(e.contains("exclude names `p_alvie`"), "{e}");
         spec.exclude = vec![];
-        spec.features = FeatureSelection::List(vec!["lifecycle_stage".into()]);
+        spec.features = FeatureSelection::List(vec!["first_order_on".into()]);
         let e = resolve_features(&spec, &schema).unwrap_err().to_string();
-        assert!(e.contains("`lifecycle_stage` is Utf8, not a number"), "{e}");
+        assert!(
+            e.contains("`first_order_on` is Date32, not a number"),
+            "{e}"
+        );
         spec.features = FeatureSelection::List(vec!["recency".into()]);
         let e = resolve_features(&spec, &schema).unwrap_err().to_string();
         assert!(e.contains("feature `recency` is not a column"), "{e}");

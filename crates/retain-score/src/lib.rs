@@ -13,7 +13,7 @@ use arrow::array::{
     StringBuilder,
 };
 use arrow::datatypes::{DataType, Date32Type, Field, Float64Type, Schema, SchemaRef};
-use retain_model::{ModelArtifact, design_matrix};
+use retain_model::ModelArtifact;
 
 /// Errors scoring.
 #[derive(Debug, thiserror::Error)]
@@ -118,8 +118,8 @@ pub fn score_batch(
     let p_alive = optional_float(features, "p_alive")?;
     let clv_12m = optional_float(features, "clv_12m")?;
     let batch = std::slice::from_ref(features);
-    let xc = design_matrix(batch, churn.features())?;
-    let xr = design_matrix(batch, repeat.features())?;
+    let xc = churn.matrix(batch)?;
+    let xr = repeat.matrix(batch)?;
 
     let n = features.num_rows();
     let mut churn_p = Float64Builder::with_capacity(n);
@@ -210,12 +210,13 @@ pub fn top_reasons(model: &ModelArtifact, row: &[f64], k: usize) -> Vec<String> 
     idx.into_iter()
         .take(k)
         .map(|j| {
-            format!(
-                "{}={} (+{:.2})",
-                model.features()[j],
-                trim_number(row[j]),
-                contrib[j]
-            )
+            let name = &model.features()[j];
+            if name.contains('=') {
+                // A one-hot indicator (`age_band=65+`): the name says the value.
+                format!("{name} (+{:.2})", contrib[j])
+            } else {
+                format!("{name}={} (+{:.2})", trim_number(row[j]), contrib[j])
+            }
         })
         .collect()
 }
@@ -246,6 +247,10 @@ mod tests {
             format: retain_model::ARTIFACT_FORMAT.into(),
             name: name.into(),
             version: "v0001".into(),
+            encoding: retain_model::Encoding::numbers(&[
+                "recency_days".into(),
+                "tickets_90d".into(),
+            ]),
             estimator: Estimator::Logistic(LogisticModel {
                 features: vec!["recency_days".into(), "tickets_90d".into()],
                 fill: vec![0.0, 0.0],
