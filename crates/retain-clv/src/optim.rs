@@ -284,6 +284,14 @@ fn newton<O: Objective>(
                 .collect();
             let (c, _) = problem.eval(&candidate);
             if c <= cost + 1e-4 * step * slope {
+                if c >= cost {
+                    // Armijo holds only because the slope is below the cost's rounding:
+                    // the step changes nothing. Without this stop a gradient just above
+                    // NEWTON_TOLERANCE (numerical noise) kept Newton stepping in place
+                    // until the whole iteration budget was spent: 3,000 iterations and
+                    // 72 s for one 17k-customer fit (measured), instead of a few steps.
+                    return (theta, "the Newton step no longer lowers the cost".into());
+                }
                 accepted = Some(candidate);
                 break;
             }
@@ -433,5 +441,32 @@ mod tests {
     fn singular_hessian_has_no_standard_errors() {
         let h = vec![vec![1.0, 1.0], vec![1.0, 1.0]];
         assert_eq!(standard_errors(&h, 10.0), None);
+    }
+
+    /// The bowl far from zero (its cost rounds away changes below about 1e-10) with a
+    /// gradient that never falls under 1.5e-10: Newton's tolerance cannot be met, its steps
+    /// stop lowering the cost, and it must stop there rather than step in place until the
+    /// iteration budget is gone (what a real 17k-customer BG/NBD fit did: 3,000
+    /// iterations, 72 s).
+    struct NoisyBowl;
+    impl Objective for NoisyBowl {
+        fn nll_grad(&self, p: &[f64]) -> (f64, Vec<f64>) {
+            let (cost, g) = Bowl.nll_grad(p);
+            // Noise of ±1.5e-10 that flips sign across the minimum, like rounding does.
+            let noise = |v: f64| 1.5e-10 * if v >= 0.0 { 1.0 } else { -1.0 };
+            (1e6 + cost, g.iter().map(|g| g + noise(*g)).collect())
+        }
+    }
+
+    #[test]
+    fn newton_stops_when_its_steps_no_longer_lower_the_cost() {
+        let spec = Spec {
+            model: "bowl",
+            names: &["u", "v"],
+            max_iterations: 5000,
+        };
+        let opt = minimise(&NoisyBowl, None, &[1.0, 1.0], &spec).unwrap();
+        assert!((opt.p[0] - 2.0).abs() < 1e-3 && (opt.p[1] - 0.5).abs() < 1e-3);
+        assert!(opt.iterations < 1000, "{} iterations", opt.iterations);
     }
 }
