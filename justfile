@@ -13,10 +13,23 @@ test *ARGS:
 ci:
     bash .ci/run
 
+# Format the code.
+fmt:
+    cargo fmt --all
+
 # Format and lint.
 lint:
     cargo fmt --all
     cargo clippy --workspace --all-targets -- -D warnings
+
+# API docs (target/doc) and the man page (target/retain.1).
+docs:
+    cargo doc --workspace --no-deps
+    cargo run --release -- man > target/retain.1
+
+# Delete the demo's default warehouse (./warehouse): every table, model and raw file.
+clean-warehouse:
+    rm -rf ./warehouse
 
 # Benchmarks (release build): ingest against DuckDB, on disk and on a local S3 server.
 bench *ARGS:

@@ -58,6 +58,14 @@ enum Command {
     /// The model registry: list versions, show one, promote one to champion.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell), e.g.
+    /// `retain completions bash > /etc/bash_completion.d/retain`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `retain man > retain.1 && man ./retain.1`.
+    Man,
 }
 
 /// A command line that parsed but makes no sense (exit 2, like clap's own errors).
@@ -257,6 +265,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Command::Clv(ClvCommand::Report(args)) => clv_report(args).await,
             Command::Train(args) => models::train(args).await,
             Command::Models(cmd) => models::models(cmd).await,
+            Command::Completions { shell } => {
+                let mut cmd = <Cli as clap::CommandFactory>::command();
+                // Into memory first: clap_complete panics on a failed write.
+                let mut out = Vec::new();
+                clap_complete::generate(shell, &mut cmd, "retain", &mut out);
+                write_stdout(&out)
+            }
+            Command::Man => {
+                let cmd = <Cli as clap::CommandFactory>::command();
+                let mut out = Vec::new();
+                clap_mangen::Man::new(cmd)
+                    .render(&mut out)
+                    .context("rendering the man page")?;
+                write_stdout(&out)
+            }
         }
     })
 }
@@ -512,6 +535,17 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
 }
 
 /// Print to stdout; a closed pipe (`retain demo | head`) is not an error worth a panic.
+/// Write generated text to stdout; a closed pipe (`retain man | head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> Result<ExitCode> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("writing to stdout"))
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
 pub(crate) fn print_out(s: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout().lock(), "{s}");

@@ -148,3 +148,41 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_clap_definitions() {
+    let subcommands = [
+        "demo",
+        "synth",
+        "run",
+        "ingest",
+        "features",
+        "clv",
+        "train",
+        "models",
+        "completions",
+        "man",
+    ];
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = retain().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for sub in subcommands {
+            assert!(text.contains(sub), "{shell} completion lacks `{sub}`");
+        }
+        assert!(
+            text.contains("promote-if-better"),
+            "{shell}: train's flags"
+        );
+    }
+    let out = retain().arg("man").output().unwrap();
+    assert!(out.status.success());
+    let man = String::from_utf8_lossy(&out.stdout);
+    assert!(man.contains(".TH retain 1"), "{man}");
+    for sub in subcommands {
+        assert!(man.contains(sub), "the man page lacks `{sub}`");
+    }
+    let out = retain().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'tcsh'"));
+}
