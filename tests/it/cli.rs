@@ -170,10 +170,7 @@ fn completions_and_the_man_page_come_from_the_clap_definitions() {
         for sub in subcommands {
             assert!(text.contains(sub), "{shell} completion lacks `{sub}`");
         }
-        assert!(
-            text.contains("promote-if-better"),
-            "{shell}: train's flags"
-        );
+        assert!(text.contains("promote-if-better"), "{shell}: train's flags");
     }
     let out = retain().arg("man").output().unwrap();
     assert!(out.status.success());
