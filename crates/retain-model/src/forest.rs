@@ -384,16 +384,7 @@ mod tests_support {
     use super::*;
     use crate::metrics::roc_auc;
 
-    pub struct Lcg(pub u64);
-    impl Lcg {
-        pub fn next_f64(&mut self) -> f64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (self.0 >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
+    pub use crate::test_support::Lcg;
 
     /// `cols` features uniform in [0, 1); y = 1 with probability
     /// sigmoid(4·(x0 − 0.5) + 2·(x1 − 0.5)·[x2 > 0.5] + bias): x0 is the main signal,
@@ -422,15 +413,8 @@ mod tests_support {
         }
     }
 
-    pub fn predict_all(m: &TreeModel, x: &Array2<f64>) -> Vec<f64> {
-        x.rows()
-            .into_iter()
-            .map(|r| m.predict(&r.to_vec()))
-            .collect()
-    }
-
     pub fn auc(m: &TreeModel, d: &Dataset) -> f64 {
-        let p = predict_all(m, &d.x);
+        let p = m.predict_all(&d.x);
         assert!(p.iter().all(|v| (0.0..=1.0).contains(v)), "probabilities");
         roc_auc(&p, &d.y).unwrap().unwrap()
     }
@@ -569,7 +553,7 @@ mod tests {
         assert!(single <= 2, "{single} single-leaf trees");
         assert!(auc(&f, &d) > 0.75, "auc {}", auc(&f, &d));
         // Shares are probabilities: their mean over the training rows is near the rate.
-        let p = predict_all(&f, &d.x);
+        let p = f.predict_all(&d.x);
         let mean = p.iter().sum::<f64>() / p.len() as f64;
         let rate = d.positives() as f64 / d.rows() as f64;
         assert!((mean - rate).abs() < 0.02, "{mean} vs {rate}");

@@ -670,23 +670,10 @@ impl<'a> Grower<'a> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
-    use std::process::Command;
-
     use super::*;
     use crate::{fit_logistic, metrics, sigmoid};
 
-    /// The same tiny generator as the other tests: deterministic, no rand dependency.
-    struct Lcg(u64);
-    impl Lcg {
-        fn next_f64(&mut self) -> f64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (self.0 >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
+    use crate::test_support::{Lcg, run_python};
 
     /// Seven features in [0, 1) (x6 is noise); y = 1 with probability sigmoid(z),
     /// z = −1.5 + 2·[x0 > 0.6 ∧ x1 > 0.4] + 1.5·sin(6·x2) + 12·(x3 − ½)(x4 − ½) + 2·x5:
@@ -729,13 +716,6 @@ mod tests {
         }
     }
 
-    fn predict_all(m: &TreeModel, x: &Array2<f64>) -> Vec<f64> {
-        x.rows()
-            .into_iter()
-            .map(|r| m.predict(&r.to_vec()))
-            .collect()
-    }
-
     fn auc(p: &[f64], y: &[bool]) -> f64 {
         metrics::roc_auc(p, y)
             .expect("valid scores")
@@ -763,8 +743,8 @@ mod tests {
         assert_eq!(one_tree.trees.len(), 1);
         assert!(one_tree.trees[0].depth() <= 3 && one_tree.trees[0].leaves() <= 8);
         let logistic = fit_logistic("t", &train, 0.1, 200).unwrap();
-        let a_boosted = auc(&predict_all(&boosted, &valid.x), &valid.y);
-        let a_tree = auc(&predict_all(&one_tree, &valid.x), &valid.y);
+        let a_boosted = auc(&boosted.predict_all(&valid.x), &valid.y);
+        let a_tree = auc(&one_tree.predict_all(&valid.x), &valid.y);
         let a_logistic = auc(&logistic.predict_all(&valid.x), &valid.y);
         eprintln!("validation AUC: boosted {a_boosted}, one tree {a_tree}, logistic {a_logistic}");
         assert!(
@@ -787,7 +767,7 @@ mod tests {
         for (k, w) in f.losses.windows(2).enumerate() {
             assert!(w[1] < w[0], "tree {}: loss {} after {}", k + 1, w[1], w[0]);
         }
-        let p = predict_all(&f.model, &d.x);
+        let p = f.model.predict_all(&d.x);
         let mean = p.iter().sum::<f64>() / p.len() as f64;
         let rate = d.positives() as f64 / d.rows() as f64;
         assert!(
@@ -914,7 +894,7 @@ mod tests {
         filled[5] = m.fill[5];
         filled[6] = 0.0;
         assert_eq!(m.predict(&row), m.predict(&filled));
-        assert!(predict_all(&m, &d.x).iter().all(|p| p.is_finite()));
+        assert!(m.predict_all(&d.x).iter().all(|p| p.is_finite()));
     }
 
     #[test]
@@ -952,15 +932,6 @@ mod tests {
         );
     }
 
-    fn python() -> PathBuf {
-        let p = std::env::var_os("RETAIN_TEST_PYTHON").expect(
-            "RETAIN_TEST_PYTHON is not set: run the tests with `cargo xtask test`, which \
-             creates .venv with scikit-learn (tests/py/requirements.txt), or point it at a \
-             Python that has those packages",
-        );
-        PathBuf::from(p)
-    }
-
     /// scikit-learn's `HistGradientBoostingClassifier` with the same parameters on the
     /// same rows (with missing values) must reach the same validation AUC within 0.02.
     /// Like `sklearn_agreement`, this fails (never skips) without `RETAIN_TEST_PYTHON`.
@@ -976,32 +947,18 @@ mod tests {
             ..GbdtParams::default()
         };
         let ours = auc(
-            &predict_all(&fit_gbdt("t", &train, &p).unwrap(), &valid.x),
+            &fit_gbdt("t", &train, &p).unwrap().predict_all(&valid.x),
             &valid.y,
         );
 
         let rows = |x: &Array2<f64>| -> Vec<Vec<f64>> {
             x.rows().into_iter().map(|r| r.to_vec()).collect()
         };
-        let dir = tempfile::tempdir().expect("temp dir");
-        let input = dir.path().join("input.json");
         // serde_json writes NaN as null, which the script reads back as missing.
         let body = serde_json::json!({
             "x": rows(&train.x), "y": train.y, "valid_x": rows(&valid.x), "params": p,
         });
-        std::fs::write(&input, body.to_string()).expect("write input");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/py/sklearn_gbdt.py");
-        let out = Command::new(python())
-            .arg(&script)
-            .arg(&input)
-            .output()
-            .expect("spawn python");
-        assert!(
-            out.status.success(),
-            "sklearn_gbdt.py failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let sk: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON from python");
+        let sk = run_python("sklearn_gbdt.py", &body);
         let theirs: Vec<f64> = sk["valid_p"]
             .as_array()
             .expect("valid_p")
@@ -1061,7 +1018,7 @@ mod tests {
         let t = std::time::Instant::now();
         let m = fit_gbdt("timing", &d, &p).unwrap();
         let secs = t.elapsed().as_secs_f64();
-        let a = auc(&predict_all(&m, &d.x), &d.y);
+        let a = auc(&m.predict_all(&d.x), &d.y);
         eprintln!(
             "gbdt_timing: {n} rows × {nf} features, {} trees, {} leaves max: {secs:.2} s, \
              training AUC {a:.4}",

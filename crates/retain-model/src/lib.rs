@@ -21,6 +21,8 @@ pub mod gbdt;
 pub mod metrics;
 #[cfg(test)]
 mod sklearn_agreement;
+#[cfg(test)]
+mod test_support;
 pub mod tree;
 
 pub use calibration::Calibration;
@@ -135,11 +137,28 @@ impl LogisticModel {
 
     /// Probabilities for every row of a matrix.
     pub fn predict_all(&self, x: &Array2<f64>) -> Vec<f64> {
-        x.rows()
-            .into_iter()
-            .map(|r| self.predict(r.as_slice().unwrap_or(&r.to_vec())))
-            .collect()
+        map_rows(x, |r| self.predict(r))
     }
+}
+
+/// `f` of every row of a matrix, as a slice.
+pub(crate) fn map_rows(x: &Array2<f64>, f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
+    x.rows()
+        .into_iter()
+        .map(|r| match r.as_slice() {
+            Some(s) => f(s),
+            None => f(&r.to_vec()),
+        })
+        .collect()
+}
+
+/// Non-negative weights as shares of their total (unchanged when the total is 0).
+pub(crate) fn shares(mut v: Vec<f64>) -> Vec<f64> {
+    let total: f64 = v.iter().sum();
+    if total > 0.0 {
+        v.iter_mut().for_each(|x| *x /= total);
+    }
+    v
 }
 
 pub(crate) fn sigmoid(z: f64) -> f64 {
@@ -334,6 +353,11 @@ impl Estimator {
         }
     }
 
+    /// P(true) for every row of a matrix, before calibration.
+    pub fn predict_all(&self, x: &Array2<f64>) -> Vec<f64> {
+        map_rows(x, |r| self.predict(r))
+    }
+
     /// Why a row scores what it does: coefficient × standardised value for logistic
     /// regression, per-path (Saabas) contributions for trees.
     pub fn contributions(&self, row: &[f64]) -> Contributions {
@@ -361,14 +385,7 @@ impl Estimator {
     /// scale for logistic regression, total split gain for trees.
     pub fn importance(&self) -> Vec<f64> {
         match self {
-            Self::Logistic(m) => {
-                let mut v: Vec<f64> = m.coefficients.iter().map(|c| c.abs()).collect();
-                let total: f64 = v.iter().sum();
-                if total > 0.0 {
-                    v.iter_mut().for_each(|x| *x /= total);
-                }
-                v
-            }
+            Self::Logistic(m) => shares(m.coefficients.iter().map(|c| c.abs()).collect()),
             Self::DecisionTree(m) | Self::RandomForest(m) | Self::Gbdt(m) => m.importance(),
         }
     }
@@ -490,18 +507,7 @@ impl ModelArtifact {
 
     /// Calibrated probabilities for every row of a matrix.
     pub fn predict_all(&self, x: &Array2<f64>) -> Vec<f64> {
-        x.rows()
-            .into_iter()
-            .map(|r| self.predict(r.as_slice().unwrap_or(&r.to_vec())))
-            .collect()
-    }
-
-    /// Uncalibrated probabilities for every row of a matrix.
-    pub fn predict_all_raw(&self, x: &Array2<f64>) -> Vec<f64> {
-        x.rows()
-            .into_iter()
-            .map(|r| self.estimator.predict(r.as_slice().unwrap_or(&r.to_vec())))
-            .collect()
+        self.calibration.apply_all(&self.estimator.predict_all(x))
     }
 
     /// Check the format and that the artifact scores the features it is given.
@@ -536,24 +542,10 @@ impl ModelArtifact {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand_like::Lcg;
+    use crate::test_support::Lcg;
 
     fn auc(p: &[f64], y: &[bool]) -> f64 {
         metrics::roc_auc(p, y).unwrap().unwrap()
-    }
-
-    /// A tiny deterministic generator, enough for test data without a rand dependency.
-    mod rand_like {
-        pub struct Lcg(pub u64);
-        impl Lcg {
-            pub fn next_f64(&mut self) -> f64 {
-                self.0 = self
-                    .0
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (self.0 >> 11) as f64 / (1u64 << 53) as f64
-            }
-        }
     }
 
     /// y = 1 with probability sigmoid(2·x0 − 1·x1 + b): b sets the class balance.

@@ -4,32 +4,9 @@
 //! Without `RETAIN_TEST_PYTHON` the test fails (never skips), as the integration tests
 //! do.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use crate::calibration::{self, Calibration, Method};
 use crate::metrics;
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("RETAIN_TEST_PYTHON").expect(
-        "RETAIN_TEST_PYTHON is not set: run the tests with `cargo xtask test`, which creates \
-         .venv with scikit-learn (tests/py/requirements.txt), or point it at a Python \
-         that has those packages",
-    );
-    PathBuf::from(p)
-}
-
-/// The same tiny generator as the fit tests: deterministic, no rand dependency.
-struct Lcg(u64);
-impl Lcg {
-    fn next_f64(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use crate::test_support::{Lcg, run_python};
 
 /// 800 rows: probabilities on a 0.01 grid (so many ties) plus exact 0 and 1 (clipping),
 /// labels drawn with P(y) = 0.15 + 0.7·p^1.5, informative but miscalibrated and not
@@ -73,22 +50,8 @@ fn metrics_and_calibration_agree_with_scikit_learn() {
     assert!(cp.len() >= 500, "{} calibration rows", cp.len());
     let grid: Vec<f64> = (0..=1000).map(|i| f64::from(i) / 1000.0).collect();
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let input = dir.path().join("input.json");
     let body = serde_json::json!({ "p": p, "y": y, "cal_p": cp, "cal_y": cy, "grid": grid });
-    std::fs::write(&input, body.to_string()).expect("write input");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/py/sklearn_metrics.py");
-    let out = Command::new(python())
-        .arg(&script)
-        .arg(&input)
-        .output()
-        .expect("spawn python");
-    assert!(
-        out.status.success(),
-        "sklearn_metrics.py failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let sk: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON from python");
+    let sk = run_python("sklearn_metrics.py", &body);
     let num = |k: &str| {
         sk[k]
             .as_f64()

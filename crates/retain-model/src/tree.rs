@@ -190,17 +190,18 @@ impl TreeModel {
         (bias, out)
     }
 
+    /// P(true) for every row of a matrix.
+    pub fn predict_all(&self, x: &ndarray::Array2<f64>) -> Vec<f64> {
+        crate::map_rows(x, |r| self.predict(r))
+    }
+
     /// Total split gain per feature, normalised to sum to 1 (all zero without splits).
     pub fn importance(&self) -> Vec<f64> {
         let mut g = vec![0.0; self.features.len()];
         for t in &self.trees {
             t.add_gains(&mut g);
         }
-        let total: f64 = g.iter().sum();
-        if total > 0.0 {
-            g.iter_mut().for_each(|v| *v /= total);
-        }
-        g
+        crate::shares(g)
     }
 }
 
