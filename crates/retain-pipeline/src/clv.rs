@@ -760,15 +760,15 @@ pub(crate) async fn register(ctx: &mut Ctx, as_of: NaiveDate) -> Result<ClvRepor
         stage: "clv",
         message: format!("rendering {dir}/report.html: {e}"),
     })?;
-    let json = |v: &dyn erased_json::Json| {
-        v.to_pretty().map_err(|e| Error::Stage {
-            stage: "clv",
-            message: format!("serialising {dir}: {e}"),
-        })
-    };
     let files = vec![
-        ("model.json", json(&model)?),
-        ("metrics.json", json(&metrics)?),
+        (
+            "model.json",
+            crate::registry::json_bytes(&model, &format!("{dir}/model.json"))?,
+        ),
+        (
+            "metrics.json",
+            crate::registry::json_bytes(&metrics, &format!("{dir}/metrics.json"))?,
+        ),
         ("report.html", html.into_bytes()),
     ];
     let summary = serde_json::json!({
@@ -1269,18 +1269,6 @@ mod tests {
                 (fitted / published - 1.0).abs() < 0.01,
                 "{name} = {fitted}, published {published}"
             );
-        }
-    }
-}
-
-/// Pretty JSON of either registry document, behind one closure.
-mod erased_json {
-    pub trait Json {
-        fn to_pretty(&self) -> serde_json::Result<Vec<u8>>;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn to_pretty(&self) -> serde_json::Result<Vec<u8>> {
-            serde_json::to_vec_pretty(self)
         }
     }
 }

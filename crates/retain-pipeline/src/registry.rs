@@ -62,6 +62,14 @@ pub struct Champion {
     pub previous: Option<String>,
 }
 
+/// A registry document as pretty JSON ending in a newline; `what` names it in the error.
+pub fn json_bytes(value: &impl Serialize, what: &str) -> Result<Vec<u8>> {
+    let mut bytes =
+        serde_json::to_vec_pretty(value).map_err(|e| err(format!("serialising {what}: {e}")))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
 /// Hex SHA-256 of some bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)

@@ -295,12 +295,13 @@ fn with_kind(kind: &str, params: &impl Serialize) -> serde_json::Value {
 }
 
 /// The recency-only baseline: oriented on the fit rows, isotonic-calibrated on the
-/// calibration slice (the fit rows when there is none), measured on validation.
+/// calibration slice (the fit rows when there is none), measured on validation. Also
+/// returns the validation rank scores, for the report's curves.
 fn baseline(
     fit: (&[f64], &[bool]),
     cal: (&[f64], &[bool]),
     val: (&[f64], &[bool]),
-) -> Result<Option<Baseline>> {
+) -> Result<Option<(Baseline, Vec<f64>)>> {
     // A monotone map of days into [0, 1) (isotonic regression wants probabilities; only
     // the order matters). A missing recency takes the fit rows' mean.
     let present: Vec<f64> = fit.0.iter().copied().filter(|v| !v.is_nan()).collect();
@@ -335,11 +336,14 @@ fn baseline(
     m.pr_auc = r.pr_auc;
     m.lift_top_decile = r.lift_top_decile;
     m.capture_top_decile = r.capture_top_decile;
-    Ok(Some(Baseline {
-        feature: "recency_days".into(),
-        direction: if flip { "lower" } else { "higher" }.into(),
-        validation: m,
-    }))
+    Ok(Some((
+        Baseline {
+            feature: "recency_days".into(),
+            direction: if flip { "lower" } else { "higher" }.into(),
+            validation: m,
+        },
+        rank,
+    )))
 }
 
 /// Everything one training produced, for the registry and the report.
@@ -509,13 +513,7 @@ pub(crate) async fn train(
     let fit_seconds = fit_started.elapsed().as_secs_f64();
     tracing::info!(model = %spec.name, algorithm = estimator.kind(), rows = fit_data.rows(), elapsed_ms = (fit_seconds * 1000.0) as u64, "fitted");
 
-    let raw = |x: &Array2<f64>| -> Vec<f64> {
-        x.rows()
-            .into_iter()
-            .map(|r| estimator.predict(r.as_slice().unwrap_or(&r.to_vec())))
-            .collect()
-    };
-    let raw_cal = raw(&x_cal);
+    let raw_cal = estimator.predict_all(&x_cal);
     let calibration = match spec.calibration.method {
         CalibrationMethod::None => Calibration::None,
         m => {
@@ -534,9 +532,9 @@ pub(crate) async fn train(
             })?
         }
     };
-    let raw_val = raw(&x_val);
+    let raw_val = estimator.predict_all(&x_val);
     let p_val = calibration.apply_all(&raw_val);
-    let p_fit = calibration.apply_all(&raw(&fit_data.x));
+    let p_fit = calibration.apply_all(&estimator.predict_all(&fit_data.x));
     let train_metrics = evaluate(&p_fit, &fit_data.y)?;
     let cal_metrics = if y_cal.is_empty() {
         None
@@ -556,17 +554,7 @@ pub(crate) async fn train(
             let r_fit = col(&r_train, &fit_idx);
             let r_cal = col(&r_train, &cal_idx);
             let r_v: Vec<f64> = r_val.column(0).to_vec();
-            let b = baseline((&r_fit, &fit_data.y), (&r_cal, &y_cal), (&r_v, &y_val))?;
-            let scores = b.as_ref().map(|b| {
-                r_v.iter()
-                    .map(|&d| {
-                        let d = if d.is_nan() { 0.0 } else { d.max(0.0) };
-                        let t = d / (d + 30.0);
-                        if b.direction == "lower" { 1.0 - t } else { t }
-                    })
-                    .collect::<Vec<f64>>()
-            });
-            (b, scores)
+            baseline((&r_fit, &fit_data.y), (&r_cal, &y_cal), (&r_v, &y_val))?.unzip()
         }
         _ => (None, None),
     };
@@ -709,14 +697,7 @@ async fn register(
     let a = &t.artifact;
     let name = &spec.name;
     let version = &a.version;
-    fn json(name: &str, version: &str, v: &impl Serialize) -> Result<Vec<u8>> {
-        let mut bytes = serde_json::to_vec_pretty(v).map_err(|e| Error::Stage {
-            stage: "train",
-            message: format!("serialising {name} {version}: {e}"),
-        })?;
-        bytes.push(b'\n');
-        Ok(bytes)
-    }
+    let what = |file: &str| format!("models/{name}/{version}/{file}");
     let importance: Vec<serde_json::Value> = a
         .features()
         .iter()
@@ -729,9 +710,15 @@ async fn register(
         message: format!("rendering the report of {name} {version}: {e}"),
     })?;
     let files = vec![
-        ("model.json", json(name, version, a)?),
-        ("metrics.json", json(name, version, &t.metrics)?),
-        ("features.json", json(name, version, &importance)?),
+        ("model.json", registry::json_bytes(a, &what("model.json"))?),
+        (
+            "metrics.json",
+            registry::json_bytes(&t.metrics, &what("metrics.json"))?,
+        ),
+        (
+            "features.json",
+            registry::json_bytes(&importance, &what("features.json"))?,
+        ),
         ("spec.toml", spec.text.clone().into_bytes()),
         ("report.html", html.into_bytes()),
     ];
