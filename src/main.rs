@@ -13,6 +13,7 @@ use retain_pipeline::{RunReport, Settings};
 use retain_store::Location;
 use retain_synth::SynthOptions;
 
+mod actions;
 mod models;
 
 /// Batch retention pipeline: staged tables, point-in-time features, churn and
@@ -58,6 +59,16 @@ enum Command {
     /// The model registry: list versions, show one, promote one to champion.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Score every customer as of a date with the champion models (no ingest, no
+    /// training): scores/customer_risk/as_of=D/, with drift against the training data.
+    /// Reuses the published features as of D, else computes them from the staged tables.
+    Score(actions::ScoreArgs),
+    /// Decide the next best action of every customer with the policy file, from the
+    /// published scores as of a date: scores/next_best_action/as_of=D/.
+    Actions(actions::ActionsArgs),
+    /// Measure the actions decided as of a date: completed orders of treated against
+    /// control customers in the horizon after it, per action, with 95% intervals.
+    EvaluateActions(actions::EvaluateArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell), e.g.
     /// `retain completions bash > /etc/bash_completion.d/retain`.
     Completions {
@@ -265,6 +276,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Command::Clv(ClvCommand::Report(args)) => clv_report(args).await,
             Command::Train(args) => models::train(args).await,
             Command::Models(cmd) => models::models(cmd).await,
+            Command::Score(args) => actions::score(args).await,
+            Command::Actions(args) => actions::actions(args).await,
+            Command::EvaluateActions(args) => actions::evaluate(args).await,
             Command::Completions { shell } => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();
                 // Into memory first: clap_complete panics on a failed write.
@@ -642,12 +656,16 @@ fn print_report(r: &RunReport, synth: Option<std::time::Duration>) {
         ("lifecycle stage", &r.lifecycle_stages),
         ("shopper type", &r.shopper_types),
         ("risk tier", &r.risk_tiers),
-        ("next best action", &r.actions),
     ] {
         let _ = writeln!(out, "\ncustomers per {title}:");
         for (k, v) in counts {
             let _ = writeln!(out, "  {k:<22} {v:>9}");
         }
+    }
+    actions::print_drift(&mut out, &r.drift);
+    if let Some(p) = &r.policy {
+        let _ = writeln!(out, "\nnext best actions:");
+        actions::print_policy(&mut out, p);
     }
     let _ = writeln!(out, "\ntables under {}:", r.warehouse);
     for t in &r.tables {

@@ -49,7 +49,7 @@ pub struct Place {
 }
 
 impl Place {
-    fn settings(&self, as_of: Option<NaiveDate>) -> Result<Settings> {
+    pub(crate) fn settings(&self, as_of: Option<NaiveDate>) -> Result<Settings> {
         let pipeline = match &self.pipeline {
             Some(p) => PipelineConfig::load(p)?,
             None if Path::new("pipelines/demo.toml").exists() => {

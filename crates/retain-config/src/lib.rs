@@ -41,6 +41,9 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+pub mod policy;
+pub use policy::Policy;
+
 /// The pipeline file shipped as `pipelines/demo.toml`, embedded.
 pub const DEMO_PIPELINE: &str = include_str!("../../../pipelines/demo.toml");
 
@@ -88,7 +91,7 @@ pub struct PipelineConfig {
     /// Scoring settings.
     #[serde(default)]
     pub score: ScoreConfig,
-    /// Next-best-action policy parameters.
+    /// Which next-best-action policy decides the actions.
     #[serde(default)]
     pub policy: PolicyConfig,
     /// Customer-lifetime models (BG/NBD, Gamma-Gamma) and the CLV features they give.
@@ -469,6 +472,13 @@ pub struct ScoreConfig {
     /// Number of reasons kept per customer.
     #[serde(default = "default_top_reasons")]
     pub top_reasons: usize,
+    /// A model input whose mean over the scored customers moved more than this many
+    /// training standard deviations is reported as drifted.
+    #[serde(default = "default_drift_shift")]
+    pub drift_shift: f64,
+    /// ... and so is one whose share of missing values moved more than this.
+    #[serde(default = "default_drift_null_share")]
+    pub drift_null_share: f64,
 }
 
 impl Default for ScoreConfig {
@@ -477,6 +487,8 @@ impl Default for ScoreConfig {
             high_risk: default_high(),
             medium_risk: default_medium(),
             top_reasons: default_top_reasons(),
+            drift_shift: default_drift_shift(),
+            drift_null_share: default_drift_null_share(),
         }
     }
 }
@@ -490,17 +502,25 @@ fn default_medium() -> f64 {
 fn default_top_reasons() -> usize {
     3
 }
+fn default_drift_shift() -> f64 {
+    0.5
+}
+fn default_drift_null_share() -> f64 {
+    0.1
+}
 
 /// `[policy]`: the next-best-action policy.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct PolicyConfig {
-    /// Policy SQL relative to the SQL directory; `actions/next_best_action.sql` when absent.
+    /// Policy file (docs/policy.md); the embedded `pipelines/policies/retention.toml`
+    /// when absent.
     #[serde(default)]
-    pub sql: Option<String>,
-    /// Parameters bound into the policy SQL.
+    pub file: Option<PathBuf>,
+    /// SQL giving the policy's input columns, relative to the SQL directory;
+    /// `actions/policy_input.sql` when absent.
     #[serde(default)]
-    pub params: BTreeMap<String, toml::Value>,
+    pub input_sql: Option<String>,
 }
 
 /// `[clv]`: the buy-till-you-die models fitted as of each feature date (docs/clv.md).
@@ -570,20 +590,6 @@ relational_min_content_per_order = 3.0
 relational_min_service_contacts = 2
 "#;
 
-/// Parameters of `sql/actions/next_best_action.sql` when a pipeline does not set them.
-const DEFAULT_POLICY_PARAMS: &str = r#"
-high_risk = 0.7
-medium_risk = 0.4
-bad_csat = 2
-welcome_window_days = 30
-win_back_min_value = 150.0
-exclusive_offer_min_value = 50.0
-cross_sell_max_categories = 2
-ambassador_min_value = 500.0
-contact_cooldown_days = 14
-valid_days = 14
-"#;
-
 /// The defaults overlaid with the pipeline's own values (which win).
 fn with_defaults(
     defaults: &str,
@@ -599,11 +605,6 @@ impl PipelineConfig {
     /// Feature SQL parameters: built-in defaults overlaid with `[features.params]`.
     pub fn feature_params(&self) -> BTreeMap<String, toml::Value> {
         with_defaults(DEFAULT_FEATURE_PARAMS, &self.features.params)
-    }
-
-    /// Policy SQL parameters: built-in defaults overlaid with `[policy.params]`.
-    pub fn policy_params(&self) -> BTreeMap<String, toml::Value> {
-        with_defaults(DEFAULT_POLICY_PARAMS, &self.policy.params)
     }
 
     /// Parse a pipeline from TOML text; `origin` names it in errors.
@@ -1225,16 +1226,11 @@ mod tests {
         let f = p.feature_params();
         assert_eq!(f["lapsed_after_days"], toml::Value::Integer(90));
         assert_eq!(f["ambassador_min_promotions"], toml::Value::Integer(2));
-        assert_eq!(p.policy_params()["valid_days"], toml::Value::Integer(14));
         // The demo file spells out the defaults: keep the two in step.
         let demo = PipelineConfig::demo();
         assert_eq!(
             demo.feature_params(),
             with_defaults(DEFAULT_FEATURE_PARAMS, &BTreeMap::new())
-        );
-        assert_eq!(
-            demo.policy_params(),
-            with_defaults(DEFAULT_POLICY_PARAMS, &BTreeMap::new())
         );
     }
 
@@ -1260,6 +1256,20 @@ mod tests {
             }
         }
         assert!(n >= 5, "{n} specs");
+    }
+
+    #[test]
+    fn every_shipped_policy_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/policies");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Policy::from_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 1, "{n} policies");
     }
 
     #[test]

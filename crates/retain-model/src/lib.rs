@@ -539,6 +539,28 @@ impl ModelArtifact {
     }
 }
 
+/// A number in [0, 1) fixed by a seed and a key (a customer id, or an action and a
+/// customer id): seeded, stable per key, and the same on every machine and release.
+/// Training's calibration hold-out and the next-best-action control groups draw with it.
+/// Written by hand because no hashing crate promises values stable across releases:
+/// FNV-1a over the parts (a 0xff byte between them), then a splitmix64 finaliser.
+pub fn stable_unit(seed: u64, parts: &[&str]) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for (i, part) in parts.iter().enumerate() {
+        let sep: &[u8] = if i == 0 { &[] } else { &[0xff] };
+        for b in sep.iter().chain(part.as_bytes()) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

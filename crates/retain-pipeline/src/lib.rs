@@ -5,6 +5,7 @@
 //! registering sources and published partitions, splitting staged rows from quarantined
 //! ones, choosing snapshot dates, fitting models and scoring.
 
+mod actions;
 pub mod clv;
 pub mod contract;
 mod features;
@@ -20,17 +21,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 use retain_config::{ModelSpec, PipelineConfig};
 use retain_model::ModelArtifact;
-use retain_sql::{Engine, EngineOptions, Params, SqlSource, toml_value};
+use retain_sql::{Engine, EngineOptions, SqlSource, toml_value};
 use retain_store::{InputEntry, Location, Manifest, PublishMeta, Warehouse};
 use serde::Serialize;
 
+pub use actions::{ActionEffect, ActionEvaluation, load_policy, next_best_action_schema};
 pub use ingest::{FileAccount, IngestReport};
+pub use retain_policy::Summary as PolicySummary;
+pub use retain_score::DriftRow;
 pub use train::{ModelReport, Promote};
 
 /// Errors of a pipeline run. Each says which stage and table it concerns.
@@ -165,6 +169,10 @@ pub struct RunReport {
     pub shopper_types: BTreeMap<String, u64>,
     pub risk_tiers: BTreeMap<String, u64>,
     pub actions: BTreeMap<String, u64>,
+    /// What the next-best-action policy decided (budget, controls, reasons).
+    pub policy: Option<PolicySummary>,
+    /// Model inputs whose scored distribution moved away from the training data.
+    pub drift: Vec<DriftRow>,
 }
 
 /// One run's shared state: engine, warehouse, SQL and the tables published so far.
@@ -526,6 +534,180 @@ pub async fn models_promote(
     registry::promote(&ctx.wh, model, version, "promoted by hand").await
 }
 
+/// What `retain score` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScoreRun {
+    pub run_id: String,
+    pub as_of: NaiveDate,
+    /// The features as of D were already published (and reused), not computed.
+    pub features_reused: bool,
+    /// Champion versions used, by model.
+    pub models: BTreeMap<String, String>,
+    pub table: TableReport,
+    pub lifecycle_stages: BTreeMap<String, u64>,
+    pub shopper_types: BTreeMap<String, u64>,
+    pub risk_tiers: BTreeMap<String, u64>,
+    pub drift: Vec<DriftRow>,
+}
+
+/// Register the staged tables a previous ingest published (no re-ingest); a source the
+/// pipeline does not configure is registered empty. A configured one that was never
+/// staged is an error that says which command stages it.
+async fn register_staged(ctx: &mut Ctx) -> Result<()> {
+    for table in contract::TABLES {
+        if ctx.settings.pipeline.sources.contains_key(table) {
+            let staged = format!("staged/{table}");
+            ctx.register_published(table, &staged, "")
+                .await
+                .map_err(|e| match e {
+                    Error::Store(retain_store::Error::NotPublished { .. }) => Error::Stage {
+                        stage: "staged tables",
+                        message: format!(
+                            "{staged} is not in {}: run `retain ingest` (or `retain run`) first",
+                            ctx.wh.root.url()
+                        ),
+                    },
+                    e => e,
+                })?;
+        } else {
+            ctx.register_empty(table)?;
+        }
+    }
+    Ok(())
+}
+
+/// The features as of the settings' date: the published partition when there is one,
+/// else computed from the staged tables (registered first). Returns the partition and
+/// whether it was reused.
+async fn features_as_of(ctx: &mut Ctx) -> Result<(String, bool)> {
+    let as_of = ctx.settings.as_of;
+    let partition = format!("as_of={as_of}");
+    match ctx.wh.manifest("features/customer", &partition).await {
+        Ok(_) => Ok((partition, true)),
+        Err(retain_store::Error::NotPublished { .. }) => Ok((ctx.features(as_of).await?, false)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The champions of the pipeline's churn and repeat-purchase models (hash-verified).
+async fn champions(ctx: &Ctx) -> Result<[ModelArtifact; 2]> {
+    let specs_dir = ctx.settings.pipeline.models_dir.as_deref();
+    let mut out = Vec::new();
+    for name in [
+        &ctx.settings.pipeline.models.churn,
+        &ctx.settings.pipeline.models.repeat_purchase,
+    ] {
+        let spec = ModelSpec::load(name, specs_dir)?;
+        out.push(registry::load_champion(&ctx.wh, &spec.name).await?);
+    }
+    let [churn, repeat]: [ModelArtifact; 2] = out.try_into().map_err(|_| Error::Stage {
+        stage: "score",
+        message: "two models expected".into(),
+    })?;
+    Ok([churn, repeat])
+}
+
+/// Score every customer as of D with the champion models (no ingest, no training):
+/// publishes `scores/customer_risk/as_of=D/`, batch by batch.
+#[tracing::instrument(skip_all, fields(run_id = %settings.run_id, as_of = %settings.as_of))]
+pub async fn score_customers(settings: Settings) -> Result<ScoreRun> {
+    let mut ctx = open(&settings).await?;
+    let [churn, repeat] = champions(&ctx).await?;
+    // The staged tables give each model's population at D (and the features, when D has
+    // none published yet).
+    register_staged(&mut ctx).await?;
+    let (partition, features_reused) = features_as_of(&mut ctx).await?;
+    // The CLV version whose fit gave the features, when the registry has it.
+    let clv_version = if settings.pipeline.clv.enabled {
+        match clv::load(&ctx, None).await {
+            Ok(r) if r.model.as_of == settings.as_of => Some(r.version),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let scored = score(&mut ctx, &partition, &churn, &repeat, clv_version).await?;
+    let table = ctx.tables.last().cloned().ok_or_else(|| Error::Stage {
+        stage: "score",
+        message: "nothing published".into(),
+    })?;
+    Ok(ScoreRun {
+        run_id: settings.run_id.clone(),
+        as_of: settings.as_of,
+        features_reused,
+        models: BTreeMap::from([
+            (churn.name.clone(), churn.version.clone()),
+            (repeat.name.clone(), repeat.version.clone()),
+        ]),
+        table,
+        lifecycle_stages: scored.counts.0,
+        shopper_types: scored.counts.1,
+        risk_tiers: scored.counts.2,
+        drift: scored.drift,
+    })
+}
+
+/// What `retain actions` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionsRun {
+    pub run_id: String,
+    pub as_of: NaiveDate,
+    pub policy: String,
+    pub table: TableReport,
+    pub summary: PolicySummary,
+}
+
+/// Decide the next best actions as of D from the published customer_risk and features
+/// of D (re-deciding after a policy edit needs no re-scoring): publishes
+/// `scores/next_best_action/as_of=D/`.
+#[tracing::instrument(skip_all, fields(run_id = %settings.run_id, as_of = %settings.as_of))]
+pub async fn decide_actions(settings: Settings) -> Result<ActionsRun> {
+    let mut ctx = open(&settings).await?;
+    let policy = load_policy(&settings)?;
+    let partition = format!("as_of={}", settings.as_of);
+    ctx.wh
+        .manifest("scores/customer_risk", &partition)
+        .await
+        .map_err(|e| match e {
+            retain_store::Error::NotPublished { .. } => Error::Stage {
+                stage: "next best action",
+                message: format!(
+                    "no scores/customer_risk/{partition} in {}: run `retain score --as-of {}` first",
+                    ctx.wh.root.url(),
+                    settings.as_of
+                ),
+            },
+            e => e.into(),
+        })?;
+    register_staged(&mut ctx).await?;
+    let (_, summary) = actions::next_best_action(&mut ctx, &partition, &policy).await?;
+    let table = ctx.tables.last().cloned().ok_or_else(|| Error::Stage {
+        stage: "next best action",
+        message: "nothing published".into(),
+    })?;
+    Ok(ActionsRun {
+        run_id: settings.run_id.clone(),
+        as_of: settings.as_of,
+        policy: policy.origin.clone(),
+        table,
+        summary,
+    })
+}
+
+/// Compare treated and control customers of the next-best-action partition as of D on
+/// the completed orders staged since (run `retain ingest` first to stage them).
+pub async fn evaluate_actions(
+    settings: Settings,
+    horizon_days: Option<u32>,
+) -> Result<ActionEvaluation> {
+    let mut ctx = open_with(&settings, false).await?;
+    let horizon = match horizon_days {
+        Some(h) => h,
+        None => load_policy(&settings)?.evaluation.horizon_days,
+    };
+    actions::evaluate(&mut ctx, horizon).await
+}
+
 /// Run the whole pipeline.
 #[tracing::instrument(skip_all, fields(run_id = %settings.run_id, as_of = %settings.as_of))]
 pub async fn run(settings: Settings) -> Result<RunReport> {
@@ -623,7 +805,7 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
     // Score.
     let t = Instant::now();
     let clv_version = clv_report.as_ref().map(|r| r.version.clone());
-    let (risk, counts) = score(
+    let scored = score(
         &mut ctx,
         &partition,
         &artifacts[0],
@@ -634,13 +816,14 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
     stage(
         "score",
         t,
-        risk.rows,
+        scored.manifest.rows,
         format!("scores/customer_risk/{partition}"),
     );
 
     // Next best action.
     let t = Instant::now();
-    let (nba, actions) = next_best_action(&mut ctx, &partition).await?;
+    let policy = load_policy(&ctx.settings)?;
+    let (nba, summary) = actions::next_best_action(&mut ctx, &partition, &policy).await?;
     stage(
         "next best action",
         t,
@@ -657,11 +840,21 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
         models,
         clv: clv_report,
         tables: ctx.tables,
-        lifecycle_stages: counts.0,
-        shopper_types: counts.1,
-        risk_tiers: counts.2,
-        actions,
+        lifecycle_stages: scored.counts.0,
+        shopper_types: scored.counts.1,
+        risk_tiers: scored.counts.2,
+        actions: action_counts(&summary),
+        policy: Some(summary),
+        drift: scored.drift,
     })
+}
+
+/// Customers per action, `no_action` included.
+fn action_counts(s: &PolicySummary) -> BTreeMap<String, u64> {
+    s.actions
+        .iter()
+        .map(|(k, v)| (k.clone(), v.selected))
+        .collect()
 }
 
 type Counts = (
@@ -682,18 +875,41 @@ fn count_values(counts: &mut BTreeMap<String, u64>, batch: &RecordBatch, column:
     }
 }
 
+/// Columns scoring adds to the features: in the churn / repeat-purchase champion's
+/// training population at D.
+const POPULATION_FLAGS: [&str; 2] = ["__churn_population", "__repeat_population"];
+
+/// What the scoring stage published and saw.
+pub(crate) struct Scored {
+    manifest: Manifest,
+    counts: Counts,
+    drift: Vec<DriftRow>,
+}
+
 async fn score(
     ctx: &mut Ctx,
     partition: &str,
     churn: &ModelArtifact,
     repeat: &ModelArtifact,
     clv_version: Option<String>,
-) -> Result<(Manifest, Counts)> {
+) -> Result<Scored> {
     let started = Instant::now();
     let (fm, df) = ctx.read_published("features/customer", partition).await?;
     let available: Vec<String> = fm.schema.iter().map(|c| c.name.clone()).collect();
     churn.check_features(&available)?;
     repeat.check_features(&available)?;
+    // Each champion's training population at D (its own spec, from the registry), so
+    // drift compares like with like.
+    let mut df = df;
+    for (model, flag) in [(churn, POPULATION_FLAGS[0]), (repeat, POPULATION_FLAGS[1])] {
+        let text =
+            registry::read_verified(&ctx.wh, &model.name, &model.version, "spec.toml").await?;
+        let spec = ModelSpec::from_toml(
+            &String::from_utf8_lossy(&text),
+            &format!("models/{}/{}/spec.toml", model.name, model.version),
+        )?;
+        df = train::flag_population(ctx, &spec, ctx.settings.as_of, df, flag).await?;
+    }
     let score_cfg = &ctx.settings.pipeline.score;
     let opts = retain_score::ScoreOptions {
         high_risk: score_cfg.high_risk,
@@ -702,15 +918,29 @@ async fn score(
         run_id: ctx.settings.run_id.clone(),
         clv_version: clv_version.clone(),
     };
+    let thresholds = retain_score::DriftThresholds {
+        shift: score_cfg.drift_shift,
+        null_share: score_cfg.drift_null_share,
+    };
     let stream = df
         .execute_stream()
         .await
         .map_err(df_err("reading features for scoring"))?;
     let mut counts: Counts = Default::default();
+    let mut drift = retain_score::Drift::new(&[churn.features().len(), repeat.features().len()]);
+    // Batch by batch: memory does not grow with the number of customers.
     let scored = stream.map(|b| {
         let b = b.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
-        let out = retain_score::score_batch(&b, churn, repeat, &opts)
-            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+        let mask = |flag: &str| -> Vec<bool> {
+            b.column_by_name(flag)
+                .and_then(|c| c.as_boolean_opt())
+                .map(|c| (0..c.len()).map(|i| c.is_valid(i) && c.value(i)).collect())
+                .unwrap_or_default()
+        };
+        let (mc, mr) = (mask(POPULATION_FLAGS[0]), mask(POPULATION_FLAGS[1]));
+        let out =
+            retain_score::score_batch(&b, churn, repeat, &opts, Some((&mut drift, [&mc, &mr])))
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
         count_values(&mut counts.0, &out, "lifecycle_stage");
         count_values(&mut counts.1, &out, "shopper_type");
         count_values(&mut counts.2, &out, "risk_tier");
@@ -725,6 +955,14 @@ async fn score(
             "clv": clv_version,
         }),
     );
+    props.insert(
+        "contribution_unit".into(),
+        churn
+            .estimator
+            .contributions(&vec![f64::NAN; churn.features().len()])
+            .unit
+            .into(),
+    );
     let meta = PublishMeta {
         inputs: vec![InputEntry {
             location: ctx
@@ -738,71 +976,38 @@ async fn score(
         elapsed_ms: started.elapsed().as_millis() as u64,
     };
     let schema = retain_score::customer_risk_schema();
-    let m = ctx
+    let mut pending = ctx
         .wh
-        .publish("scores/customer_risk", partition, schema, scored, meta)
+        .write("scores/customer_risk", partition, schema, scored, meta)
         .await?;
+    // Drift against each champion's training data, known once every row is scored.
+    let mut rows = drift.compare(0, &churn.name, &churn.feature_stats, thresholds);
+    rows.extend(drift.compare(1, &repeat.name, &repeat.feature_stats, thresholds));
+    let drifted: Vec<DriftRow> = rows.into_iter().filter(|r| r.drifted).collect();
+    for r in &drifted {
+        tracing::warn!(
+            model = %r.model,
+            feature = %r.feature,
+            training_mean = r.training_mean,
+            scoring_mean = ?r.scoring_mean,
+            shift_in_sd = ?r.shift,
+            training_null_share = r.training_null_share,
+            scoring_null_share = r.scoring_null_share,
+            "feature drift against the champion's training data"
+        );
+    }
+    pending.manifest.properties.insert(
+        "drift".into(),
+        serde_json::json!({
+            "thresholds": { "shift": thresholds.shift, "null_share": thresholds.null_share },
+            "drifted": serde_json::to_value(&drifted).unwrap_or_default(),
+        }),
+    );
+    let m = ctx.wh.commit(pending).await?;
     ctx.published(&m);
-    Ok((m, counts))
-}
-
-async fn next_best_action(
-    ctx: &mut Ctx,
-    partition: &str,
-) -> Result<(Manifest, BTreeMap<String, u64>)> {
-    let started = Instant::now();
-    let risk = ctx
-        .register_published("customer_risk", "scores/customer_risk", partition)
-        .await?;
-    let features = ctx
-        .register_published("features", "features/customer", partition)
-        .await?;
-    let policy = &ctx.settings.pipeline.policy;
-    let file = ctx.sql.load(
-        policy
-            .sql
-            .as_deref()
-            .unwrap_or("actions/next_best_action.sql"),
-    )?;
-    let params = Params::new()
-        .with_date("as_of", ctx.settings.as_of)
-        .with(
-            "run_id",
-            datafusion::common::ScalarValue::Utf8(Some(ctx.settings.run_id.clone())),
-        )
-        .with_toml(&toml_params(
-            &ctx.settings.pipeline.policy_params(),
-            &file.origin,
-        )?);
-    let df = ctx.engine.query(&file, &params).await?;
-    let schema = Arc::new(df.schema().as_arrow().clone());
-    let stream = df
-        .execute_stream()
-        .await
-        .map_err(df_err("running the next-best-action policy"))?;
-    let mut actions = BTreeMap::new();
-    let counted = stream.map(|b| {
-        if let Ok(b) = &b {
-            count_values(&mut actions, b, "action");
-        }
-        b
-    });
-    let mut props = serde_json::Map::new();
-    props.insert("sql".into(), file.origin.clone().into());
-    let m = ctx
-        .wh
-        .publish(
-            "scores/next_best_action",
-            partition,
-            schema,
-            counted,
-            PublishMeta {
-                inputs: vec![risk, features],
-                properties: props,
-                elapsed_ms: started.elapsed().as_millis() as u64,
-            },
-        )
-        .await?;
-    ctx.published(&m);
-    Ok((m, actions))
+    Ok(Scored {
+        manifest: m,
+        counts,
+        drift: drifted,
+    })
 }

@@ -5,6 +5,7 @@
 //! - training: V − H − k·spacing for k = 0..n, so every training horizon ends at or
 //!   before V and no training label looks at the validation period.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::{Duration, NaiveDate};
@@ -12,7 +13,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Schema, TimestampMicrosecondType};
 use datafusion::common::JoinType;
 use datafusion::functions_aggregate::expr_fn::max;
-use datafusion::prelude::{col, lit};
+use datafusion::prelude::{DataFrame, col, lit};
 use ndarray::{Array2, Axis};
 use retain_config::{AlgorithmKind, CalibrationMethod, FeatureSelection, ModelSpec};
 use retain_model::calibration::{self, Calibration, Method};
@@ -206,23 +207,9 @@ impl Split {
 
 /// True when a customer falls in the calibration slice: a stable hash of the seed and
 /// the customer id below `share`. By customer, so one customer's snapshots are all on
-/// the same side. (FNV-1a then a splitmix64 finaliser; no hashing crate promises a
-/// value stable across releases.)
+/// the same side.
 pub(crate) fn in_holdout(customer_id: &str, seed: u64, share: f64) -> bool {
-    if share <= 0.0 {
-        return false;
-    }
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
-    for b in customer_id.as_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^= h >> 31;
-    ((h >> 11) as f64 / (1u64 << 53) as f64) < share
+    share > 0.0 && retain_model::stable_unit(seed, &[customer_id]) < share
 }
 
 fn rows(x: &Array2<f64>, idx: &[usize]) -> Array2<f64> {
@@ -358,6 +345,63 @@ pub(crate) struct Trained {
     pub fit_seconds: f64,
 }
 
+/// The spec's label SQL as of `date`: one row per customer of its population, with the
+/// label from the horizon after `date`.
+async fn label_query(
+    ctx: &Ctx,
+    spec: &ModelSpec,
+    file: &retain_sql::SqlFile,
+    params: &BTreeMap<String, retain_sql::toml_value::Value>,
+    date: NaiveDate,
+) -> Result<DataFrame> {
+    let params = Params::new()
+        .with_date("as_of", date)
+        .with(
+            "horizon_days",
+            datafusion::common::ScalarValue::Int64(Some(i64::from(spec.horizon_days))),
+        )
+        .with_toml(params);
+    Ok(ctx.engine.query(file, &params).await?)
+}
+
+/// A spec's population as of `date` over a feature table: `features` with a boolean
+/// column `flag` that is true for the customers its label SQL would label (which only
+/// looks at facts before `date`) and that pass its `population` filter. Scoring uses it
+/// to compare each model's inputs with its training data on the same kind of customer.
+pub(crate) async fn flag_population(
+    ctx: &Ctx,
+    spec: &ModelSpec,
+    date: NaiveDate,
+    features: DataFrame,
+    flag: &str,
+) -> Result<DataFrame> {
+    let file = ctx.sql.load(&spec.label_sql)?;
+    let params = toml_params(&spec.label_params, &file.origin)?;
+    let key = format!("{flag}_customer_id");
+    let population = label_query(ctx, spec, &file, &params, date)
+        .await?
+        .select(vec![col("customer_id").alias(key.as_str())])
+        .map_err(df_err(format!("population of {}", spec.origin)))?;
+    let mut member = col(key.as_str()).is_not_null();
+    if let Some(expr) = &spec.population {
+        let filter = features
+            .parse_sql_expr(expr)
+            .map_err(df_err(format!("population filter of {}", spec.origin)))?;
+        member = member.and(filter.is_true());
+    }
+    features
+        .join(
+            population,
+            JoinType::Left,
+            &["customer_id"],
+            &[key.as_str()],
+            None,
+        )
+        .and_then(|df| df.with_column(flag, member))
+        .and_then(|df| df.drop_columns(&[key.as_str()]))
+        .map_err(df_err(format!("population of {}", spec.origin)))
+}
+
 pub(crate) async fn train(
     ctx: &mut Ctx,
     spec: &ModelSpec,
@@ -396,16 +440,7 @@ pub(crate) async fn train(
                 .filter(filter)
                 .map_err(df_err(format!("population filter of {}", spec.origin)))?;
         }
-        let params = Params::new()
-            .with_date("as_of", date)
-            .with(
-                "horizon_days",
-                datafusion::common::ScalarValue::Int64(Some(i64::from(spec.horizon_days))),
-            )
-            .with_toml(&label_params);
-        let labels = ctx
-            .engine
-            .query(&label_file, &params)
+        let labels = label_query(ctx, spec, &label_file, &label_params, date)
             .await?
             .select(vec![
                 col("customer_id").alias("_label_customer_id"),

@@ -3,17 +3,20 @@
 //! reasons behind the risk.
 //!
 //! This is the part SQL cannot do (it needs the model's coefficients and a per-row
-//! ranking of contributions); the next-best-action policy that reads its output is SQL
-//! again (`sql/actions/next_best_action.sql`).
+//! ranking of contributions). Scoring works batch by batch, so memory does not grow with
+//! the number of customers; [`Drift`] gathers, along the way, the statistics that compare
+//! the scored population with each model's training data.
 
 use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, Date32Array, Float64Array, Float64Builder, ListBuilder, RecordBatch,
-    StringBuilder,
+    StringBuilder, StructBuilder,
 };
-use arrow::datatypes::{DataType, Date32Type, Field, Float64Type, Schema, SchemaRef};
-use retain_model::ModelArtifact;
+use arrow::datatypes::{DataType, Date32Type, Field, Fields, Float64Type, Schema, SchemaRef};
+use ndarray::Array2;
+use retain_model::{FeatureStats, ModelArtifact};
+use serde::Serialize;
 
 /// Errors scoring.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +47,17 @@ pub struct ScoreOptions {
     pub clv_version: Option<String>,
 }
 
+/// The fields of one reason: the feature, its value (NULL when missing), its
+/// contribution to the churn score, and a sentence for people.
+pub fn reason_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("feature", DataType::Utf8, false),
+        Field::new("value", DataType::Float64, true),
+        Field::new("contribution", DataType::Float64, false),
+        Field::new("text", DataType::Utf8, false),
+    ])
+}
+
 /// The schema of `scores/customer_risk` (documented in docs/tables.md).
 pub fn customer_risk_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -60,7 +74,11 @@ pub fn customer_risk_schema() -> SchemaRef {
         Field::new("value_at_risk", DataType::Float64, false),
         Field::new(
             "top_reasons",
-            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            DataType::List(Arc::new(Field::new(
+                "item",
+                DataType::Struct(reason_fields()),
+                true,
+            ))),
             false,
         ),
         Field::new("churn_model_version", DataType::Utf8, false),
@@ -97,16 +115,22 @@ fn optional_float(batch: &RecordBatch, name: &str) -> Result<Float64Array> {
 
 /// Score one batch of the feature table. Prospects (no completed order) are not in any
 /// model's population: their probabilities are null, their tier `unscored`, their
-/// values 0.
+/// values 0. The repeat-purchase model scores first-time customers only (its training
+/// population); the churn model every customer with an order.
 ///
 /// The customer's value is `clv_12m` (12-month discounted CLV from the BG/NBD and
 /// Gamma-Gamma models) when the features have it, else the last 365 days' revenue as a
 /// stand-in (`value_source` says which); value at risk is churn probability × value.
+///
+/// When `drift` is given, the batch's model inputs are added to it: the churn model's
+/// over the rows of the first mask, the repeat-purchase model's over the second (each
+/// model's training population).
 pub fn score_batch(
     features: &RecordBatch,
     churn: &ModelArtifact,
     repeat: &ModelArtifact,
     opts: &ScoreOptions,
+    drift: Option<(&mut Drift, [&[bool]; 2])>,
 ) -> Result<RecordBatch> {
     let ids = strings(features, "customer_id")?;
     let stage = strings(features, "lifecycle_stage")?;
@@ -120,8 +144,14 @@ pub fn score_batch(
     let batch = std::slice::from_ref(features);
     let xc = churn.matrix(batch)?;
     let xr = repeat.matrix(batch)?;
-
     let n = features.num_rows();
+    let scored: Vec<bool> = (0..n).map(|i| stage.value(i) != "prospect").collect();
+    let first_time: Vec<bool> = (0..n).map(|i| stage.value(i) == "first_time").collect();
+    if let Some((d, [mc, mr])) = drift {
+        d.add(0, &xc, mc);
+        d.add(1, &xr, mr);
+    }
+
     let mut churn_p = Float64Builder::with_capacity(n);
     let mut repeat_p = Float64Builder::with_capacity(n);
     let mut tier = StringBuilder::new();
@@ -129,7 +159,9 @@ pub fn score_batch(
     let mut source = StringBuilder::new();
     let mut expected = Float64Builder::with_capacity(n);
     let mut at_risk = Float64Builder::with_capacity(n);
-    let mut reasons = ListBuilder::new(StringBuilder::new());
+    let mut reasons = ListBuilder::new(StructBuilder::from_fields(reason_fields(), 0)).with_field(
+        Arc::new(Field::new("item", DataType::Struct(reason_fields()), true)),
+    );
     for i in 0..n {
         let (value, value_source) = if clv_12m.is_valid(i) {
             (clv_12m.value(i), "clv_12m")
@@ -139,7 +171,7 @@ pub fn score_batch(
             (0.0, "revenue_365d")
         };
         alive.append_option(p_alive.is_valid(i).then(|| p_alive.value(i)));
-        if stage.value(i) == "prospect" {
+        if !scored[i] {
             churn_p.append_null();
             repeat_p.append_null();
             tier.append_value("unscored");
@@ -151,9 +183,12 @@ pub fn score_batch(
         }
         let row_c = xc.row(i).to_vec();
         let p = churn.predict(&row_c);
-        let r = repeat.predict(&xr.row(i).to_vec());
         churn_p.append_value(p);
-        repeat_p.append_value(r);
+        if first_time[i] {
+            repeat_p.append_value(repeat.predict(&xr.row(i).to_vec()));
+        } else {
+            repeat_p.append_null();
+        }
         tier.append_value(if p >= opts.high_risk {
             "high"
         } else if p >= opts.medium_risk {
@@ -164,8 +199,21 @@ pub fn score_batch(
         source.append_value(value_source);
         expected.append_value(round2(value));
         at_risk.append_value(round2(p * value));
-        for reason in top_reasons(churn, &row_c, opts.top_reasons) {
-            reasons.values().append_value(reason);
+        for r in top_reasons(churn, &row_c, opts.top_reasons) {
+            let item = reasons.values();
+            item.field_builder::<StringBuilder>(0)
+                .ok_or_else(|| Error::Features("reason builder".into()))?
+                .append_value(&r.feature);
+            item.field_builder::<Float64Builder>(1)
+                .ok_or_else(|| Error::Features("reason builder".into()))?
+                .append_option(r.value);
+            item.field_builder::<Float64Builder>(2)
+                .ok_or_else(|| Error::Features("reason builder".into()))?
+                .append_value(r.contribution);
+            item.field_builder::<StringBuilder>(3)
+                .ok_or_else(|| Error::Features("reason builder".into()))?
+                .append_value(&r.text);
+            item.append(true);
         }
         reasons.append(true);
     }
@@ -198,11 +246,23 @@ pub fn score_batch(
     )?)
 }
 
-/// The features pushing this customer's churn risk up most, strongest first, as
-/// `feature=value (+contribution)`: to the log-odds for logistic regression and boosted
-/// trees, to the probability for a tree or forest (per-path contributions). Only
+/// One reason behind a churn score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reason {
+    /// Model input (a feature, or `feature=category` for a one-hot indicator).
+    pub feature: String,
+    /// Its value for the customer; None when missing (imputed).
+    pub value: Option<f64>,
+    /// Its contribution: to the log-odds for logistic regression and boosted trees, to
+    /// the probability for a tree or forest (per-path contributions).
+    pub contribution: f64,
+    /// A sentence for people: `last order 212 days ago (+0.84)`.
+    pub text: String,
+}
+
+/// The inputs pushing this customer's churn risk up most, strongest first. Only
 /// positive contributions count: a reason explains risk, never safety.
-pub fn top_reasons(model: &ModelArtifact, row: &[f64], k: usize) -> Vec<String> {
+pub fn top_reasons(model: &ModelArtifact, row: &[f64], k: usize) -> Vec<Reason> {
     let contrib = model.estimator.contributions(row).values;
     let mut idx: Vec<usize> = (0..contrib.len()).filter(|&j| contrib[j] > 0.0).collect();
     // Deterministic: by contribution, then by feature position.
@@ -211,23 +271,191 @@ pub fn top_reasons(model: &ModelArtifact, row: &[f64], k: usize) -> Vec<String> 
         .take(k)
         .map(|j| {
             let name = &model.features()[j];
-            if name.contains('=') {
-                // A one-hot indicator (`age_band=65+`): the name says the value.
-                format!("{name} (+{:.2})", contrib[j])
-            } else {
-                format!("{name}={} (+{:.2})", trim_number(row[j]), contrib[j])
+            let value = (!row[j].is_nan()).then_some(row[j]);
+            Reason {
+                feature: name.clone(),
+                value,
+                contribution: contrib[j],
+                text: format!("{} (+{:.2})", describe(name, value), contrib[j]),
             }
         })
         .collect()
 }
 
+/// A feature's value in words, for the shipped features (docs/features.md); any other
+/// input reads `feature = value`.
+pub fn describe(feature: &str, value: Option<f64>) -> String {
+    if let Some((name, category)) = feature.split_once('=') {
+        // A one-hot indicator: the name says the value.
+        return match name {
+            "shopper_type" => format!("{category} shopper"),
+            other => format!("{} {category}", other.replace('_', " ")),
+        };
+    }
+    let Some(v) = value else {
+        return format!("{feature} unknown");
+    };
+    let n = trim_number(v);
+    // Day counts read as whole days.
+    let days = format!("{v:.0}");
+    let pct = format!("{:.0}%", v * 100.0);
+    let flag = v > 0.0;
+    // "1 ticket", "2 tickets".
+    let count = |one: &str, many: &str| {
+        if v == 1.0 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    match feature {
+        "recency_days" => format!("last order {days} days ago"),
+        "tenure_days" => format!("customer for {days} days"),
+        "first_order_days" => format!("first order {days} days ago"),
+        "orders_lifetime" => format!("{} in all", count("order", "orders")),
+        "orders_90d" => format!("{} in the last 90 days", count("order", "orders")),
+        "orders_365d" => format!("{} in the last year", count("order", "orders")),
+        "revenue_365d" => format!("revenue {n} in the last year"),
+        "revenue_lifetime" => format!("revenue {n} in all"),
+        "avg_order_value" => format!("average order value {n}"),
+        "mean_days_between_orders" => format!("orders every {days} days on average"),
+        "overdue_ratio" => format!("{n} times the usual interval since the last order"),
+        "discount_share" => format!("{pct} of orders discounted"),
+        "returned_share" => format!("{pct} of orders returned"),
+        "category_count" => format!("buys in {}", count("category", "categories")),
+        "tickets_90d" => format!("{} in 90 days", count("support ticket", "support tickets")),
+        "open_tickets" => count("unresolved support ticket", "unresolved support tickets"),
+        "worst_csat_90d" | "worst_csat_90d_or_5" => {
+            format!("worst support rating {n}/5 in 90 days")
+        }
+        "reopened_90d" => format!(
+            "{} in 90 days",
+            count("reopened ticket", "reopened tickets")
+        ),
+        "email_opens_90d" => format!("{} in 90 days", count("e-mail open", "e-mail opens")),
+        "email_clicks_90d" => format!("{} in 90 days", count("e-mail click", "e-mail clicks")),
+        "sessions_90d" => format!("{} in 90 days", count("session", "sessions")),
+        "sessions_trend" => format!("session trend {n}"),
+        "days_since_engagement" => format!("no engagement for {days} days"),
+        "unsubscribed" if flag => "unsubscribed from e-mail".to_owned(),
+        "unsubscribed" => "subscribed to e-mail".to_owned(),
+        "loyalty_member" if flag => "loyalty member".to_owned(),
+        "loyalty_member" => "not a loyalty member".to_owned(),
+        "p_alive" => format!("P(still active) {pct}"),
+        "expected_purchases_90d" => format!("{n} purchases expected in 90 days"),
+        "clv_12m" => format!("12-month value {n}"),
+        _ => format!("{feature} = {n}"),
+    }
+}
+
 fn trim_number(v: f64) -> String {
-    if v.is_nan() {
-        "missing".to_owned()
-    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{v:.0}")
     } else {
         format!("{v:.2}")
+    }
+}
+
+/// Running statistics of each model's inputs over the rows it scores, to compare with
+/// the statistics of its training data (`features.json`).
+#[derive(Debug, Clone)]
+pub struct Drift {
+    /// Per model: per input (count, nulls, sum, sum of squares).
+    models: Vec<Vec<[f64; 4]>>,
+}
+
+/// One model input compared with its training data.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DriftRow {
+    pub model: String,
+    pub feature: String,
+    pub training_mean: f64,
+    pub scoring_mean: Option<f64>,
+    pub training_null_share: f64,
+    pub scoring_null_share: f64,
+    /// |scoring mean − training mean| / training standard deviation.
+    pub shift: Option<f64>,
+    /// Beyond a threshold: the warning's subject.
+    pub drifted: bool,
+}
+
+/// When an input counts as drifted.
+#[derive(Debug, Clone, Copy)]
+pub struct DriftThresholds {
+    /// Mean shift in training standard deviations.
+    pub shift: f64,
+    /// Change of the null share (absolute).
+    pub null_share: f64,
+}
+
+impl Drift {
+    /// For models with these numbers of inputs (churn, repeat purchase).
+    pub fn new(inputs: &[usize]) -> Self {
+        Self {
+            models: inputs.iter().map(|&n| vec![[0.0; 4]; n]).collect(),
+        }
+    }
+
+    /// Add the rows of `x` where `keep` is true to model `m`.
+    pub fn add(&mut self, m: usize, x: &Array2<f64>, keep: &[bool]) {
+        let Some(stats) = self.models.get_mut(m) else {
+            return;
+        };
+        for (row, _) in x.rows().into_iter().zip(keep).filter(|(_, k)| **k) {
+            for (s, v) in stats.iter_mut().zip(row) {
+                if v.is_nan() {
+                    s[1] += 1.0;
+                } else {
+                    s[0] += 1.0;
+                    s[2] += v;
+                    s[3] += v * v;
+                }
+            }
+        }
+    }
+
+    /// Compare model `m` (named `name`) with its training statistics.
+    pub fn compare(
+        &self,
+        m: usize,
+        name: &str,
+        training: &[FeatureStats],
+        t: DriftThresholds,
+    ) -> Vec<DriftRow> {
+        let Some(stats) = self.models.get(m) else {
+            return Vec::new();
+        };
+        stats
+            .iter()
+            .zip(training)
+            .map(|(s, tr)| {
+                let rows = s[0] + s[1];
+                let mean = (s[0] > 0.0).then(|| s[2] / s[0]);
+                let null_share = if rows > 0.0 { s[1] / rows } else { 0.0 };
+                let shift = mean.and_then(|m| {
+                    if tr.std > 0.0 {
+                        Some((m - tr.mean).abs() / tr.std)
+                    } else if (m - tr.mean).abs() < 1e-12 {
+                        Some(0.0)
+                    } else {
+                        None
+                    }
+                });
+                let drifted = rows > 0.0
+                    && (shift.is_none_or(|x| x > t.shift)
+                        || (null_share - tr.null_share).abs() > t.null_share);
+                DriftRow {
+                    model: name.to_owned(),
+                    feature: tr.name.clone(),
+                    training_mean: tr.mean,
+                    scoring_mean: mean,
+                    training_null_share: tr.null_share,
+                    scoring_null_share: null_share,
+                    shift,
+                    drifted,
+                }
+            })
+            .collect()
     }
 }
 
@@ -315,7 +543,7 @@ mod tests {
             run_id: "r1".into(),
             clv_version: None,
         };
-        let out = score_batch(&features(), &churn, &repeat, &opts).unwrap();
+        let out = score_batch(&features(), &churn, &repeat, &opts, None).unwrap();
         assert_eq!(out.num_rows(), 3);
         let p = out.column(4).as_primitive::<Float64Type>();
         assert_eq!(p.value(0), 0.5); // sigmoid(0)
@@ -344,7 +572,19 @@ mod tests {
         let reasons = by("top_reasons");
         let reasons = reasons.as_list::<i32>();
         let r2 = reasons.value(2);
-        assert_eq!(r2.as_string::<i32>().value(0), "recency_days=3 (+3.00)");
+        let r2 = r2.as_struct();
+        assert_eq!(r2.column(0).as_string::<i32>().value(0), "recency_days");
+        assert_eq!(r2.column(1).as_primitive::<Float64Type>().value(0), 3.0);
+        assert_eq!(r2.column(2).as_primitive::<Float64Type>().value(0), 3.0);
+        assert_eq!(
+            r2.column(3).as_string::<i32>().value(0),
+            "last order 3 days ago (+3.00)"
+        );
+        let repeat_p = by("repeat_purchase_probability");
+        assert!(
+            repeat_p.is_null(0) && repeat_p.is_null(2),
+            "the repeat-purchase model scores first-time customers only"
+        );
         assert_eq!(
             reasons.value(0).len(),
             0,
@@ -378,7 +618,7 @@ mod tests {
         };
         let churn = artifact("churn", vec![1.0, 0.5]);
         let repeat = artifact("repeat_purchase", vec![-1.0, 0.0]);
-        let out = score_batch(&batch, &churn, &repeat, &opts).unwrap();
+        let out = score_batch(&batch, &churn, &repeat, &opts, None).unwrap();
         let by = |name: &str| out.column_by_name(name).unwrap().clone();
         let value = by("expected_value");
         let value = value.as_primitive::<Float64Type>();
@@ -398,5 +638,117 @@ mod tests {
         assert_eq!((value.value(2), source.value(2)), (200.0, "revenue_365d"));
         assert!(alive.is_null(2));
         assert_eq!(by("clv_model_version").as_string::<i32>().value(0), "v0003");
+    }
+
+    /// Drift compares each input's mean (in training standard deviations) and null share
+    /// with the training statistics, over the rows each model scores.
+    #[test]
+    fn drift_flags_a_shifted_mean_and_a_new_null_share() {
+        let stats = |name: &str, mean: f64, std: f64, null_share: f64| FeatureStats {
+            name: name.into(),
+            count: 100,
+            null_share,
+            mean,
+            std,
+            min: None,
+            max: None,
+        };
+        let training = vec![stats("a", 10.0, 2.0, 0.0), stats("b", 0.0, 1.0, 0.0)];
+        let mut d = Drift::new(&[2, 1]);
+        let x = ndarray::array![[11.0, f64::NAN], [13.0, 0.5], [99.0, 99.0]];
+        d.add(0, &x, &[true, true, false]);
+        let t = DriftThresholds {
+            shift: 0.5,
+            null_share: 0.1,
+        };
+        let rows = d.compare(0, "churn", &training, t);
+        assert_eq!(rows[0].scoring_mean, Some(12.0));
+        assert_eq!(rows[0].shift, Some(1.0));
+        assert!(rows[0].drifted, "a mean one standard deviation away");
+        assert_eq!(rows[1].scoring_null_share, 0.5);
+        assert_eq!(rows[1].shift, Some(0.5));
+        assert!(
+            rows[1].drifted,
+            "half the rows null where training had none"
+        );
+        let calm = d.compare(
+            0,
+            "churn",
+            &training,
+            DriftThresholds {
+                shift: 2.0,
+                null_share: 0.6,
+            },
+        );
+        assert!(calm.iter().all(|r| !r.drifted));
+        // Model 1 scored no rows: nothing to compare, nothing drifted.
+        assert!(!d.compare(1, "repeat", &training[..1], t)[0].drifted);
+    }
+
+    #[test]
+    fn first_time_customers_get_a_repeat_purchase_probability() {
+        let base = features();
+        let mut columns = base.columns().to_vec();
+        columns[2] = Arc::new(StringArray::from(vec!["first_time", "prospect", "lapsed"]));
+        let batch = RecordBatch::try_new(base.schema(), columns).unwrap();
+        let opts = ScoreOptions {
+            high_risk: 0.9,
+            medium_risk: 0.5,
+            top_reasons: 3,
+            run_id: "r1".into(),
+            clv_version: None,
+        };
+        let churn = artifact("churn", vec![1.0, 0.5]);
+        let repeat = artifact("repeat_purchase", vec![-1.0, 0.0]);
+        let mut drift = Drift::new(&[2, 2]);
+        let masks: [&[bool]; 2] = [&[true, false, true], &[true, false, false]];
+        let out = score_batch(&batch, &churn, &repeat, &opts, Some((&mut drift, masks))).unwrap();
+        let r = out.column_by_name("repeat_purchase_probability").unwrap();
+        let r = r.as_primitive::<Float64Type>();
+        assert_eq!(r.value(0), 0.5);
+        assert!(r.is_null(1) && r.is_null(2));
+        let stats = |name: &str| FeatureStats {
+            name: name.into(),
+            count: 1,
+            null_share: 0.0,
+            mean: 0.0,
+            std: 1.0,
+            min: None,
+            max: None,
+        };
+        let training = [stats("recency_days"), stats("tickets_90d")];
+        let t = DriftThresholds {
+            shift: 100.0,
+            null_share: 1.0,
+        };
+        // The masks put the first-time and the lapsed customer (recency 0 and 3) in the
+        // churn model's population, only the first-time one in the repeat model's.
+        assert_eq!(
+            drift.compare(0, "churn", &training, t)[0].scoring_mean,
+            Some(1.5)
+        );
+        assert_eq!(
+            drift.compare(1, "repeat", &training, t)[0].scoring_mean,
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn reasons_read_as_sentences() {
+        assert_eq!(
+            describe("recency_days", Some(212.0)),
+            "last order 212 days ago"
+        );
+        assert_eq!(
+            describe("discount_share", Some(0.75)),
+            "75% of orders discounted"
+        );
+        assert_eq!(
+            describe("shopper_type=transactional", Some(1.0)),
+            "transactional shopper"
+        );
+        assert_eq!(describe("age_band=65+", Some(1.0)), "age band 65+");
+        assert_eq!(describe("p_alive", None), "p_alive unknown");
+        assert_eq!(describe("something_new", Some(1.5)), "something_new = 1.50");
     }
 }

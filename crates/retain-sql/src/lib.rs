@@ -196,8 +196,12 @@ pub const EMBEDDED_SQL: &[(&str, &str)] = &[
         include_str!("../../../sql/labels/repeat_purchase.sql"),
     ),
     (
-        "actions/next_best_action.sql",
-        include_str!("../../../sql/actions/next_best_action.sql"),
+        "actions/policy_input.sql",
+        include_str!("../../../sql/actions/policy_input.sql"),
+    ),
+    (
+        "actions/outcomes.sql",
+        include_str!("../../../sql/actions/outcomes.sql"),
     ),
 ];
 
