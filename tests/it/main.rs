@@ -2,6 +2,7 @@
 //! publishes with the readers downstream tools use (DuckDB and pyarrow, from the venv
 //! that `cargo xtask test` provisions).
 
+mod actions;
 mod bad_input;
 mod cli;
 mod clv;
@@ -57,4 +58,20 @@ pub fn read_tables(warehouse: &Path, partitions: &[&str]) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("read_tables.py prints JSON")
+}
+
+/// Rows of a DuckDB query (tests/py/query.py), as JSON objects.
+pub fn duckdb(sql: &str) -> Vec<serde_json::Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/query.py");
+    let out = Command::new(python())
+        .arg(script)
+        .arg(sql)
+        .output()
+        .expect("spawn python");
+    assert!(
+        out.status.success(),
+        "query.py failed on {sql}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).expect("query.py prints JSON")
 }
