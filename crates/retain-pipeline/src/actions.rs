@@ -19,6 +19,7 @@ use datafusion::arrow::datatypes::{
 };
 use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::functions_aggregate::expr_fn::max;
 use datafusion::logical_expr::{ExprSchemable, Volatility, cast};
 use datafusion::prelude::{DataFrame, Expr, col};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -576,8 +577,14 @@ pub(crate) async fn evaluate(ctx: &mut Ctx, horizon_days: u32) -> Result<ActionE
     }
     let last = ctx
         .df()
-        .sql("SELECT CAST(max(ordered_at) AS DATE) FROM orders")
+        .table("orders")
         .await
+        .and_then(|t| {
+            t.aggregate(
+                vec![],
+                vec![cast(max(col("ordered_at")), DataType::Date32).alias("last")],
+            )
+        })
         .map_err(df_err("reading the latest order"))?
         .collect()
         .await
