@@ -58,6 +58,8 @@ fn actions_of(p: &toml::Table) -> Vec<toml::Table> {
         .collect()
 }
 
+/// Prints the action mix and the measured effect (for the issue notes).
+#[allow(clippy::print_stderr)]
 #[test]
 fn next_best_actions_respect_the_policy_and_are_measured() {
     let dir = tempfile::tempdir().unwrap();
@@ -286,6 +288,51 @@ fn next_best_actions_respect_the_policy_and_are_measured() {
 
     bad_expressions_are_clear_errors(wh);
     evaluate_actions_compares_treated_with_control(wh);
+    quantile_tiers_cut_the_configured_shares(wh);
+}
+
+/// `[score] tiers = "quantiles"`: the riskiest 10% of scored customers are `high`, the
+/// next 20% `medium`, and the manifest says where the cuts fell.
+fn quantile_tiers_cut_the_configured_shares(wh: &Path) {
+    let demo =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml"))
+            .unwrap();
+    let text = demo.replace("tiers = \"thresholds\"", "tiers = \"quantiles\"");
+    assert_ne!(text, demo);
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    run_ok(
+        retain()
+            .args(["score", "--as-of", AS_OF, "--pipeline"])
+            .arg(f.path())
+            .arg("--out")
+            .arg(wh),
+    );
+    let risk = table(wh, "scores/customer_risk", AS_OF);
+    let tiers = duckdb(&format!(
+        "SELECT count(*) FILTER (WHERE risk_tier = 'high') AS high, \
+                count(*) FILTER (WHERE risk_tier = 'medium') AS medium, \
+                count(*) FILTER (WHERE risk_tier <> 'unscored') AS scored FROM {risk}"
+    ));
+    let get = |k: &str| tiers[0][k].as_f64().unwrap();
+    let scored = get("scored");
+    assert!((get("high") / scored - 0.1).abs() < 0.01, "{tiers:?}");
+    assert!((get("medium") / scored - 0.2).abs() < 0.01, "{tiers:?}");
+    let m: Value = serde_json::from_slice(
+        &std::fs::read(wh.join(format!("scores/customer_risk/as_of={AS_OF}/_manifest.json")))
+            .unwrap(),
+    )
+    .unwrap();
+    let t = &m["properties"]["risk_tiers"];
+    assert_eq!(t["method"], "quantiles", "{t}");
+    let high = t["high_threshold"].as_f64().unwrap();
+    let below = count(&duckdb(&format!(
+        "SELECT count(*) FROM {risk} WHERE risk_tier = 'high' AND churn_probability < {high}"
+    )));
+    assert_eq!(
+        below, 0,
+        "every high-tier customer is at or above the cut {high}"
+    );
 }
 
 /// An eligibility expression that is not a pure boolean over known columns stops the
@@ -348,6 +395,7 @@ fn bad_expressions_are_clear_errors(wh: &Path) {
     assert_eq!(m["rows"], 5000);
 }
 
+#[allow(clippy::print_stderr)]
 /// Decide as of an earlier date, then measure: the command's counts and rates match
 /// DuckDB's on the same tables; an effect added to the data shows up, with an interval
 /// that excludes zero.

@@ -459,10 +459,31 @@ pub struct ModelsConfig {
     pub repeat_purchase: String,
 }
 
+/// How risk tiers are cut.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TierMethod {
+    /// Fixed churn-probability thresholds (`high_risk`, `medium_risk`).
+    #[default]
+    Thresholds,
+    /// Shares of the scored customers: the riskiest `high_share` are `high`, the next
+    /// `medium_share` `medium`.
+    Quantiles,
+}
+
 /// `[score]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub struct ScoreConfig {
+    /// `thresholds` (default) or `quantiles`.
+    #[serde(default)]
+    pub tiers: TierMethod,
+    /// With `tiers = "quantiles"`: share of scored customers in tier `high`...
+    #[serde(default = "default_high_share")]
+    pub high_share: f64,
+    /// ... and in tier `medium` (the next riskiest).
+    #[serde(default = "default_medium_share")]
+    pub medium_share: f64,
     /// churn_probability at or above this is risk tier `high`.
     #[serde(default = "default_high")]
     pub high_risk: f64,
@@ -484,6 +505,9 @@ pub struct ScoreConfig {
 impl Default for ScoreConfig {
     fn default() -> Self {
         Self {
+            tiers: TierMethod::default(),
+            high_share: default_high_share(),
+            medium_share: default_medium_share(),
             high_risk: default_high(),
             medium_risk: default_medium(),
             top_reasons: default_top_reasons(),
@@ -495,6 +519,12 @@ impl Default for ScoreConfig {
 
 fn default_high() -> f64 {
     0.7
+}
+fn default_high_share() -> f64 {
+    0.1
+}
+fn default_medium_share() -> f64 {
+    0.2
 }
 fn default_medium() -> f64 {
     0.4
@@ -733,6 +763,13 @@ impl PipelineConfig {
         {
             return Err(invalid(
                 "score thresholds must satisfy 0 <= medium_risk <= high_risk <= 1".into(),
+            ));
+        }
+        let (h, m) = (self.score.high_share, self.score.medium_share);
+        if !(h.is_finite() && m.is_finite() && h >= 0.0 && m >= 0.0 && h + m <= 1.0) {
+            return Err(invalid(
+                "[score] high_share and medium_share must be ≥ 0 with high_share + medium_share ≤ 1"
+                    .into(),
             ));
         }
         Ok(())

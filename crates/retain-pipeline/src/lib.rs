@@ -910,10 +910,33 @@ async fn score(
         )?;
         df = train::flag_population(ctx, &spec, ctx.settings.as_of, df, flag).await?;
     }
-    let score_cfg = &ctx.settings.pipeline.score;
+    let score_cfg = ctx.settings.pipeline.score.clone();
+    // Risk tiers: fixed thresholds, or the thresholds that cut the configured shares of
+    // this date's scored customers (a first pass over the features, in constant memory).
+    let (high_risk, medium_risk) = match score_cfg.tiers {
+        retain_config::TierMethod::Thresholds => (score_cfg.high_risk, score_cfg.medium_risk),
+        retain_config::TierMethod::Quantiles => {
+            let mut hist = retain_score::ProbabilityHistogram::default();
+            let (_, first) = ctx.read_published("features/customer", partition).await?;
+            let mut stream = first
+                .execute_stream()
+                .await
+                .map_err(df_err("reading features for the risk quantiles"))?;
+            while let Some(b) = stream.next().await {
+                let b = b.map_err(df_err("reading features for the risk quantiles"))?;
+                for p in retain_score::churn_probabilities(&b, churn)? {
+                    hist.add(p);
+                }
+            }
+            let high = hist.top_threshold(score_cfg.high_share);
+            let medium = hist.top_threshold(score_cfg.high_share + score_cfg.medium_share);
+            tracing::info!(high, medium, "risk tier thresholds from the quantiles");
+            (high, medium.min(high))
+        }
+    };
     let opts = retain_score::ScoreOptions {
-        high_risk: score_cfg.high_risk,
-        medium_risk: score_cfg.medium_risk,
+        high_risk,
+        medium_risk,
         top_reasons: score_cfg.top_reasons,
         run_id: ctx.settings.run_id.clone(),
         clv_version: clv_version.clone(),
@@ -953,6 +976,17 @@ async fn score(
             churn.name.clone(): churn.version,
             repeat.name.clone(): repeat.version,
             "clv": clv_version,
+        }),
+    );
+    props.insert(
+        "risk_tiers".into(),
+        serde_json::json!({
+            "method": match score_cfg.tiers {
+                retain_config::TierMethod::Thresholds => "thresholds",
+                retain_config::TierMethod::Quantiles => "quantiles",
+            },
+            "high_threshold": high_risk,
+            "medium_threshold": medium_risk,
         }),
     );
     props.insert(

@@ -246,6 +246,70 @@ pub fn score_batch(
     )?)
 }
 
+/// Churn probabilities of the scored customers (not prospects) of a batch, for cutting
+/// risk tiers by quantiles before the scoring pass.
+pub fn churn_probabilities(features: &RecordBatch, churn: &ModelArtifact) -> Result<Vec<f64>> {
+    let stage = strings(features, "lifecycle_stage")?;
+    let x = churn.matrix(std::slice::from_ref(features))?;
+    Ok((0..features.num_rows())
+        .filter(|&i| stage.value(i) != "prospect")
+        .map(|i| churn.predict(&x.row(i).to_vec()))
+        .collect())
+}
+
+/// A histogram of probabilities in 100,000 bins: constant memory whatever the number of
+/// customers, quantiles to 1e-5.
+#[derive(Debug, Clone)]
+pub struct ProbabilityHistogram {
+    counts: Vec<u64>,
+    total: u64,
+}
+
+impl Default for ProbabilityHistogram {
+    fn default() -> Self {
+        Self {
+            counts: vec![0; Self::BINS],
+            total: 0,
+        }
+    }
+}
+
+impl ProbabilityHistogram {
+    const BINS: usize = 100_000;
+
+    pub fn add(&mut self, p: f64) {
+        if p.is_nan() {
+            return;
+        }
+        let b = ((p.clamp(0.0, 1.0) * Self::BINS as f64) as usize).min(Self::BINS - 1);
+        self.counts[b] += 1;
+        self.total += 1;
+    }
+
+    /// The threshold t with at most `share` of the probabilities at or above it, as low
+    /// as the data allow ("the riskiest `share` of customers have p ≥ t"): the lower
+    /// edge of the lowest occupied bin that fits. 1.0 (nobody) for a share of 0.
+    pub fn top_threshold(&self, share: f64) -> f64 {
+        let budget = (share * self.total as f64).floor() as u64;
+        let mut taken = 0;
+        let mut edge = Self::BINS;
+        for b in (0..Self::BINS).rev() {
+            if taken + self.counts[b] > budget {
+                break;
+            }
+            if self.counts[b] > 0 {
+                taken += self.counts[b];
+                edge = b;
+            }
+        }
+        if edge == Self::BINS {
+            1.0
+        } else {
+            edge as f64 / Self::BINS as f64
+        }
+    }
+}
+
 /// One reason behind a churn score.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reason {
@@ -750,5 +814,20 @@ mod tests {
         assert_eq!(describe("age_band=65+", Some(1.0)), "age band 65+");
         assert_eq!(describe("p_alive", None), "p_alive unknown");
         assert_eq!(describe("something_new", Some(1.5)), "something_new = 1.50");
+    }
+
+    #[test]
+    fn quantile_thresholds_cut_the_riskiest_shares() {
+        let mut h = ProbabilityHistogram::default();
+        for i in 0..1000 {
+            h.add(i as f64 / 1000.0);
+        }
+        let t = h.top_threshold(0.1);
+        assert!((t - 0.9).abs() < 1e-9, "{t}");
+        assert_eq!((0..1000).filter(|i| *i as f64 / 1000.0 >= t).count(), 100);
+        let t = h.top_threshold(0.3);
+        assert!((t - 0.7).abs() < 1e-9, "{t}");
+        assert_eq!(h.top_threshold(0.0), 1.0);
+        assert_eq!(h.top_threshold(1.0), 0.0);
     }
 }
