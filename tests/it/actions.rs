@@ -301,14 +301,17 @@ fn quantile_tiers_cut_the_configured_shares(wh: &Path) {
     assert_ne!(text, demo);
     let mut f = tempfile::NamedTempFile::new().unwrap();
     f.write_all(text.as_bytes()).unwrap();
-    run_ok(
+    let out = run_ok(
         retain()
             .args(["score", "--as-of", AS_OF, "--pipeline"])
             .arg(f.path())
             .arg("--out")
             .arg(wh),
     );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("scored 5000 customers"), "{stdout}");
     let risk = table(wh, "scores/customer_risk", AS_OF);
+    let printed_drift = stdout.contains("drift against the champions' training data");
     let tiers = duckdb(&format!(
         "SELECT count(*) FILTER (WHERE risk_tier = 'high') AS high, \
                 count(*) FILTER (WHERE risk_tier = 'medium') AS medium, \
@@ -323,6 +326,23 @@ fn quantile_tiers_cut_the_configured_shares(wh: &Path) {
             .unwrap(),
     )
     .unwrap();
+    // Drift: the thresholds and every drifted input are in the manifest, and the command
+    // printed the same inputs.
+    let drift = &m["properties"]["drift"];
+    assert_eq!(drift["thresholds"]["shift"], 0.5, "{drift}");
+    for d in drift["drifted"].as_array().unwrap() {
+        assert_eq!(d["drifted"], true, "{d}");
+        let shift = d["shift"].as_f64().unwrap_or(f64::INFINITY);
+        let nulls = (d["scoring_null_share"].as_f64().unwrap()
+            - d["training_null_share"].as_f64().unwrap())
+        .abs();
+        assert!(shift > 0.5 || nulls > 0.1, "{d}");
+    }
+    assert_eq!(
+        printed_drift,
+        !drift["drifted"].as_array().unwrap().is_empty(),
+        "{stdout}"
+    );
     let t = &m["properties"]["risk_tiers"];
     assert_eq!(t["method"], "quantiles", "{t}");
     let high = t["high_threshold"].as_f64().unwrap();
@@ -509,4 +529,23 @@ fn evaluate_actions_compares_treated_with_control(wh: &Path) {
     let lo = a["uplift_ci"][0].as_f64().unwrap();
     assert!(lo > 0.0, "the interval excludes 0: {a}");
     assert!(a["revenue_uplift"].as_f64().unwrap() > 0.0, "{a}");
+}
+
+/// Scoring without a champion stops with the command that makes one.
+#[test]
+fn scoring_without_a_champion_says_how_to_get_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = retain()
+        .args(["score", "--as-of", AS_OF, "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("model `churn` has no champion")
+            && stderr.contains("retain train models/churn.toml --promote-if-better"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 }

@@ -147,6 +147,19 @@ fn boolean_expr(input: &DataFrame, sql: &str, policy: &Policy, what: &str) -> Re
     Ok(expr)
 }
 
+/// The input columns arbitration reads, in this order (the policy's own columns follow).
+const INPUT_COLUMNS: [&str; 9] = [
+    "customer_id",
+    "lifecycle_stage",
+    "shopper_type",
+    "churn_probability",
+    "repeat_purchase_probability",
+    "expected_value",
+    "contacts_in_window",
+    "contacted_actions",
+    "last_contacted_on",
+];
+
 /// The policy's input with one boolean column per action (`__eligible_i`), per consent
 /// (`__consent_k`) and one string per uplift-by (`__segment_i`), every expression
 /// checked first.
@@ -161,17 +174,7 @@ async fn plan(ctx: &Ctx, policy: &Policy) -> Result<DataFrame> {
     );
     let input = ctx.engine.query(&file, &params).await?;
     let schema = input.schema().clone();
-    for needed in [
-        "customer_id",
-        "lifecycle_stage",
-        "shopper_type",
-        "churn_probability",
-        "repeat_purchase_probability",
-        "expected_value",
-        "contacts_in_window",
-        "contacted_actions",
-        "last_contacted_on",
-    ] {
+    for needed in INPUT_COLUMNS {
         if schema.field_with_unqualified_name(needed).is_err() {
             return Err(Error::Stage {
                 stage: "next best action",
@@ -179,20 +182,7 @@ async fn plan(ctx: &Ctx, policy: &Policy) -> Result<DataFrame> {
             });
         }
     }
-    let mut exprs: Vec<Expr> = [
-        "customer_id",
-        "lifecycle_stage",
-        "shopper_type",
-        "churn_probability",
-        "repeat_purchase_probability",
-        "expected_value",
-        "contacts_in_window",
-        "contacted_actions",
-        "last_contacted_on",
-    ]
-    .iter()
-    .map(|c| col(*c))
-    .collect();
+    let mut exprs: Vec<Expr> = INPUT_COLUMNS.iter().map(|c| col(*c)).collect();
     for (i, a) in policy.actions.iter().enumerate() {
         let what = format!("{}: eligible", policy.describe_action(i));
         let e = boolean_expr(&input, &a.eligible, policy, &what)?;
@@ -217,9 +207,15 @@ async fn plan(ctx: &Ctx, policy: &Policy) -> Result<DataFrame> {
         let e = boolean_expr(&input, sql, policy, &format!("[consent] {name}"))?;
         exprs.push(e.is_true().alias(format!("__consent_{k}")));
     }
-    input
+    let df = input
         .select(exprs)
-        .map_err(df_err(format!("planning the policy {}", policy.origin)))
+        .map_err(df_err(format!("planning the policy {}", policy.origin)))?;
+    if tracing::enabled!(tracing::Level::DEBUG)
+        && let Ok(plan) = df.clone().into_optimized_plan()
+    {
+        tracing::debug!(plan = %plan.display_indent(), "next-best-action input plan");
+    }
+    Ok(df)
 }
 
 /// Interns the few distinct lifecycle stages and shopper types.
@@ -304,8 +300,8 @@ pub(crate) async fn next_best_action(
             .column(8)
             .as_list_opt::<i32>()
             .ok_or_else(|| err("last_contacted_on is not a list"))?;
-        // Extra columns, in the order `plan` added them.
-        let mut next = 9;
+        // The policy's columns, in the order `plan` added them.
+        let mut next = INPUT_COLUMNS.len();
         let mut eligible_cols: Vec<&BooleanArray> = Vec::with_capacity(n_actions);
         let mut segment_cols: Vec<Option<&StringArray>> = Vec::with_capacity(n_actions);
         for a in &policy.actions {
