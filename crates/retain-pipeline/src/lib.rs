@@ -711,6 +711,8 @@ pub async fn evaluate_actions(
 /// Run the whole pipeline.
 #[tracing::instrument(skip_all, fields(run_id = %settings.run_id, as_of = %settings.as_of))]
 pub async fn run(settings: Settings) -> Result<RunReport> {
+    // A policy file that does not parse fails the run before any work, not after it.
+    let policy = load_policy(&settings)?;
     let mut ctx = open(&settings).await?;
     let mut stages = Vec::new();
     let mut stage = |name: &str, started: Instant, rows: u64, detail: String| {
@@ -822,7 +824,6 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
 
     // Next best action.
     let t = Instant::now();
-    let policy = load_policy(&ctx.settings)?;
     let (nba, summary) = actions::next_best_action(&mut ctx, &partition, &policy).await?;
     stage(
         "next best action",
