@@ -176,6 +176,38 @@ fn next_best_actions_respect_the_policy_and_are_measured() {
             "{name} given inside its {cooldown}-day cooldown"
         );
     }
+    // ...and every cooldown the table names is one a staged contact started: the
+    // action's last contact before D, plus its cooldown, is the day named.
+    let cooldowns: Vec<String> = actions
+        .iter()
+        .map(|a| {
+            format!(
+                "('{}', {})",
+                a["name"].as_str().unwrap(),
+                a.get("cooldown-days")
+                    .and_then(|v| v.as_integer())
+                    .unwrap_or(0)
+            )
+        })
+        .collect();
+    let wrong = duckdb(&format!(
+        "WITH named AS ( \
+           SELECT customer_id, split_part(reason, ': cooldown until ', 1) AS action, \
+                  CAST(split_part(reason, ': cooldown until ', 2) AS DATE) AS until \
+           FROM {nba_now} WHERE reason LIKE '%: cooldown until %' \
+           UNION ALL \
+           SELECT customer_id, runner_up_action, \
+                  CAST(split_part(runner_up_blocked_by, 'cooldown until ', 2) AS DATE) \
+           FROM {nba_now} WHERE runner_up_blocked_by LIKE 'cooldown until %'), \
+         cooldown(action, days) AS (VALUES {}), \
+         last AS (SELECT customer_id, action, CAST(max(contacted_at) AS DATE) AS day FROM {contacts} \
+                  WHERE contacted_at < TIMESTAMPTZ '{AS_OF} 00:00:00+00' GROUP BY ALL) \
+         SELECT n.*, l.day, k.days FROM named n JOIN cooldown k USING (action) \
+         LEFT JOIN last l USING (customer_id, action) \
+         WHERE l.day IS NULL OR l.day + CAST(k.days AS INTEGER) <> n.until",
+        cooldowns.join(", ")
+    ));
+    assert!(wrong.is_empty(), "cooldowns no contact explains: {wrong:?}");
     let max_contacts = policy["caps"]["max-contacts"].as_integer().unwrap();
     let capped = duckdb(&format!(
         "SELECT a.customer_id, count(*) AS contacts FROM {nba_now} a JOIN {contacts} c USING (customer_id) \

@@ -17,11 +17,13 @@ use datafusion::arrow::compute;
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Field, Float64Type, Int64Type, Schema, SchemaRef,
 };
+use datafusion::common::JoinType;
 use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::functions_aggregate::expr_fn::max;
+use datafusion::logical_expr::when;
 use datafusion::logical_expr::{ExprSchemable, Volatility, cast};
-use datafusion::prelude::{DataFrame, Expr, col};
+use datafusion::prelude::{DataFrame, Expr, col, lit};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
@@ -148,7 +150,7 @@ fn boolean_expr(input: &DataFrame, sql: &str, policy: &Policy, what: &str) -> Re
 }
 
 /// The input columns arbitration reads, in this order (the policy's own columns follow).
-const INPUT_COLUMNS: [&str; 9] = [
+const INPUT_COLUMNS: [&str; 7] = [
     "customer_id",
     "lifecycle_stage",
     "shopper_type",
@@ -156,23 +158,33 @@ const INPUT_COLUMNS: [&str; 9] = [
     "repeat_purchase_probability",
     "expected_value",
     "contacts_in_window",
-    "contacted_actions",
-    "last_contacted_on",
 ];
 
 /// The policy's input with one boolean column per action (`__eligible_i`), per consent
-/// (`__consent_k`) and one string per uplift-by (`__segment_i`), every expression
-/// checked first.
+/// (`__consent_k`), one string per uplift-by (`__segment_i`), every expression checked
+/// first, then per action the day it was last sent to the customer (`__last_i`).
 async fn plan(ctx: &Ctx, policy: &Policy) -> Result<DataFrame> {
+    let as_of = ctx.settings.as_of;
+    let history = ctx.sql.load("actions/contact_history.sql")?;
+    let params = Params::new().with_date("as_of", as_of).with(
+        "cap_window_days",
+        ScalarValue::Int64(Some(i64::from(policy.caps.window_days))),
+    );
+    let history = ctx.engine.query(&history, &params).await?;
+    ctx.df()
+        .deregister_table("contact_history")
+        .map_err(df_err("deregister"))?;
+    ctx.df()
+        .register_table("contact_history", history.into_view())
+        .map_err(df_err("registering contact_history"))?;
     let cfg = &ctx.settings.pipeline.policy;
     let file = ctx
         .sql
         .load(cfg.input_sql.as_deref().unwrap_or(DEFAULT_INPUT_SQL))?;
-    let params = Params::new().with_date("as_of", ctx.settings.as_of).with(
-        "cap_window_days",
-        ScalarValue::Int64(Some(i64::from(policy.caps.window_days))),
-    );
-    let input = ctx.engine.query(&file, &params).await?;
+    let input = ctx
+        .engine
+        .query(&file, &Params::new().with_date("as_of", as_of))
+        .await?;
     let schema = input.schema().clone();
     for needed in INPUT_COLUMNS {
         if schema.field_with_unqualified_name(needed).is_err() {
@@ -207,8 +219,43 @@ async fn plan(ctx: &Ctx, policy: &Policy) -> Result<DataFrame> {
         let e = boolean_expr(&input, sql, policy, &format!("[consent] {name}"))?;
         exprs.push(e.is_true().alias(format!("__consent_{k}")));
     }
-    let df = input
+    let names: Vec<String> = exprs.iter().map(|e| e.schema_name().to_string()).collect();
+    let selected = input
         .select(exprs)
+        .map_err(df_err(format!("planning the policy {}", policy.origin)))?;
+    // Per action, the last contact (for cooldowns): a pivot of contact_history with one
+    // max() per action, joined with the narrow pivot as the build side.
+    let pivot: Vec<Expr> = policy
+        .actions
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            Ok(max(when(
+                col("action").eq(lit(a.name.as_str())),
+                col("last_contacted_on"),
+            )
+            .end()?)
+            .alias(format!("__last_{i}")))
+        })
+        .collect::<datafusion::error::Result<_>>()
+        .map_err(df_err("pivoting the contact history"))?;
+    let mut columns: Vec<Expr> = names.iter().map(|n| col(n.as_str())).collect();
+    columns.extend((0..policy.actions.len()).map(|i| col(format!("__last_{i}"))));
+    let df = ctx
+        .df()
+        .table("contact_history")
+        .await
+        .and_then(|h| h.aggregate(vec![col("customer_id").alias("__h_customer_id")], pivot))
+        .and_then(|h| {
+            h.join(
+                selected,
+                JoinType::Right,
+                &["__h_customer_id"],
+                &["customer_id"],
+                None,
+            )
+        })
+        .and_then(|df| df.select(columns))
         .map_err(df_err(format!("planning the policy {}", policy.origin)))?;
     if tracing::enabled!(tracing::Level::DEBUG)
         && let Ok(plan) = df.clone().into_optimized_plan()
@@ -292,14 +339,6 @@ pub(crate) async fn next_best_action(
         let contacts =
             compute::cast(b.column(6), &DataType::Int64).map_err(|e| err(&e.to_string()))?;
         let contacts = contacts.as_primitive::<Int64Type>();
-        let actions = b
-            .column(7)
-            .as_list_opt::<i32>()
-            .ok_or_else(|| err("contacted_actions is not a list"))?;
-        let dates = b
-            .column(8)
-            .as_list_opt::<i32>()
-            .ok_or_else(|| err("last_contacted_on is not a list"))?;
         // The policy's columns, in the order `plan` added them.
         let mut next = INPUT_COLUMNS.len();
         let mut eligible_cols: Vec<&BooleanArray> = Vec::with_capacity(n_actions);
@@ -317,6 +356,10 @@ pub(crate) async fn next_best_action(
         let consent_cols: Vec<&BooleanArray> = (0..n_consent)
             .map(|k| b.column(next + k).as_boolean())
             .collect();
+        next += n_consent;
+        let last_cols: Vec<&Date32Array> = (0..n_actions)
+            .map(|i| b.column(next + i).as_primitive::<Date32Type>())
+            .collect();
 
         let mut eligible = vec![false; n_actions];
         let mut segment: Vec<Option<&str>> = vec![None; n_actions];
@@ -326,24 +369,12 @@ pub(crate) async fn next_best_action(
             for i in 0..n_actions {
                 eligible[i] = eligible_cols[i].value(r);
                 segment[i] = segment_cols[i].and_then(|c| c.is_valid(r).then(|| c.value(r)));
-                last[i] = None;
+                last[i] = last_cols[i]
+                    .is_valid(r)
+                    .then(|| days_to_date(last_cols[i].value(r)));
             }
             for (k, c) in consent_cols.iter().enumerate() {
                 consent[k] = c.value(r);
-            }
-            if actions.is_valid(r) && dates.is_valid(r) {
-                let names = actions.value(r);
-                let names = names.as_string::<i32>();
-                let days = dates.value(r);
-                let days = days.as_primitive::<Date32Type>();
-                for j in 0..names.len().min(days.len()) {
-                    if names.is_valid(j)
-                        && days.is_valid(j)
-                        && let Some(i) = policy.action_index(names.value(j))
-                    {
-                        last[i] = Some(days_to_date(days.value(j)));
-                    }
-                }
             }
             let opt = |a: &Float64Array| a.is_valid(r).then(|| a.value(r));
             arbiter.add(

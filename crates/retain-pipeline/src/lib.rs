@@ -876,8 +876,8 @@ fn count_values(counts: &mut BTreeMap<String, u64>, batch: &RecordBatch, column:
     }
 }
 
-/// Columns scoring adds to the features: in the churn / repeat-purchase champion's
-/// training population at D.
+/// Columns scoring adds to the features: the churn / repeat-purchase champion's
+/// `population` filter (its label SQL's population is a set of ids beside).
 const POPULATION_FLAGS: [&str; 2] = ["__churn_population", "__repeat_population"];
 
 /// What the scoring stage published and saw.
@@ -902,6 +902,7 @@ async fn score(
     // Each champion's training population at D (its own spec, from the registry), so
     // drift compares like with like.
     let mut df = df;
+    let mut populations = Vec::new();
     for (model, flag) in [(churn, POPULATION_FLAGS[0]), (repeat, POPULATION_FLAGS[1])] {
         let text =
             registry::read_verified(&ctx.wh, &model.name, &model.version, "spec.toml").await?;
@@ -909,7 +910,9 @@ async fn score(
             &String::from_utf8_lossy(&text),
             &format!("models/{}/{}/spec.toml", model.name, model.version),
         )?;
-        df = train::flag_population(ctx, &spec, ctx.settings.as_of, df, flag).await?;
+        let (ids, with_flag) = train::population(ctx, &spec, ctx.settings.as_of, df, flag).await?;
+        populations.push(ids);
+        df = with_flag;
     }
     let score_cfg = ctx.settings.pipeline.score.clone();
     // Risk tiers: fixed thresholds, or the thresholds that cut the configured shares of
@@ -955,13 +958,27 @@ async fn score(
     // Batch by batch: memory does not grow with the number of customers.
     let scored = stream.map(|b| {
         let b = b.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
-        let mask = |flag: &str| -> Vec<bool> {
-            b.column_by_name(flag)
-                .and_then(|c| c.as_boolean_opt())
-                .map(|c| (0..c.len()).map(|i| c.is_valid(i) && c.value(i)).collect())
-                .unwrap_or_default()
+        let ids = b
+            .column_by_name("customer_id")
+            .and_then(|c| c.as_string_opt::<i32>());
+        let mask = |m: usize| -> Vec<bool> {
+            match (
+                ids,
+                b.column_by_name(POPULATION_FLAGS[m])
+                    .and_then(|c| c.as_boolean_opt()),
+            ) {
+                (Some(ids), Some(filter)) => (0..b.num_rows())
+                    .map(|i| {
+                        filter.is_valid(i)
+                            && filter.value(i)
+                            && ids.is_valid(i)
+                            && populations[m].contains(ids.value(i))
+                    })
+                    .collect(),
+                _ => vec![false; b.num_rows()],
+            }
         };
-        let (mc, mr) = (mask(POPULATION_FLAGS[0]), mask(POPULATION_FLAGS[1]));
+        let (mc, mr) = (mask(0), mask(1));
         let out =
             retain_score::score_batch(&b, churn, repeat, &opts, Some((&mut drift, [&mc, &mr])))
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;

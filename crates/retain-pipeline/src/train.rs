@@ -364,42 +364,46 @@ async fn label_query(
     Ok(ctx.engine.query(file, &params).await?)
 }
 
-/// A spec's population as of `date` over a feature table: `features` with a boolean
-/// column `flag` that is true for the customers its label SQL would label (which only
-/// looks at facts before `date`) and that pass its `population` filter. Scoring uses it
-/// to compare each model's inputs with its training data on the same kind of customer.
-pub(crate) async fn flag_population(
+/// A spec's population as of `date`: the customers its label SQL would label (which
+/// looks only at facts before `date`), as a set of ids, and its `population` filter as a
+/// boolean column `flag` added to `features` (true when the spec has none). Scoring uses
+/// both to compare each model's inputs with its training data on the same kind of
+/// customer. A set rather than a join: the ids are small, and the features then stream
+/// through scoring whatever DataFusion would pick as a join's build side.
+pub(crate) async fn population(
     ctx: &Ctx,
     spec: &ModelSpec,
     date: NaiveDate,
     features: DataFrame,
     flag: &str,
-) -> Result<DataFrame> {
+) -> Result<(std::collections::HashSet<String>, DataFrame)> {
     let file = ctx.sql.load(&spec.label_sql)?;
     let params = toml_params(&spec.label_params, &file.origin)?;
-    let key = format!("{flag}_customer_id");
-    let population = label_query(ctx, spec, &file, &params, date)
+    let mut ids = std::collections::HashSet::new();
+    let mut stream = label_query(ctx, spec, &file, &params, date)
         .await?
-        .select(vec![col("customer_id").alias(key.as_str())])
+        .select(vec![col("customer_id")])
+        .map_err(df_err(format!("population of {}", spec.origin)))?
+        .execute_stream()
+        .await
         .map_err(df_err(format!("population of {}", spec.origin)))?;
-    let mut member = col(key.as_str()).is_not_null();
-    if let Some(expr) = &spec.population {
-        let filter = features
-            .parse_sql_expr(expr)
-            .map_err(df_err(format!("population filter of {}", spec.origin)))?;
-        member = member.and(filter.is_true());
+    while let Some(b) = futures::StreamExt::next(&mut stream).await {
+        let b = b.map_err(df_err(format!("population of {}", spec.origin)))?;
+        if let Some(c) = b.column(0).as_string_opt::<i32>() {
+            ids.extend(c.iter().flatten().map(str::to_owned));
+        }
     }
-    features
-        .join(
-            population,
-            JoinType::Left,
-            &["customer_id"],
-            &[key.as_str()],
-            None,
-        )
-        .and_then(|df| df.with_column(flag, member))
-        .and_then(|df| df.drop_columns(&[key.as_str()]))
-        .map_err(df_err(format!("population of {}", spec.origin)))
+    let filter = match &spec.population {
+        Some(expr) => features
+            .parse_sql_expr(expr)
+            .map_err(df_err(format!("population filter of {}", spec.origin)))?
+            .is_true(),
+        None => lit(true),
+    };
+    let features = features
+        .with_column(flag, filter)
+        .map_err(df_err(format!("population filter of {}", spec.origin)))?;
+    Ok((ids, features))
 }
 
 pub(crate) async fn train(

@@ -196,6 +196,10 @@ pub const EMBEDDED_SQL: &[(&str, &str)] = &[
         include_str!("../../../sql/labels/repeat_purchase.sql"),
     ),
     (
+        "actions/contact_history.sql",
+        include_str!("../../../sql/actions/contact_history.sql"),
+    ),
+    (
         "actions/policy_input.sql",
         include_str!("../../../sql/actions/policy_input.sql"),
     ),
