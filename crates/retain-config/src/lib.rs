@@ -103,6 +103,14 @@ pub struct PipelineConfig {
     /// Data-quality limits.
     #[serde(default)]
     pub quality: QualityConfig,
+    /// A warehouse write lock older than this is stale (its run crashed or was killed)
+    /// and the next run takes it over (`30m`, `2h`).
+    #[serde(default = "default_lock_stale_after")]
+    pub lock_stale_after: Duration,
+}
+
+fn default_lock_stale_after() -> Duration {
+    Duration(std::time::Duration::from_secs(2 * 3600))
 }
 
 /// `[storage]`: settings of the object stores behind `warehouse` and the sources.

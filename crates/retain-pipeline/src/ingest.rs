@@ -847,6 +847,7 @@ O8,C2,2025-03-07T12:00:00Z,completed,15.5,0,EUR,app,bags,0
             feature_dates: vec![],
             absent: Default::default(),
             data_end: None,
+            locked: false,
             clv_fits: Default::default(),
         };
         let reports = run(&mut ctx).await.unwrap();

@@ -25,7 +25,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
 use futures::StreamExt;
-use retain_config::{ModelSpec, PipelineConfig};
+use retain_config::{ModelSpec, PipelineConfig, Policy};
 use retain_model::ModelArtifact;
 use retain_sql::{Engine, EngineOptions, SqlSource, toml_value};
 use retain_store::{InputEntry, Location, Manifest, PublishMeta, Warehouse};
@@ -190,6 +190,8 @@ pub(crate) struct Ctx {
     /// The day of the latest staged fact, once a stage has asked (the staged tables do
     /// not change during a run).
     pub data_end: Option<Option<NaiveDate>>,
+    /// This context holds the warehouse's write lock.
+    pub locked: bool,
     /// CLV summaries and fits by as-of date (a feature date and the run's registry entry
     /// share one fit).
     pub clv_fits: BTreeMap<
@@ -204,6 +206,16 @@ pub(crate) struct Ctx {
 impl Ctx {
     pub fn df(&self) -> &SessionContext {
         self.engine.ctx()
+    }
+
+    /// Release the write lock if this context holds it (a failure is logged: the lock
+    /// then goes stale and the next run takes it over).
+    pub async fn close(&mut self) {
+        if std::mem::take(&mut self.locked)
+            && let Err(e) = self.wh.unlock().await
+        {
+            tracing::warn!(error = %e, "could not release the warehouse lock");
+        }
     }
 
     /// Record a publish for the summary.
@@ -315,14 +327,41 @@ fn param_err(name: &str, origin: &str, message: &str) -> Error {
     }
 }
 
-/// Set up a run: the engine, the warehouse (its store options validated) and the SQL
-/// source; removes what interrupted runs left aside.
-async fn open(settings: &Settings) -> Result<Ctx> {
-    open_with(settings, true).await
+/// Set up a run that writes: the engine, the warehouse (its store options validated),
+/// the SQL source, and the warehouse's write lock (`_lock.json`, docs/storage.md), then
+/// removes what interrupted runs left aside. Every caller ends with [`Ctx::close`].
+async fn open(settings: &Settings, command: &str) -> Result<Ctx> {
+    let mut ctx = open_with(settings, false).await?;
+    let info =
+        retain_store::LockInfo::here(&settings.run_id, command, Some(settings.as_of.to_string()));
+    ctx.wh
+        .lock(&info, settings.pipeline.lock_stale_after.0)
+        .await?;
+    ctx.locked = true;
+    let removed = match ctx.wh.clean_leftovers().await {
+        Ok(n) => n,
+        Err(e) => {
+            ctx.close().await;
+            return Err(e.into());
+        }
+    };
+    if removed > 0 {
+        tracing::info!(removed, "removed files an interrupted run left aside");
+    }
+    Ok(ctx)
 }
 
-/// [`open`], removing what interrupted runs left aside only when `clean` (a run that
-/// writes; a reader leaves the warehouse alone).
+/// Run `body` on a writing context ([`open`]) and release the lock whatever it returns.
+macro_rules! with_lock {
+    ($settings:expr, $command:expr, |$ctx:ident| $body:block) => {{
+        let mut $ctx = open($settings, $command).await?;
+        let result = async { $body }.await;
+        $ctx.close().await;
+        result
+    }};
+}
+
+/// [`open`] without the lock, for readers (no clean-up: another run may be writing).
 async fn open_with(settings: &Settings, clean: bool) -> Result<Ctx> {
     let engine_cfg = &settings.pipeline.engine;
     let engine = Engine::embedded(&EngineOptions {
@@ -363,6 +402,7 @@ async fn open_with(settings: &Settings, clean: bool) -> Result<Ctx> {
         feature_dates: vec![],
         absent: Default::default(),
         data_end: None,
+        locked: false,
         clv_fits: BTreeMap::new(),
     })
 }
@@ -371,8 +411,7 @@ async fn open_with(settings: &Settings, clean: bool) -> Result<Ctx> {
 /// `quarantine/` (all or nothing).
 #[tracing::instrument(skip_all, fields(run_id = %settings.run_id, as_of = %settings.as_of))]
 pub async fn ingest(settings: Settings) -> Result<Vec<IngestReport>> {
-    let mut ctx = open(&settings).await?;
-    ingest::run(&mut ctx).await
+    with_lock!(&settings, "ingest", |ctx| { ingest::run(&mut ctx).await })
 }
 
 /// What `retain features` did: the ingest, then one feature partition per date.
@@ -388,16 +427,17 @@ pub struct FeaturesReport {
 /// on its own, for analysts and for the feature tests).
 #[tracing::instrument(skip_all, fields(run_id = %settings.run_id))]
 pub async fn features(settings: Settings, dates: &[NaiveDate]) -> Result<FeaturesReport> {
-    let mut ctx = open(&settings).await?;
-    let ingest = ingest::run(&mut ctx).await?;
-    let first = ctx.tables.len();
-    for date in dates {
-        ctx.features(*date).await?;
-    }
-    Ok(FeaturesReport {
-        ingest,
-        tables: ctx.tables[first..].to_vec(),
-        absent_sources: ctx.absent.iter().cloned().collect(),
+    with_lock!(&settings, "features", |ctx| {
+        let ingest = ingest::run(&mut ctx).await?;
+        let first = ctx.tables.len();
+        for date in dates {
+            ctx.features(*date).await?;
+        }
+        Ok(FeaturesReport {
+            ingest,
+            tables: ctx.tables[first..].to_vec(),
+            absent_sources: ctx.absent.iter().cloned().collect(),
+        })
     })
 }
 
@@ -412,10 +452,11 @@ pub struct ClvRun {
 /// holdout period and register them as the champion of `models/clv/`.
 #[tracing::instrument(skip_all, fields(run_id = %settings.run_id, as_of = %settings.as_of))]
 pub async fn clv_fit(settings: Settings) -> Result<ClvRun> {
-    let mut ctx = open(&settings).await?;
-    let ingest = ingest::run(&mut ctx).await?;
-    let report = clv::register(&mut ctx, settings.as_of).await?;
-    Ok(ClvRun { ingest, report })
+    with_lock!(&settings, "clv fit", |ctx| {
+        let ingest = ingest::run(&mut ctx).await?;
+        let report = clv::register(&mut ctx, settings.as_of).await?;
+        Ok(ClvRun { ingest, report })
+    })
 }
 
 /// A registered CLV model version (the champion when `version` is None).
@@ -442,13 +483,14 @@ pub async fn train_models(
     specs: &[ModelSpec],
     promote: Promote,
 ) -> Result<TrainRun> {
-    let mut ctx = open(&settings).await?;
-    let ingest = ingest::run(&mut ctx).await?;
-    let mut models = Vec::new();
-    for spec in specs {
-        models.push(train::train(&mut ctx, spec, promote).await?.1);
-    }
-    Ok(TrainRun { ingest, models })
+    with_lock!(&settings, "train", |ctx| {
+        let ingest = ingest::run(&mut ctx).await?;
+        let mut models = Vec::new();
+        for spec in specs {
+            models.push(train::train(&mut ctx, spec, promote).await?.1);
+        }
+        Ok(TrainRun { ingest, models })
+    })
 }
 
 /// A registered model and its versions, for `retain models list`.
@@ -611,22 +653,28 @@ async fn champions(ctx: &Ctx) -> Result<[ModelArtifact; 2]> {
 /// publishes `scores/customer_risk/as_of=D/`, batch by batch.
 #[tracing::instrument(skip_all, fields(run_id = %settings.run_id, as_of = %settings.as_of))]
 pub async fn score_customers(settings: Settings) -> Result<ScoreRun> {
-    let mut ctx = open(&settings).await?;
-    let [churn, repeat] = champions(&ctx).await?;
+    let mut ctx = open(&settings, "score").await?;
+    let result = score_customers_in(&mut ctx, &settings).await;
+    ctx.close().await;
+    result
+}
+
+async fn score_customers_in(ctx: &mut Ctx, settings: &Settings) -> Result<ScoreRun> {
+    let [churn, repeat] = champions(ctx).await?;
     // The staged tables give each model's population at D (and the features, when D has
     // none published yet).
-    register_staged(&mut ctx).await?;
-    let (partition, features_reused) = features_as_of(&mut ctx).await?;
+    register_staged(ctx).await?;
+    let (partition, features_reused) = features_as_of(ctx).await?;
     // The CLV version whose fit gave the features, when the registry has it.
     let clv_version = if settings.pipeline.clv.enabled {
-        match clv::load(&ctx, None).await {
+        match clv::load(ctx, None).await {
             Ok(r) if r.model.as_of == settings.as_of => Some(r.version),
             _ => None,
         }
     } else {
         None
     };
-    let scored = score(&mut ctx, &partition, &churn, &repeat, clv_version).await?;
+    let scored = score(ctx, &partition, &churn, &repeat, clv_version).await?;
     let table = ctx.tables.last().cloned().ok_or_else(|| Error::Stage {
         stage: "score",
         message: "nothing published".into(),
@@ -662,8 +710,14 @@ pub struct ActionsRun {
 /// `scores/next_best_action/as_of=D/`.
 #[tracing::instrument(skip_all, fields(run_id = %settings.run_id, as_of = %settings.as_of))]
 pub async fn decide_actions(settings: Settings) -> Result<ActionsRun> {
-    let mut ctx = open(&settings).await?;
-    let policy = load_policy(&settings)?;
+    let mut ctx = open(&settings, "actions").await?;
+    let result = decide_actions_in(&mut ctx, &settings).await;
+    ctx.close().await;
+    result
+}
+
+async fn decide_actions_in(ctx: &mut Ctx, settings: &Settings) -> Result<ActionsRun> {
+    let policy = load_policy(settings)?;
     let partition = format!("as_of={}", settings.as_of);
     ctx.wh
         .manifest("scores/customer_risk", &partition)
@@ -679,8 +733,8 @@ pub async fn decide_actions(settings: Settings) -> Result<ActionsRun> {
             },
             e => e.into(),
         })?;
-    register_staged(&mut ctx).await?;
-    let (_, summary) = actions::next_best_action(&mut ctx, &partition, &policy).await?;
+    register_staged(ctx).await?;
+    let (_, summary) = actions::next_best_action(ctx, &partition, &policy).await?;
     let table = ctx.tables.last().cloned().ok_or_else(|| Error::Stage {
         stage: "next best action",
         message: "nothing published".into(),
@@ -713,7 +767,13 @@ pub async fn evaluate_actions(
 pub async fn run(settings: Settings) -> Result<RunReport> {
     // A policy file that does not parse fails the run before any work, not after it.
     let policy = load_policy(&settings)?;
-    let mut ctx = open(&settings).await?;
+    let mut ctx = open(&settings, "run").await?;
+    let result = run_in(&mut ctx, &settings, &policy).await;
+    ctx.close().await;
+    result
+}
+
+async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: &Policy) -> Result<RunReport> {
     let mut stages = Vec::new();
     let mut stage = |name: &str, started: Instant, rows: u64, detail: String| {
         let elapsed = started.elapsed();
@@ -733,7 +793,7 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
 
     // Ingest.
     let t = Instant::now();
-    let ingest = ingest::run(&mut ctx).await?;
+    let ingest = ingest::run(ctx).await?;
     let staged: u64 = ingest.iter().map(|r| r.staged).sum();
     let quarantined: u64 = ingest.iter().map(|r| r.quarantined).sum();
     stage(
@@ -757,7 +817,7 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
     let clv_report = if settings.pipeline.clv.enabled {
         match ctx.clv_fit(as_of).await?.1 {
             Ok(_) => {
-                let r = clv::register(&mut ctx, as_of).await?;
+                let r = clv::register(ctx, as_of).await?;
                 stage(
                     "clv",
                     t,
@@ -783,7 +843,7 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
     let mut artifacts = Vec::new();
     for spec in [&churn_spec, &repeat_spec] {
         let t = Instant::now();
-        let (_, report) = train::train(&mut ctx, spec, Promote::IfBetter).await?;
+        let (_, report) = train::train(ctx, spec, Promote::IfBetter).await?;
         stage(
             &format!("train {}", spec.name),
             t,
@@ -807,14 +867,7 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
     // Score.
     let t = Instant::now();
     let clv_version = clv_report.as_ref().map(|r| r.version.clone());
-    let scored = score(
-        &mut ctx,
-        &partition,
-        &artifacts[0],
-        &artifacts[1],
-        clv_version,
-    )
-    .await?;
+    let scored = score(ctx, &partition, &artifacts[0], &artifacts[1], clv_version).await?;
     stage(
         "score",
         t,
@@ -824,7 +877,7 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
 
     // Next best action.
     let t = Instant::now();
-    let (nba, summary) = actions::next_best_action(&mut ctx, &partition, &policy).await?;
+    let (nba, summary) = actions::next_best_action(ctx, &partition, policy).await?;
     stage(
         "next best action",
         t,
@@ -840,7 +893,7 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
         ingest,
         models,
         clv: clv_report,
-        tables: ctx.tables,
+        tables: std::mem::take(&mut ctx.tables),
         lifecycle_stages: scored.counts.0,
         shopper_types: scored.counts.1,
         risk_tiers: scored.counts.2,

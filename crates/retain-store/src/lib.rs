@@ -73,7 +73,73 @@ pub enum Error {
     /// A manifest exists but cannot be parsed.
     #[error("corrupt manifest `{location}`: {message}")]
     CorruptManifest { location: String, message: String },
+    /// Another run holds the warehouse's write lock.
+    #[error(
+        "the warehouse is in use by run {} ({}, as of {}, on {} pid {}, since {}): retain does not interleave two runs on one warehouse. The lock ends with that run, or counts as stale {} after it was taken (the next run then takes it over); to break it by hand, delete `{location}`",
+        holder.run_id,
+        holder.command,
+        holder.as_of.as_deref().unwrap_or("-"),
+        holder.host,
+        holder.pid,
+        holder.acquired_at.format("%Y-%m-%dT%H:%M:%SZ"),
+        humantime(*stale_after)
+    )]
+    Locked {
+        location: String,
+        holder: Box<LockInfo>,
+        stale_after: Duration,
+    },
 }
+
+/// `2h`, `90m`, `45s`: a duration as people write it.
+fn humantime(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 && s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s >= 60 && s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// The warehouse's write lock (`_lock.json`): who holds it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LockInfo {
+    pub run_id: String,
+    /// The command (`run`, `ingest`, `train`, …).
+    pub command: String,
+    pub as_of: Option<String>,
+    pub host: String,
+    pub pid: u32,
+    pub acquired_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl LockInfo {
+    /// This process, now.
+    pub fn here(run_id: &str, command: &str, as_of: Option<String>) -> Self {
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .or_else(|| {
+                std::fs::read_to_string("/etc/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".to_owned());
+        Self {
+            run_id: run_id.to_owned(),
+            command: command.to_owned(),
+            as_of,
+            host,
+            pid: std::process::id(),
+            acquired_at: chrono::Utc::now(),
+        }
+    }
+}
+
+/// Where the write lock lives, under the warehouse root.
+pub const LOCK: &str = "_lock.json";
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -822,9 +888,78 @@ impl Warehouse {
         }
     }
 
+    /// Take the warehouse's write lock with a conditional create (`If-None-Match: *` on
+    /// S3, an exclusive create on disk), so two runs cannot both hold it. A lock older
+    /// than `stale_after` (its holder crashed or was killed) is taken over, with a
+    /// warning; a live one is [`Error::Locked`].
+    pub async fn lock(&self, info: &LockInfo, stale_after: Duration) -> Result<()> {
+        let path = self.root.child(LOCK);
+        let bytes = serde_json::to_vec_pretty(info).map_err(|e| Error::CorruptManifest {
+            location: self.root.url_of(&path),
+            message: e.to_string(),
+        })?;
+        for _ in 0..2 {
+            if self.root.put_new(&path, bytes.clone()).await? {
+                return Ok(());
+            }
+            let held = match self.root.store.get(&path).await {
+                Ok(r) => r.bytes().await.ok(),
+                // Released between our create and our read: try again.
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(source) => {
+                    return Err(Error::Store {
+                        location: self.root.url_of(&path),
+                        source,
+                    });
+                }
+            };
+            let holder: Option<LockInfo> = held.and_then(|b| serde_json::from_slice(&b).ok());
+            let age = holder
+                .as_ref()
+                .and_then(|h| (chrono::Utc::now() - h.acquired_at).to_std().ok());
+            match holder {
+                Some(h) if age.is_none_or(|a| a < stale_after) => {
+                    return Err(Error::Locked {
+                        location: self.root.url_of(&path),
+                        holder: Box::new(h),
+                        stale_after,
+                    });
+                }
+                h => {
+                    tracing::warn!(
+                        holder = ?h.as_ref().map(|h| &h.run_id),
+                        acquired_at = ?h.as_ref().map(|h| h.acquired_at),
+                        "taking over a stale warehouse lock (its run did not release it)"
+                    );
+                    self.delete(&path).await?;
+                }
+            }
+        }
+        // Two takeovers raced and the other won.
+        let holder = self
+            .get_json::<LockInfo>(LOCK)
+            .await?
+            .unwrap_or_else(|| info.clone());
+        Err(Error::Locked {
+            location: self.root.url_of(&path),
+            holder: Box::new(holder),
+            stale_after,
+        })
+    }
+
+    /// Release the write lock if this run holds it (a lock another run took over is
+    /// left alone).
+    pub async fn unlock(&self) -> Result<()> {
+        match self.get_json::<LockInfo>(LOCK).await {
+            Ok(Some(h)) if h.run_id == self.run_id => self.delete(&self.root.child(LOCK)).await,
+            Ok(_) | Err(Error::CorruptManifest { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Delete what interrupted runs left under `_tmp/` (everything but this run's own
-    /// files); returns how many objects were removed. Runs on the same warehouse must not
-    /// overlap (a later issue adds a lock).
+    /// files); returns how many objects were removed. Only a run holding the write lock
+    /// ([`Warehouse::lock`]) may call it: no other run can be writing.
     pub async fn clean_leftovers(&self) -> Result<usize> {
         let own = self.tmp_dir();
         let mut removed = 0;
@@ -1044,5 +1179,57 @@ mod tests {
         assert!(up.url().ends_with("/some/exports/x.csv"), "{}", up.url());
         let mem = Location::parse("memory:///wh").unwrap();
         assert!(mem.resolve("../x").is_err());
+    }
+
+    /// One run at a time: a second run is refused with the holder named, the holder's
+    /// release frees the lock, a stale lock is taken over, and nobody releases a lock
+    /// that is not theirs.
+    #[tokio::test]
+    async fn the_write_lock_admits_one_run() {
+        let root = Location::parse("memory:///wh").unwrap();
+        let hour = Duration::from_secs(3600);
+        let a = Warehouse::new(root.clone(), "run-a");
+        let b = Warehouse::new(root.clone(), "run-b");
+        a.lock(
+            &LockInfo::here("run-a", "run", Some("2026-11-01".into())),
+            hour,
+        )
+        .await
+        .unwrap();
+        let err = b
+            .lock(&LockInfo::here("run-b", "ingest", None), hour)
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("in use by run run-a (run, as of 2026-11-01")
+                && msg.contains("stale 1h after")
+                && msg.contains("memory:///wh/_lock.json"),
+            "{msg}"
+        );
+        b.unlock().await.unwrap();
+        assert!(
+            root.exists(&root.child(LOCK)).await.unwrap(),
+            "b cannot release a's lock"
+        );
+        a.unlock().await.unwrap();
+        b.lock(&LockInfo::here("run-b", "ingest", None), hour)
+            .await
+            .unwrap();
+        // run-b dies holding it; two hours later run-c takes it over.
+        let c = Warehouse::new(root.clone(), "run-c");
+        let mut old = LockInfo::here("run-b", "ingest", None);
+        old.acquired_at -= chrono::Duration::hours(2);
+        root.put(&root.child(LOCK), serde_json::to_vec(&old).unwrap())
+            .await
+            .unwrap();
+        c.lock(&LockInfo::here("run-c", "run", None), hour)
+            .await
+            .unwrap();
+        let held: LockInfo = c.get_json(LOCK).await.unwrap().unwrap();
+        assert_eq!(held.run_id, "run-c");
+        // The old holder waking up does not release the new holder's lock.
+        b.unlock().await.unwrap();
+        assert!(root.exists(&root.child(LOCK)).await.unwrap());
     }
 }

@@ -1,0 +1,92 @@
+//! The warehouse write lock: one writing run at a time, a stale lock taken over, the
+//! lock released when a run ends.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::{retain, run_ok};
+
+fn synth(raw: &Path, customers: &str) {
+    run_ok(
+        retain()
+            .args(["synth", "--customers", customers, "--out"])
+            .arg(raw),
+    );
+}
+
+fn lock_json(run_id: &str, hours_ago: i64) -> String {
+    let at = chrono::Utc::now() - chrono::Duration::hours(hours_ago);
+    format!(
+        r#"{{"run_id":"{run_id}","command":"run","as_of":"2026-11-01","host":"elsewhere","pid":4242,"acquired_at":"{}"}}"#,
+        at.to_rfc3339()
+    )
+}
+
+#[test]
+fn a_second_run_is_refused_while_the_first_holds_the_warehouse() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path();
+    synth(&wh.join("raw"), "20000");
+    let lock = wh.join("_lock.json");
+
+    // A run in progress elsewhere: refused, in one line that names it.
+    std::fs::write(&lock, lock_json("held-1", 0)).unwrap();
+    let out = retain()
+        .args(["ingest", "pipelines/demo.toml", "--out"])
+        .arg(wh)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("in use by run held-1 (run, as of 2026-11-01, on elsewhere pid 4242")
+            && stderr.contains("_lock.json"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(!wh.join("staged").exists(), "nothing was written");
+
+    // Three hours old (the default stale-after is 2h): taken over, and released at the end.
+    std::fs::write(&lock, lock_json("crashed-1", 3)).unwrap();
+    let out = run_ok(
+        retain()
+            .env("RUST_LOG", "warn")
+            .args(["ingest", "pipelines/demo.toml", "--out"])
+            .arg(wh),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("taking over a stale warehouse lock"),
+        "{stderr}"
+    );
+    assert!(!lock.exists(), "the run released its lock");
+
+    // Two real runs at once: the second is refused while the first holds the lock.
+    let mut first = retain()
+        .args(["ingest", "pipelines/demo.toml", "--out"])
+        .arg(wh)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !lock.exists() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let holder: serde_json::Value = serde_json::from_slice(&std::fs::read(&lock).unwrap()).unwrap();
+    let second = retain()
+        .args(["ingest", "pipelines/demo.toml", "--out"])
+        .arg(wh)
+        .output()
+        .unwrap();
+    let first_ok = first.wait().unwrap().success();
+    assert!(first_ok, "the first run finishes");
+    assert_eq!(second.status.code(), Some(1), "the second run is refused");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "in use by run {}",
+            holder["run_id"].as_str().unwrap()
+        )),
+        "{stderr}"
+    );
+    assert!(!lock.exists(), "released after the first run");
+}
