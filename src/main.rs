@@ -15,6 +15,7 @@ use retain_synth::SynthOptions;
 
 mod actions;
 mod models;
+mod runs;
 
 /// Batch retention pipeline: staged tables, point-in-time features, churn and
 /// repeat-purchase models, risk scores and next-best actions, as Parquet on object storage.
@@ -66,6 +67,9 @@ enum Command {
     /// Decide the next best action of every customer with the policy file, from the
     /// published scores as of a date: scores/next_best_action/as_of=D/.
     Actions(actions::ActionsArgs),
+    /// The run history the warehouse keeps (runs/<run_id>.json): `retain runs` lists
+    /// runs newest first, `retain runs show RUN_ID` shows one.
+    Runs(runs::RunsArgs),
     /// Measure the actions decided as of a date: completed orders of treated against
     /// control customers in the horizon after it, per action, with 95% intervals.
     EvaluateActions(actions::EvaluateArgs),
@@ -279,6 +283,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Command::Score(args) => actions::score(args).await,
             Command::Actions(args) => actions::actions(args).await,
             Command::EvaluateActions(args) => actions::evaluate(args).await,
+            Command::Runs(args) => runs::runs(args).await,
             Command::Completions { shell } => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();
                 // Into memory first: clap_complete panics on a failed write.

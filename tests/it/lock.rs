@@ -26,7 +26,7 @@ fn lock_json(run_id: &str, hours_ago: i64) -> String {
 fn a_second_run_is_refused_while_the_first_holds_the_warehouse() {
     let dir = tempfile::tempdir().unwrap();
     let wh = dir.path();
-    synth(&wh.join("raw"), "20000");
+    synth(&wh.join("raw"), "5000");
     let lock = wh.join("_lock.json");
 
     // A run in progress elsewhere: refused, in one line that names it.
@@ -89,4 +89,65 @@ fn a_second_run_is_refused_while_the_first_holds_the_warehouse() {
         "{stderr}"
     );
     assert!(!lock.exists(), "released after the first run");
+
+    // The history: the two ingests that ran (refused runs never started), then a failed
+    // score (no champion), newest first.
+    let failed = retain()
+        .args(["score", "--as-of", "2026-11-01", "--out"])
+        .arg(wh)
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    let out = run_ok(retain().args(["runs", "--out"]).arg(wh));
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = listing.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{listing}");
+    assert!(
+        rows[0].contains(" score ") && rows[0].contains(" failed "),
+        "{listing}"
+    );
+    for r in &rows[1..] {
+        assert!(
+            r.contains(" ingest ") && r.contains(" succeeded "),
+            "{listing}"
+        );
+        let w: Vec<&str> = r.split_whitespace().collect();
+        let (read, staged): (u64, u64) = (w[5].parse().unwrap(), w[6].parse().unwrap());
+        assert!(
+            read > 5000 && read == staged,
+            "clean data, all staged: {listing}"
+        );
+    }
+    let id = rows[0].split_whitespace().next().unwrap();
+    let out = run_ok(
+        retain()
+            .args(["runs", "show", id, "--json", "--out"])
+            .arg(wh),
+    );
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["format"], "retain.run/1");
+    assert_eq!(record["status"], "failed");
+    assert!(
+        record["error"]
+            .as_str()
+            .unwrap()
+            .contains("model `churn` has no champion"),
+        "{record}"
+    );
+    let ingest_id = rows[1].split_whitespace().next().unwrap();
+    let out = run_ok(retain().args(["runs", "show", ingest_id, "--out"]).arg(wh));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("ingest:")
+            && shown.contains("tables published:")
+            && shown.contains("staged/orders"),
+        "{shown}"
+    );
+    let out = retain()
+        .args(["runs", "show", "no-such-run", "--out"])
+        .arg(wh)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no run `no-such-run`"));
 }

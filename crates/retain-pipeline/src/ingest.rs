@@ -169,6 +169,7 @@ pub(crate) async fn run(ctx: &mut Ctx) -> Result<Vec<IngestReport>> {
         ctx.register_published(w.table, &format!("staged/{}", w.table), "")
             .await?;
     }
+    ctx.ingest_reports = reports.clone();
     Ok(reports)
 }
 

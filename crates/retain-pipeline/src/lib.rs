@@ -12,6 +12,7 @@ mod features;
 mod ingest;
 mod model_report;
 pub mod registry;
+mod runs;
 #[cfg(test)]
 mod test_support;
 mod train;
@@ -35,6 +36,7 @@ pub use actions::{ActionEffect, ActionEvaluation, load_policy, next_best_action_
 pub use ingest::{FileAccount, IngestReport};
 pub use retain_policy::Summary as PolicySummary;
 pub use retain_score::DriftRow;
+pub use runs::{RUN_FORMAT, RunRecord, runs_list, runs_show};
 pub use train::{ModelReport, Promote};
 
 /// Errors of a pipeline run. Each says which stage and table it concerns.
@@ -136,7 +138,7 @@ pub fn new_run_id() -> String {
 }
 
 /// How long a stage took and what it produced.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct StageReport {
     pub stage: String,
     pub elapsed: Duration,
@@ -145,7 +147,7 @@ pub struct StageReport {
 }
 
 /// A published table, for the summary.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TableReport {
     pub table: String,
     pub partition: String,
@@ -192,6 +194,13 @@ pub(crate) struct Ctx {
     pub data_end: Option<Option<NaiveDate>>,
     /// This context holds the warehouse's write lock.
     pub locked: bool,
+    /// For the run record (runs.rs): the command, when it started, what it did.
+    pub command: String,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub ingest_reports: Vec<IngestReport>,
+    pub stages: Vec<StageReport>,
+    pub models_registered: BTreeMap<String, String>,
+    pub models_used: BTreeMap<String, String>,
     /// CLV summaries and fits by as-of date (a feature date and the run's registry entry
     /// share one fit).
     pub clv_fits: BTreeMap<
@@ -208,9 +217,13 @@ impl Ctx {
         self.engine.ctx()
     }
 
-    /// Release the write lock if this context holds it (a failure is logged: the lock
-    /// then goes stale and the next run takes it over).
-    pub async fn close(&mut self) {
+    /// End a writing command: write its run record (`runs/<run_id>.json`, with `error`
+    /// when it failed) and release the write lock (a failure is logged: the lock then
+    /// goes stale and the next run takes it over).
+    pub async fn close(&mut self, error: Option<String>) {
+        if self.locked {
+            self.write_record(error).await;
+        }
         if std::mem::take(&mut self.locked)
             && let Err(e) = self.wh.unlock().await
         {
@@ -332,6 +345,7 @@ fn param_err(name: &str, origin: &str, message: &str) -> Error {
 /// removes what interrupted runs left aside. Every caller ends with [`Ctx::close`].
 async fn open(settings: &Settings, command: &str) -> Result<Ctx> {
     let mut ctx = open_with(settings, false).await?;
+    ctx.command = command.to_owned();
     let info =
         retain_store::LockInfo::here(&settings.run_id, command, Some(settings.as_of.to_string()));
     ctx.wh
@@ -341,8 +355,9 @@ async fn open(settings: &Settings, command: &str) -> Result<Ctx> {
     let removed = match ctx.wh.clean_leftovers().await {
         Ok(n) => n,
         Err(e) => {
-            ctx.close().await;
-            return Err(e.into());
+            let e = Error::from(e);
+            ctx.close(Some(one_line(&e))).await;
+            return Err(e);
         }
     };
     if removed > 0 {
@@ -356,9 +371,24 @@ macro_rules! with_lock {
     ($settings:expr, $command:expr, |$ctx:ident| $body:block) => {{
         let mut $ctx = open($settings, $command).await?;
         let result = async { $body }.await;
-        $ctx.close().await;
+        $ctx.close(result.as_ref().err().map(|e| one_line(e))).await;
         result
     }};
+}
+
+/// An error's chain in one line, for run records.
+fn one_line(e: &Error) -> String {
+    let mut s = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        let t = inner.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        source = inner.source();
+    }
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// [`open`] without the lock, for readers (no clean-up: another run may be writing).
@@ -403,6 +433,12 @@ async fn open_with(settings: &Settings, clean: bool) -> Result<Ctx> {
         absent: Default::default(),
         data_end: None,
         locked: false,
+        command: String::new(),
+        started_at: chrono::Utc::now(),
+        ingest_reports: Vec::new(),
+        stages: Vec::new(),
+        models_registered: BTreeMap::new(),
+        models_used: BTreeMap::new(),
         clv_fits: BTreeMap::new(),
     })
 }
@@ -655,7 +691,7 @@ async fn champions(ctx: &Ctx) -> Result<[ModelArtifact; 2]> {
 pub async fn score_customers(settings: Settings) -> Result<ScoreRun> {
     let mut ctx = open(&settings, "score").await?;
     let result = score_customers_in(&mut ctx, &settings).await;
-    ctx.close().await;
+    ctx.close(result.as_ref().err().map(one_line)).await;
     result
 }
 
@@ -712,7 +748,7 @@ pub struct ActionsRun {
 pub async fn decide_actions(settings: Settings) -> Result<ActionsRun> {
     let mut ctx = open(&settings, "actions").await?;
     let result = decide_actions_in(&mut ctx, &settings).await;
-    ctx.close().await;
+    ctx.close(result.as_ref().err().map(one_line)).await;
     result
 }
 
@@ -769,7 +805,7 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
     let policy = load_policy(&settings)?;
     let mut ctx = open(&settings, "run").await?;
     let result = run_in(&mut ctx, &settings, &policy).await;
-    ctx.close().await;
+    ctx.close(result.as_ref().err().map(one_line)).await;
     result
 }
 
@@ -884,6 +920,7 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: &Policy) -> Result<R
         nba.rows,
         format!("scores/next_best_action/{partition}"),
     );
+    ctx.stages = stages.clone();
 
     Ok(RunReport {
         run_id: settings.run_id.clone(),
@@ -1110,6 +1147,10 @@ async fn score(
     );
     let m = ctx.wh.commit(pending).await?;
     ctx.published(&m);
+    for model in [churn, repeat] {
+        ctx.models_used
+            .insert(model.name.clone(), model.version.clone());
+    }
     Ok(Scored {
         manifest: m,
         counts,

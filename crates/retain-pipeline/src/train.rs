@@ -847,6 +847,7 @@ async fn register(
         }
     };
     tracing::info!(model = %name, version = %version, algorithm = a.estimator.kind(), validation_auc = v.roc_auc, ece = v.ece, %promotion, "model registered");
+    ctx.models_registered.insert(name.clone(), version.clone());
     Ok(ModelReport {
         name: name.clone(),
         spec: spec.origin.clone(),

@@ -1,0 +1,176 @@
+//! `retain runs` and `retain runs show`: the run history the warehouse keeps.
+
+use std::fmt::Write;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use retain_pipeline::RunRecord;
+
+use crate::models::Place;
+use crate::print_out;
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    command: Option<RunsCommand>,
+    #[command(flatten)]
+    place: Place,
+    /// Show at most this many runs, newest first.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+}
+
+#[derive(Debug, Subcommand)]
+enum RunsCommand {
+    /// One run: its stages with times and rows, ingest accounting, tables published,
+    /// models registered and used, and its error if it failed.
+    Show {
+        /// The run id (see `retain runs`).
+        run_id: String,
+        #[command(flatten)]
+        place: Place,
+        /// Print the record as JSON (retain.run/1).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
+}
+
+fn models(r: &RunRecord) -> String {
+    let mut parts: Vec<String> = r
+        .models_registered
+        .iter()
+        .map(|(m, v)| format!("{m} {v} (new)"))
+        .collect();
+    parts.extend(
+        r.models_used
+            .iter()
+            .filter(|(m, _)| !r.models_registered.contains_key(*m))
+            .map(|(m, v)| format!("{m} {v}")),
+    );
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+pub async fn runs(args: RunsArgs) -> Result<ExitCode> {
+    match args.command {
+        Some(RunsCommand::Show {
+            run_id,
+            place,
+            json,
+        }) => {
+            let r = retain_pipeline::runs_show(place.settings(None)?, &run_id).await?;
+            if json {
+                print_out(&serde_json::to_string_pretty(&r)?);
+            } else {
+                print_out(show(&r).trim_end());
+            }
+        }
+        None => {
+            let settings = args.place.settings(None)?;
+            let url = settings.warehouse.clone();
+            let all = retain_pipeline::runs_list(settings).await?;
+            let mut out = String::new();
+            if all.is_empty() {
+                let _ = writeln!(out, "no runs recorded in {url}");
+            } else {
+                let _ = writeln!(
+                    out,
+                    "{:<24} {:<9} {:<10} {:<9} {:>8} {:>10} {:>10} {:>11}  models",
+                    "run", "command", "as of", "status", "time", "rows in", "staged", "quarantined"
+                );
+            }
+            for r in all.iter().take(args.limit) {
+                let _ = writeln!(
+                    out,
+                    "{:<24} {:<9} {:<10} {:<9} {:>8} {:>10} {:>10} {:>11}  {}",
+                    r.run_id,
+                    r.command,
+                    r.as_of,
+                    r.status,
+                    seconds(r.elapsed_ms),
+                    r.rows_read,
+                    r.rows_staged,
+                    r.rows_quarantined,
+                    models(r)
+                );
+            }
+            if all.len() > args.limit {
+                let _ = writeln!(
+                    out,
+                    "({} older runs; --limit N shows more)",
+                    all.len() - args.limit
+                );
+            }
+            print_out(out.trim_end());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(r: &RunRecord) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "run {} ({} of pipeline {}, as of {}): {} in {}",
+        r.run_id,
+        r.command,
+        r.pipeline,
+        r.as_of,
+        r.status,
+        seconds(r.elapsed_ms)
+    );
+    let _ = writeln!(
+        out,
+        "started {}, finished {}",
+        r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        r.finished_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    if let Some(e) = &r.error {
+        let _ = writeln!(out, "error: {e}");
+    }
+    if !r.stages.is_empty() {
+        let _ = writeln!(out, "\nstages:");
+        for s in &r.stages {
+            let _ = writeln!(
+                out,
+                "  {:<28} {:>8.1}s  {:>9} rows  {}",
+                s.stage,
+                s.elapsed.as_secs_f64(),
+                s.rows,
+                s.detail
+            );
+        }
+    }
+    if r.rows_read > 0 {
+        let _ = writeln!(
+            out,
+            "\ningest: {} rows read, {} staged, {} quarantined",
+            r.rows_read, r.rows_staged, r.rows_quarantined
+        );
+        for (k, v) in &r.quarantine_reasons {
+            let _ = writeln!(out, "  {k:<28} {v:>9}");
+        }
+    }
+    let _ = writeln!(out, "\nmodels: {}", models(r));
+    if !r.tables.is_empty() {
+        let _ = writeln!(out, "\ntables published:");
+        for t in &r.tables {
+            let _ = writeln!(
+                out,
+                "  {:<44} {:>9} rows",
+                format!("{}/{}", t.table, t.partition).trim_end_matches('/'),
+                t.rows
+            );
+        }
+    }
+    out
+}
