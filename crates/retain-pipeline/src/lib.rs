@@ -101,6 +101,9 @@ pub struct Settings {
     pub as_of: NaiveDate,
     /// Written into manifests and score rows.
     pub run_id: String,
+    /// Told the rows of each partition as they are written (the CLI's progress bars);
+    /// `None` reports nothing.
+    pub progress: Option<Arc<dyn retain_store::Progress>>,
 }
 
 impl Settings {
@@ -120,6 +123,7 @@ impl Settings {
             pipeline,
             as_of,
             run_id: new_run_id(),
+            progress: None,
         })
     }
 }
@@ -335,7 +339,11 @@ async fn open_with(settings: &Settings, clean: bool) -> Result<Ctx> {
     engine
         .ctx()
         .register_object_store(&root.store_url, root.store.clone());
-    let wh = Warehouse::new(root, settings.run_id.clone());
+    let mut wh = Warehouse::new(root, settings.run_id.clone())
+        .with_schema_versions(contract::schema_version);
+    if let Some(p) = &settings.progress {
+        wh = wh.with_progress(p.clone());
+    }
     let removed = if clean {
         wh.clean_leftovers().await?
     } else {
