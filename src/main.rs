@@ -709,7 +709,7 @@ fn print_report(r: &RunReport, synth: Option<std::time::Duration>) {
         .collect();
     let _ = writeln!(
         out,
-        "  features/customer: {} as-of partitions; training/<model>/as_of={}; models/<model>/<version>/",
+        "  features/customer: {} as-of partitions; training/<model>/run_as_of={}; models/<model>/<version>/",
         features.len(),
         r.as_of
     );

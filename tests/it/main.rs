@@ -1,6 +1,6 @@
 //! The single integration-test binary: it runs the real `retain` binary and reads what it
-//! publishes with the readers downstream tools use (DuckDB and pyarrow, from the venv
-//! that `cargo xtask test` provisions).
+//! publishes with the readers downstream tools use (DuckDB, pyarrow and polars, from the
+//! venv that `cargo xtask test` provisions).
 
 mod bad_input;
 mod cli;
@@ -57,4 +57,23 @@ pub fn read_tables(warehouse: &Path, partitions: &[&str]) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("read_tables.py prints JSON")
+}
+
+/// Open whole tables as downstream tools do (globs, hive partitions) with DuckDB,
+/// pyarrow.dataset and polars (tests/py/read_datasets.py); `tables` are table paths such
+/// as `scores/customer_risk`.
+pub fn read_datasets(warehouse: &Path, tables: &[&str]) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/read_datasets.py");
+    let out = Command::new(python())
+        .arg(script)
+        .arg(warehouse)
+        .args(tables)
+        .output()
+        .expect("spawn python");
+    assert!(
+        out.status.success(),
+        "read_datasets.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("read_datasets.py prints JSON")
 }

@@ -672,7 +672,10 @@ async fn publish_training_set(
         .wh
         .publish(
             &format!("training/{}", spec_id(spec)),
-            &format!("as_of={}", ctx.settings.as_of),
+            // Keyed `run_as_of`, not `as_of`: the rows carry their snapshot date in an
+            // `as_of` column, which hive-partitioned readers (DuckDB, pyarrow, polars,
+            // Spark) would overwrite with the folder's value.
+            &format!("run_as_of={}", ctx.settings.as_of),
             schema,
             futures::stream::iter(all.into_iter().map(Ok::<_, std::io::Error>)),
             PublishMeta {
