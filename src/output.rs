@@ -36,11 +36,8 @@ pub struct LogOptions {
 /// be drawn: stderr is a terminal, the format is pretty, not `--quiet`, and `CI` is unset.
 pub fn init(opts: &LogOptions) -> Option<Arc<Bars>> {
     let terminal = std::io::stderr().is_terminal();
-    let bars = (terminal
-        && opts.format == LogFormat::Pretty
-        && !opts.quiet
-        && std::env::var_os("CI").is_none())
-    .then(|| Arc::new(Bars::new()));
+    let ci = std::env::var_os("CI").is_some();
+    let bars = wants_progress(opts, terminal, ci).then(|| Arc::new(Bars::new()));
     // RUST_LOG wins when set to a valid filter; set but empty it counts as unset (an
     // empty EnvFilter would silence everything but errors).
     let filter = std::env::var("RUST_LOG")
@@ -75,6 +72,12 @@ pub fn init(opts: &LogOptions) -> Option<Arc<Bars>> {
         .with(layer)
         .init();
     bars
+}
+
+/// Progress is drawn for a person watching a terminal: not into pipes or files, not
+/// between JSON lines, not when asked to be quiet, not on CI.
+fn wants_progress(opts: &LogOptions, terminal: bool, ci: bool) -> bool {
+    terminal && opts.format == LogFormat::Pretty && !opts.quiet && !ci
 }
 
 /// stderr, with the progress bars (if any) lifted out of the way while a line is written.
@@ -145,5 +148,25 @@ impl retain_store::Progress for Bars {
             bar.finish_and_clear();
             self.multi.remove(&bar);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_only_for_a_person_at_a_terminal() {
+        let opts = |format, quiet| LogOptions {
+            filter: "info".into(),
+            format,
+            quiet,
+        };
+        let pretty = opts(LogFormat::Pretty, false);
+        assert!(wants_progress(&pretty, true, false));
+        assert!(!wants_progress(&pretty, false, false), "not a terminal");
+        assert!(!wants_progress(&pretty, true, true), "CI");
+        assert!(!wants_progress(&opts(LogFormat::Json, false), true, false));
+        assert!(!wants_progress(&opts(LogFormat::Pretty, true), true, false));
     }
 }
