@@ -257,6 +257,17 @@ fn json_logs_are_one_object_per_line_with_rows_and_timings_per_stage() {
     )
     .unwrap();
     assert_eq!(stages["score"]["fields"]["rows"], manifest["rows"]);
+    // Each training job: one `trained` event with its rows and duration.
+    let trained: Vec<&str> = events
+        .iter()
+        .filter(|e| e["fields"]["message"] == "trained")
+        .inspect(|e| {
+            assert!(e["fields"]["rows"].as_u64().unwrap() > 0, "{e}");
+            assert!(e["fields"]["elapsed_ms"].is_u64(), "{e}");
+        })
+        .map(|e| e["fields"]["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(trained, ["churn", "repeat_purchase"]);
     let staged_orders = events
         .iter()
         .find(|e| e["fields"]["message"] == "staged" && e["fields"]["table"] == "orders")

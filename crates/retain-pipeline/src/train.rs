@@ -602,6 +602,15 @@ pub(crate) async fn train(
         fit_seconds,
     };
     let report = register(ctx, spec, &trained, &validation_split, promote).await?;
+    // One event per training job with its rows and duration (for `retain train`, whose
+    // commands have no `stage finished` events).
+    tracing::info!(
+        model = %spec.name,
+        version = %report.version,
+        rows = report.training_rows + report.validation_rows,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "trained"
+    );
     Ok((trained.artifact, report))
 }
 
