@@ -182,9 +182,10 @@ fn published_tables(wh: &Path) -> Vec<String> {
 /// Open every published table as downstream tools do, without the manifests (DuckDB and
 /// polars on `<table>/*/*.parquet` globs with hive partitioning, pyarrow.dataset on the
 /// folder with hive partitioning), and check each against retain's manifests and
-/// docs/tables.md: the same columns (plus the partition key), the same types, the same
-/// rows in total and per partition, the documented schema_version, and no column that
-/// the partition key hides.
+/// docs/tables.md: the same columns (plus the partition key), the same types (nested
+/// ones element by element, against the files' own Arrow schema), the same rows in total
+/// and per partition, the documented schema_version, and no column that the partition
+/// key hides.
 fn assert_every_table_reads_as_a_dataset(wh: &Path) {
     let docs = documented_columns();
     let versions = documented_schema_versions();
@@ -214,8 +215,31 @@ fn assert_every_table_reads_as_a_dataset(wh: &Path) {
             expected_columns(&docs, table),
             "{table}: the manifest's columns differ from docs/tables.md"
         );
-        for ty in &m_types {
-            assert!(!ty.starts_with("other:"), "{table}: unmapped type {ty}");
+        // The files' own schema is the manifest's: the same columns, the same scalar
+        // types, lists and structs where the manifest says so (their element types are
+        // compared reader by reader below).
+        let f_types = strings(&v["file"]["types"]);
+        assert_eq!(
+            strings(&v["file"]["columns"]),
+            m_cols,
+            "{table}: file columns"
+        );
+        for ((c, mt), ft) in m_cols.iter().zip(&m_types).zip(&f_types) {
+            assert!(
+                !mt.starts_with("other:"),
+                "{table}: `{c}` has unmapped type {mt}"
+            );
+            assert!(
+                !ft.contains("other:"),
+                "{table}: `{c}` has unmapped type {ft}"
+            );
+            match mt.strip_suffix("<...>") {
+                Some(nested) => assert!(
+                    ft.starts_with(&format!("{nested}<")),
+                    "{table}: `{c}` {mt} vs {ft}"
+                ),
+                None => assert_eq!(ft, mt, "{table}: `{c}`: the file's type vs the manifest's"),
+            }
         }
         let expected_version = documented_version(&versions, table);
         for (part, version) in m["schema_versions"].as_object().unwrap() {
@@ -228,10 +252,10 @@ fn assert_every_table_reads_as_a_dataset(wh: &Path) {
         let parts = m["partitions"].as_object().unwrap();
         let total: u64 = parts.values().map(|r| r.as_u64().unwrap()).sum();
         let key = v["partition_key"].as_str();
-        let m_type: BTreeMap<&str, &str> = m_cols
+        let f_type: BTreeMap<&str, &str> = m_cols
             .iter()
             .map(String::as_str)
-            .zip(m_types.iter().map(String::as_str))
+            .zip(f_types.iter().map(String::as_str))
             .collect();
         for reader in ["duckdb", "pyarrow", "polars"] {
             let r = &v[reader];
@@ -252,7 +276,7 @@ fn assert_every_table_reads_as_a_dataset(wh: &Path) {
                 let expected = if Some(c.as_str()) == key {
                     "date"
                 } else {
-                    m_type[c.as_str()]
+                    f_type[c.as_str()]
                 };
                 assert_eq!(ty, expected, "{table}: {reader}'s type of `{c}`");
             }

@@ -11,9 +11,11 @@ opened with
 and unpartitioned ones with '<wh>/<table>/*.parquet' (pyarrow: the folder). None of them
 reads the manifests: this is what a notebook or BI tool does. For each reader it prints
 the column names, the column types reduced to one vocabulary (`string`, `double`,
-`int64`, `int32`, `bool`, `date`, `timestamp_us_utc`, `list<string>`; anything else as
-`other:<reader's name>`), the row count and, for partitioned tables, rows per partition
-value. It also prints the manifests' columns and types in the same vocabulary, and, for
+`int64`, `int32`, `bool`, `date`, `timestamp_us_utc`, `list<T>`,
+`struct<name:T,...>`; anything else as `other:<reader's name>`), the row count and, for
+partitioned tables, rows per partition value. It also prints the same for the files'
+own Arrow schema (one file the manifest lists), the manifests' columns and types (nested
+types only as `list<...>` / `struct<...>`: the manifest holds Arrow's Display), and, for
 files that carry a column named like the partition key, the distinct values of that
 column in the files (read without hive partitioning): a reader with hive partitioning
 shows the folder's value instead.
@@ -31,7 +33,9 @@ import pyarrow.parquet as pq
 
 
 def canonical_arrow_display(t):
-    """A manifest's data_type (Arrow's Display) in the common vocabulary."""
+    """A manifest's data_type (Arrow's Display) in the common vocabulary: exact for the
+    scalar types, `list<...>` / `struct<...>` for nested ones (their element types are
+    compared on the files' schema instead)."""
     simple = {
         "Utf8": "string",
         "Float64": "double",
@@ -44,29 +48,37 @@ def canonical_arrow_display(t):
         return simple[t]
     if t.startswith("Timestamp(") and ("µs" in t or "Microsecond" in t) and "UTC" in t:
         return "timestamp_us_utc"
-    if t.startswith("List(") and "Utf8" in t:
-        return "list<string>"
+    if t.startswith(("List(", "LargeList(")):
+        return "list<...>"
+    if t.startswith("Struct("):
+        return "struct<...>"
     return f"other:{t}"
 
 
 def canonical_duckdb(t):
-    t = str(t)
+    if t.id == "list":
+        return f"list<{canonical_duckdb(t.children[0][1])}>"
+    if t.id == "struct":
+        return "struct<" + ",".join(f"{n}:{canonical_duckdb(c)}" for n, c in t.children) + ">"
     simple = {
-        "VARCHAR": "string",
-        "DOUBLE": "double",
-        "BIGINT": "int64",
-        "INTEGER": "int32",
-        "BOOLEAN": "bool",
-        "DATE": "date",
-        "TIMESTAMP WITH TIME ZONE": "timestamp_us_utc",
-        "VARCHAR[]": "list<string>",
+        "varchar": "string",
+        "double": "double",
+        "bigint": "int64",
+        "integer": "int32",
+        "boolean": "bool",
+        "date": "date",
+        "timestamp with time zone": "timestamp_us_utc",
     }
-    return simple.get(t, f"other:{t}")
+    return simple.get(t.id, f"other:{t}")
 
 
 def canonical_pyarrow(t):
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return "string"
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t):
+        return f"list<{canonical_pyarrow(t.value_type)}>"
+    if pa.types.is_struct(t):
+        return "struct<" + ",".join(f"{f.name}:{canonical_pyarrow(f.type)}" for f in t) + ">"
     simple = {
         pa.float64(): "double",
         pa.int64(): "int64",
@@ -75,18 +87,20 @@ def canonical_pyarrow(t):
         pa.date32(): "date",
         pa.timestamp("us", tz="UTC"): "timestamp_us_utc",
     }
-    if t in simple:
-        return simple[t]
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        if canonical_pyarrow(t.value_type) == "string":
-            return "list<string>"
-    return f"other:{t}"
+    return simple.get(t, f"other:{t}")
 
 
 def canonical_polars(t):
-    if t == pl.String:
-        return "string"
+    if isinstance(t, pl.List):
+        return f"list<{canonical_polars(t.inner)}>"
+    if isinstance(t, pl.Struct):
+        return "struct<" + ",".join(f"{f.name}:{canonical_polars(f.dtype)}" for f in t.fields) + ">"
+    if isinstance(t, pl.Datetime):
+        if t.time_unit == "us" and t.time_zone == "UTC":
+            return "timestamp_us_utc"
+        return f"other:{t}"
     simple = {
+        pl.String: "string",
         pl.Float64: "double",
         pl.Int64: "int64",
         pl.Int32: "int32",
@@ -96,10 +110,6 @@ def canonical_polars(t):
     for k, v in simple.items():
         if t == k:
             return v
-    if isinstance(t, pl.Datetime) and t.time_unit == "us" and t.time_zone == "UTC":
-        return "timestamp_us_utc"
-    if isinstance(t, pl.List) and t.inner == pl.String:
-        return "list<string>"
     return f"other:{t}"
 
 
@@ -125,8 +135,16 @@ def describe(warehouse, table):
     pattern = os.path.join(folder, "*", "*.parquet") if partitioned else os.path.join(folder, "*.parquet")
     ms = manifests(folder, key)
     first = next(iter(ms.values()))
+    # The files' own Arrow schema (a file the first manifest lists): the reference for
+    # nested types, which the manifest gives only as Arrow's Display.
+    first_dir = os.path.join(folder, f"{key}={next(iter(ms))}") if key else folder
+    file_schema = pq.read_schema(os.path.join(first_dir, first["files"][0]["path"]))
     out = {
         "partition_key": key,
+        "file": {
+            "columns": file_schema.names,
+            "types": [canonical_pyarrow(t) for t in file_schema.types],
+        },
         "manifest": {
             "columns": [c["name"] for c in first["schema"]],
             "types": [canonical_arrow_display(c["data_type"]) for c in first["schema"]],
