@@ -22,9 +22,11 @@ lint:
     cargo fmt --all
     cargo clippy --workspace --all-targets -- -D warnings
 
-# API docs (target/doc) and the man page (target/retain.1).
+# API docs (under cargo's target dir) and the man page (target/retain.1). `mkdir`: with
+# CARGO_TARGET_DIR set elsewhere, ./target does not exist and the redirect would fail.
 docs:
     cargo doc --workspace --no-deps
+    mkdir -p target
     cargo run --release -- man > target/retain.1
 
 # Delete the demo's default warehouse (./warehouse): every table, model and raw file.

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -15,6 +16,7 @@ use retain_synth::SynthOptions;
 
 mod actions;
 mod models;
+mod output;
 mod runs;
 
 /// Batch retention pipeline: staged tables, point-in-time features, churn and
@@ -28,6 +30,20 @@ struct Cli {
     /// RUST_LOG overrides it.
     #[arg(long, global = true, default_value = "info")]
     log: String,
+    /// Log line format on stderr: `pretty` for people, `json` for log shippers (one JSON
+    /// object per line).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "pretty",
+        env = "RETAIN_LOG_FORMAT"
+    )]
+    log_format: output::LogFormat,
+    /// Only warnings and errors on stderr (no info lines, no progress bars); the
+    /// command's result still prints on stdout.
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,7 +199,15 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    init_logging(&cli.log);
+    let bars = output::init(&output::LogOptions {
+        filter: cli.log.clone(),
+        format: cli.log_format,
+        quiet: cli.quiet,
+    });
+    if let Some(bars) = bars {
+        let _ = PROGRESS.set(bars);
+    }
+    let json = cli.log_format == output::LogFormat::Json;
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -195,18 +219,29 @@ fn main() -> ExitCode {
                 .filter(|l| !l.is_empty())
                 .collect::<Vec<_>>()
                 .join(" ");
+            let code = exit_code(&err);
             #[allow(clippy::print_stderr)]
-            {
+            if json {
+                // Every stderr line stays a JSON object for the log shipper, shaped like
+                // the log events (written directly: a log filter must not hide it).
+                let event = serde_json::json!({
+                    "timestamp": chrono::Utc::now()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                    "level": "ERROR",
+                    "fields": {"message": line, "exit_code": code},
+                });
+                eprintln!("{event}");
+            } else {
                 eprintln!("error: {line}");
             }
-            exit_code(&err)
+            ExitCode::from(code)
         }
     }
 }
 
 /// Exit codes (docs/cli.md): 0 success, 1 failure, 2 usage error, 3 data-quality
 /// threshold breached (nothing published).
-fn exit_code(err: &anyhow::Error) -> ExitCode {
+fn exit_code(err: &anyhow::Error) -> u8 {
     let quality = err.chain().any(|e| {
         matches!(
             e.downcast_ref::<retain_pipeline::Error>(),
@@ -217,11 +252,11 @@ fn exit_code(err: &anyhow::Error) -> ExitCode {
         .chain()
         .any(|e| e.downcast_ref::<UsageError>().is_some())
     {
-        ExitCode::from(2)
+        2
     } else if quality {
-        ExitCode::from(3)
+        3
     } else {
-        ExitCode::FAILURE
+        1
     }
 }
 
@@ -253,15 +288,20 @@ fn usage_error(e: clap::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+/// The progress display, when stderr is a terminal that wants one (see `output::init`).
+static PROGRESS: std::sync::OnceLock<Arc<output::Bars>> = std::sync::OnceLock::new();
+
+/// [`Settings::resolve`], with the progress display attached when there is one.
+pub(crate) fn resolve_settings(
+    pipeline: PipelineConfig,
+    out: Option<String>,
+    as_of: Option<NaiveDate>,
+) -> Result<Settings> {
+    let mut settings = Settings::resolve(pipeline, out, as_of)?;
+    if let Some(bars) = PROGRESS.get() {
+        settings.progress = Some(bars.clone() as Arc<dyn retain_store::Progress>);
+    }
+    Ok(settings)
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -343,7 +383,7 @@ async fn write_synth(out: &str, opts: &SynthOptions) -> Result<retain_synth::Syn
 
 async fn run_pipeline(args: RunArgs) -> Result<ExitCode> {
     let pipeline = PipelineConfig::load(&args.pipeline)?;
-    let settings = Settings::resolve(pipeline, args.out, args.as_of)?;
+    let settings = resolve_settings(pipeline, args.out, args.as_of)?;
     let report = retain_pipeline::run(settings)
         .await
         .context("pipeline run failed")?;
@@ -353,7 +393,7 @@ async fn run_pipeline(args: RunArgs) -> Result<ExitCode> {
 
 async fn ingest(args: RunArgs) -> Result<ExitCode> {
     let pipeline = PipelineConfig::load(&args.pipeline)?;
-    let settings = Settings::resolve(pipeline, args.out, args.as_of)?;
+    let settings = resolve_settings(pipeline, args.out, args.as_of)?;
     let started = Instant::now();
     let reports = retain_pipeline::ingest(settings)
         .await
@@ -372,7 +412,7 @@ async fn ingest(args: RunArgs) -> Result<ExitCode> {
 
 async fn features(args: FeaturesArgs) -> Result<ExitCode> {
     let pipeline = PipelineConfig::load(&args.run.pipeline)?;
-    let settings = Settings::resolve(pipeline, args.run.out, args.run.as_of)?;
+    let settings = resolve_settings(pipeline, args.run.out, args.run.as_of)?;
     let mut dates = vec![settings.as_of];
     dates.extend(args.also);
     dates.sort();
@@ -403,7 +443,7 @@ async fn features(args: FeaturesArgs) -> Result<ExitCode> {
 
 async fn clv_fit(args: RunArgs) -> Result<ExitCode> {
     let pipeline = PipelineConfig::load(&args.pipeline)?;
-    let settings = Settings::resolve(pipeline, args.out, args.as_of)?;
+    let settings = resolve_settings(pipeline, args.out, args.as_of)?;
     let started = Instant::now();
     let run = retain_pipeline::clv_fit(settings)
         .await
@@ -419,7 +459,7 @@ async fn clv_fit(args: RunArgs) -> Result<ExitCode> {
 
 async fn clv_report(args: ClvReportArgs) -> Result<ExitCode> {
     let pipeline = PipelineConfig::load(&args.pipeline)?;
-    let settings = Settings::resolve(pipeline, args.out, None)?;
+    let settings = resolve_settings(pipeline, args.out, None)?;
     let report = retain_pipeline::clv_show(settings, args.model_version.as_deref()).await?;
     let mut out = String::new();
     print_clv(&mut out, &report);
@@ -535,7 +575,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
     let summary = write_synth(&raw.url(), &opts).await?;
     let synth_elapsed = started.elapsed();
     let pipeline = PipelineConfig::demo();
-    let settings = Settings::resolve(pipeline, Some(args.out), Some(opts.end))?;
+    let settings = resolve_settings(pipeline, Some(args.out), Some(opts.end))?;
     let report = retain_pipeline::run(settings)
         .await
         .context("demo pipeline failed")?;
@@ -692,7 +732,7 @@ fn print_report(r: &RunReport, synth: Option<std::time::Duration>) {
         .collect();
     let _ = writeln!(
         out,
-        "  features/customer: {} as-of partitions; training/<model>/as_of={}; models/<model>/<version>/",
+        "  features/customer: {} as-of partitions; training/<model>/run_as_of={}; models/<model>/<version>/",
         features.len(),
         r.as_of
     );

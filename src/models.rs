@@ -57,7 +57,7 @@ impl Place {
             }
             None => PipelineConfig::demo(),
         };
-        Ok(Settings::resolve(pipeline, self.out.clone(), as_of)?)
+        crate::resolve_settings(pipeline, self.out.clone(), as_of)
     }
 }
 

@@ -430,6 +430,7 @@ async fn run_case(case: &Case) -> String {
         warehouse: wh.display().to_string(),
         as_of: AS_OF,
         run_id: new_run_id(),
+        progress: None,
     };
     let result = retain_pipeline::ingest(settings).await;
     let name = case.name;
@@ -1398,6 +1399,7 @@ async fn synthetic_dirty_rows_are_all_accounted() {
         warehouse: wh,
         as_of: opts.end,
         run_id: new_run_id(),
+        progress: None,
     };
     let reports = retain_pipeline::ingest(settings)
         .await

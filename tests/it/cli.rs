@@ -1,5 +1,7 @@
 //! The command line explains itself and fails in one clear line.
 
+use std::collections::BTreeMap;
+
 use crate::retain;
 
 #[test]
@@ -182,4 +184,195 @@ fn completions_and_the_man_page_come_from_the_clap_definitions() {
     let out = retain().args(["completions", "tcsh"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'tcsh'"));
+}
+
+/// A small orders-only shop (pipelines/orders-only.toml reads `../warehouse/raw/`
+/// relative to its warehouse `wh`): the temp dir, the pipeline file and the warehouse.
+fn orders_only_shop(customers: u32) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    crate::run_ok(
+        retain()
+            .args(["synth", "--customers", &customers.to_string(), "--out"])
+            .arg(dir.path().join("warehouse/raw")),
+    );
+    let pipeline =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/orders-only.toml");
+    let wh = dir.path().join("wh");
+    (dir, pipeline, wh)
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_with_rows_and_timings_per_stage() {
+    let (_dir, pipeline, wh) = orders_only_shop(1500);
+    let out = crate::run_ok(
+        retain()
+            .env_remove("RUST_LOG")
+            .args(["--log-format", "json", "run"])
+            .arg(&pipeline)
+            .arg("--out")
+            .arg(&wh),
+    );
+    // The result still goes to stdout as text.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("stages (run "), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains('\x1b'), "no escape codes:\n{stderr}");
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    for e in &events {
+        assert!(e["timestamp"].is_string(), "{e}");
+        assert!(e["level"].is_string(), "{e}");
+        assert!(e["fields"]["message"].is_string(), "{e}");
+    }
+    let stages: BTreeMap<&str, &serde_json::Value> = events
+        .iter()
+        .filter(|e| e["fields"]["message"] == "stage finished")
+        .map(|e| (e["fields"]["stage"].as_str().unwrap(), e))
+        .collect();
+    assert_eq!(
+        stages.keys().copied().collect::<Vec<_>>(),
+        [
+            "clv",
+            "features",
+            "ingest",
+            "next best action",
+            "score",
+            "train churn",
+            "train repeat_purchase"
+        ]
+    );
+    for (stage, e) in &stages {
+        assert!(e["fields"]["rows"].is_u64(), "{stage}: {e}");
+        assert!(e["fields"]["elapsed_ms"].is_u64(), "{stage}: {e}");
+        // The run's span says which run and date the event belongs to.
+        assert_eq!(e["span"]["name"], "run", "{e}");
+        assert_eq!(e["span"]["as_of"], "2026-11-01", "{e}");
+        assert!(e["span"]["run_id"].is_string(), "{e}");
+    }
+    // Rows in the events are the rows published.
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(wh.join("scores/customer_risk/as_of=2026-11-01/_manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stages["score"]["fields"]["rows"], manifest["rows"]);
+    // Each training job: one `trained` event with its rows and duration.
+    let trained: Vec<&str> = events
+        .iter()
+        .filter(|e| e["fields"]["message"] == "trained")
+        .inspect(|e| {
+            assert!(e["fields"]["rows"].as_u64().unwrap() > 0, "{e}");
+            assert!(e["fields"]["elapsed_ms"].is_u64(), "{e}");
+        })
+        .map(|e| e["fields"]["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(trained, ["churn", "repeat_purchase"]);
+    let staged_orders = events
+        .iter()
+        .find(|e| e["fields"]["message"] == "staged" && e["fields"]["table"] == "orders")
+        .expect("a `staged` event for orders");
+    assert!(staged_orders["fields"]["read"].as_u64().unwrap() > 0);
+    let published: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["fields"]["message"] == "published")
+        .collect();
+    let risk = published
+        .iter()
+        .find(|e| e["fields"]["table"] == "scores/customer_risk")
+        .expect("a `published` event for customer_risk");
+    assert_eq!(risk["fields"]["rows"], manifest["rows"]);
+    assert_eq!(risk["fields"]["schema_version"], 1);
+    assert!(risk["fields"]["elapsed_ms"].is_u64());
+}
+
+#[test]
+fn a_failure_in_json_mode_is_a_json_line_too() {
+    let out = retain()
+        .args(["--log-format", "json", "run", "no/such/pipeline.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line:\n{err}");
+    let e: serde_json::Value = serde_json::from_str(err.trim_end()).unwrap();
+    assert_eq!(e["level"], "ERROR");
+    assert_eq!(e["fields"]["exit_code"], 1);
+    assert!(
+        e["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no/such/pipeline.toml"),
+        "{e}"
+    );
+}
+
+#[test]
+fn quiet_leaves_warnings_errors_and_the_result() {
+    let (_dir, pipeline, wh) = orders_only_shop(300);
+    let ingest = |args: &[&str], rust_log: Option<&str>| {
+        let mut cmd = retain();
+        cmd.env_remove("RUST_LOG");
+        if let Some(filter) = rust_log {
+            cmd.env("RUST_LOG", filter);
+        }
+        crate::run_ok(
+            cmd.args(args)
+                .arg("ingest")
+                .arg(&pipeline)
+                .arg("--out")
+                .arg(&wh),
+        )
+    };
+    // Without --quiet: info lines, plain text (stderr is not a terminal here, so no
+    // colours and no progress display).
+    let out = ingest(&[], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(" INFO "), "{stderr}");
+    assert!(stderr.contains("staged"), "{stderr}");
+    assert!(
+        !stderr.contains('\x1b') && !stderr.contains('\r'),
+        "no escape codes or redraws:\n{stderr:?}"
+    );
+    let loud = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(loud.contains("orders             read"), "{loud}");
+
+    // --quiet (either side of the command, and even with RUST_LOG=debug): nothing on
+    // stderr for a clean run, the same result on stdout.
+    for (args, rust_log) in [
+        (&["--quiet"][..], None),
+        (&["-q", "--log", "debug"][..], Some("debug")),
+    ] {
+        let out = ingest(args, rust_log);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr, "", "{args:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let accounting = |s: &str| {
+            s.lines()
+                .filter(|l| l.contains(" read "))
+                .map(|l| l.split("files").next().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(accounting(&stdout), accounting(&loud), "{args:?}");
+        assert!(!accounting(&stdout).is_empty());
+    }
+}
+
+#[test]
+fn a_bad_log_format_is_a_usage_error() {
+    let out = retain()
+        .args(["--log-format", "xml", "run", "p.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line:\n{err}");
+    assert!(err.contains("invalid value 'xml'"), "{err}");
+    assert!(err.contains("--log-format"), "{err}");
+    let out = retain()
+        .env("RETAIN_LOG_FORMAT", "yaml")
+        .args(["run", "p.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }

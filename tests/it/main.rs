@@ -1,6 +1,6 @@
 //! The single integration-test binary: it runs the real `retain` binary and reads what it
-//! publishes with the readers downstream tools use (DuckDB and pyarrow, from the venv
-//! that `cargo xtask test` provisions).
+//! publishes with the readers downstream tools use (DuckDB, pyarrow and polars, from the
+//! venv that `cargo xtask test` provisions).
 
 mod actions;
 mod bad_input;
@@ -44,35 +44,44 @@ pub fn python() -> PathBuf {
     PathBuf::from(p)
 }
 
-/// Describe published partitions with DuckDB + pyarrow (tests/py/read_tables.py).
-pub fn read_tables(warehouse: &Path, partitions: &[&str]) -> serde_json::Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/read_tables.py");
+/// Run a script of `tests/py/` with the venv Python and parse the JSON it prints.
+fn python_json(script: &str, args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(script);
     let out = Command::new(python())
-        .arg(script)
-        .arg(warehouse)
-        .args(partitions)
+        .arg(path)
+        .args(args)
         .output()
         .expect("spawn python");
     assert!(
         out.status.success(),
-        "read_tables.py failed:\n{}",
+        "{script} {args:?} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("read_tables.py prints JSON")
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{script} prints JSON: {e}"))
+}
+
+/// Describe published partitions with DuckDB + pyarrow (tests/py/read_tables.py).
+pub fn read_tables(warehouse: &Path, partitions: &[&str]) -> serde_json::Value {
+    let mut args = vec![warehouse.as_os_str()];
+    args.extend(partitions.iter().map(std::ffi::OsStr::new));
+    python_json("read_tables.py", &args)
+}
+
+/// Open whole tables as downstream tools do (globs, hive partitions) with DuckDB,
+/// pyarrow.dataset and polars (tests/py/read_datasets.py); `tables` are table paths such
+/// as `scores/customer_risk`.
+pub fn read_datasets(warehouse: &Path, tables: &[&str]) -> serde_json::Value {
+    let mut args = vec![warehouse.as_os_str()];
+    args.extend(tables.iter().map(std::ffi::OsStr::new));
+    python_json("read_datasets.py", &args)
 }
 
 /// Rows of a DuckDB query (tests/py/query.py), as JSON objects.
 pub fn duckdb(sql: &str) -> Vec<serde_json::Value> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/query.py");
-    let out = Command::new(python())
-        .arg(script)
-        .arg(sql)
-        .output()
-        .expect("spawn python");
-    assert!(
-        out.status.success(),
-        "query.py failed on {sql}:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).expect("query.py prints JSON")
+    match python_json("query.py", &[std::ffi::OsStr::new(sql)]) {
+        serde_json::Value::Array(rows) => rows,
+        other => panic!("query.py prints a list of rows, not {other}"),
+    }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::{read_tables, retain, run_ok};
+use crate::{read_datasets, read_tables, retain, run_ok};
 
 const AS_OF: &str = "2026-11-01";
 const SOURCES: [&str; 5] = [
@@ -24,34 +24,69 @@ fn partitions() -> Vec<String> {
     }
     for t in [
         "features/customer",
-        "training/churn",
-        "training/repeat_purchase",
         "scores/customer_risk",
         "scores/next_best_action",
     ] {
         p.push(format!("{t}/as_of={AS_OF}"));
     }
+    for t in ["training/churn", "training/repeat_purchase"] {
+        p.push(format!("{t}/run_as_of={AS_OF}"));
+    }
     p
+}
+
+fn tables_md() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/tables.md"))
+        .expect("docs/tables.md")
+}
+
+/// The table a docs/tables.md heading names, `<table>`-style parts as `*`
+/// (`## quarantine/&lt;table&gt;` → `quarantine/*`).
+fn heading_table(h: &str) -> String {
+    h.split('/')
+        .take_while(|s| !s.contains("as_of"))
+        .collect::<Vec<_>>()
+        .join("/")
+        .replace("&lt;table&gt;", "*")
+        .replace("&lt;model&gt;", "*")
+        .replace("&lt;spec&gt;", "*")
+}
+
+/// The `**schema_version N**` line of each table heading of docs/tables.md.
+fn documented_schema_versions() -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let mut current = None;
+    for line in tables_md().lines() {
+        if let Some(h) = line.strip_prefix("## ") {
+            current = Some(heading_table(h));
+        } else if let (Some(t), Some(rest)) = (&current, line.strip_prefix("**schema_version ")) {
+            let n: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            out.insert(t.clone(), n.parse().expect("a number after schema_version"));
+        }
+    }
+    out
+}
+
+/// The documented schema version of a table path (`quarantine/orders` → the
+/// `quarantine/<table>` section's).
+fn documented_version(versions: &BTreeMap<String, u64>, table: &str) -> u64 {
+    let key = match table.split_once('/') {
+        Some((kind @ ("quarantine" | "training"), _)) => format!("{kind}/*"),
+        _ => table.to_owned(),
+    };
+    *versions
+        .get(&key)
+        .unwrap_or_else(|| panic!("docs/tables.md states no schema_version for `{key}`"))
 }
 
 /// Column lists per table heading of docs/tables.md (`## staged/orders` → [...]).
 fn documented_columns() -> BTreeMap<String, Vec<String>> {
-    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/tables.md"))
-        .expect("docs/tables.md");
+    let doc = tables_md();
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut current = None;
     for line in doc.lines() {
         if let Some(h) = line.strip_prefix("## ") {
-            let name = h
-                .split('/')
-                .take_while(|s| !s.starts_with("as_of"))
-                .collect::<Vec<_>>()
-                .join("/");
-            current = Some(
-                name.replace("&lt;table&gt;", "*")
-                    .replace("&lt;model&gt;", "*")
-                    .replace("&lt;spec&gt;", "*"),
-            );
+            current = Some(heading_table(h));
             continue;
         }
         if let (Some(t), Some(rest)) = (&current, line.strip_prefix("| `")) {
@@ -81,7 +116,13 @@ fn columns(v: &Value) -> Vec<String> {
 }
 
 fn expected_columns(docs: &BTreeMap<String, Vec<String>>, partition: &str) -> Vec<String> {
-    let table = partition.split("/as_of=").next().unwrap();
+    let table = partition
+        .split("/as_of=")
+        .next()
+        .unwrap()
+        .split("/run_as_of=")
+        .next()
+        .unwrap();
     if let Some(t) = table.strip_prefix("quarantine/") {
         let mut c = docs[&format!("staged/{t}")].clone();
         c.extend(docs["quarantine/*"].iter().cloned());
@@ -95,6 +136,171 @@ fn expected_columns(docs: &BTreeMap<String, Vec<String>>, partition: &str) -> Ve
     docs.get(table)
         .unwrap_or_else(|| panic!("docs/tables.md has no section for `{table}`"))
         .clone()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every table with a published partition under `wh` (a folder holding `_manifest.json`,
+/// or whose `KEY=value` subfolders do), outside `_tmp/`, `raw/` and `models/`.
+fn published_tables(wh: &Path) -> Vec<String> {
+    fn manifests(dir: &Path, base: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                manifests(&p, base, out);
+            } else if p.file_name().is_some_and(|n| n == "_manifest.json") {
+                out.push(p.strip_prefix(base).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut files = Vec::new();
+    manifests(wh, wh, &mut files);
+    files.sort();
+    let mut tables: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.strip_suffix("/_manifest.json"))
+        .filter(|f| {
+            !["_tmp/", "raw/", "models/"]
+                .iter()
+                .any(|p| f.starts_with(p))
+        })
+        .map(|dir| match dir.rsplit_once('/') {
+            Some((table, last)) if last.contains('=') => table.to_owned(),
+            _ => dir.to_owned(),
+        })
+        .collect();
+    tables.dedup();
+    tables
+}
+
+/// Open every published table as downstream tools do, without the manifests (DuckDB and
+/// polars on `<table>/*/*.parquet` globs with hive partitioning, pyarrow.dataset on the
+/// folder with hive partitioning), and check each against retain's manifests and
+/// docs/tables.md: the same columns (plus the partition key), the same types (nested
+/// ones element by element, against the files' own Arrow schema), the same rows in total
+/// and per partition, the documented schema_version, and no column that the partition
+/// key hides.
+fn assert_every_table_reads_as_a_dataset(wh: &Path) {
+    let docs = documented_columns();
+    let versions = documented_schema_versions();
+    let tables = published_tables(wh);
+    let names: Vec<&str> = tables.iter().map(String::as_str).collect();
+    for t in [
+        "staged/orders",
+        "quarantine/orders",
+        "features/customer",
+        "training/churn",
+        "scores/customer_risk",
+        "scores/next_best_action",
+    ] {
+        assert!(
+            names.contains(&t),
+            "{t} among the published tables {names:?}"
+        );
+    }
+    let read = read_datasets(wh, &names);
+    for table in &tables {
+        let v = &read[table.as_str()];
+        let m = &v["manifest"];
+        let m_cols = strings(&m["columns"]);
+        let m_types = strings(&m["types"]);
+        assert_eq!(
+            m_cols,
+            expected_columns(&docs, table),
+            "{table}: the manifest's columns differ from docs/tables.md"
+        );
+        // The files' own schema is the manifest's: the same columns, the same scalar
+        // types, lists and structs where the manifest says so (their element types are
+        // compared reader by reader below).
+        let f_types = strings(&v["file"]["types"]);
+        assert_eq!(
+            strings(&v["file"]["columns"]),
+            m_cols,
+            "{table}: file columns"
+        );
+        for ((c, mt), ft) in m_cols.iter().zip(&m_types).zip(&f_types) {
+            assert!(
+                !mt.starts_with("other:"),
+                "{table}: `{c}` has unmapped type {mt}"
+            );
+            assert!(
+                !ft.contains("other:"),
+                "{table}: `{c}` has unmapped type {ft}"
+            );
+            match mt.strip_suffix("<...>") {
+                Some(nested) => assert!(
+                    ft.starts_with(&format!("{nested}<")),
+                    "{table}: `{c}` {mt} vs {ft}"
+                ),
+                None => assert_eq!(ft, mt, "{table}: `{c}`: the file's type vs the manifest's"),
+            }
+        }
+        let expected_version = documented_version(&versions, table);
+        for (part, version) in m["schema_versions"].as_object().unwrap() {
+            assert_eq!(
+                version.as_u64(),
+                Some(expected_version),
+                "{table}/{part}: manifest schema_version"
+            );
+        }
+        let parts = m["partitions"].as_object().unwrap();
+        let total: u64 = parts.values().map(|r| r.as_u64().unwrap()).sum();
+        let key = v["partition_key"].as_str();
+        let f_type: BTreeMap<&str, &str> = m_cols
+            .iter()
+            .map(String::as_str)
+            .zip(f_types.iter().map(String::as_str))
+            .collect();
+        for reader in ["duckdb", "pyarrow", "polars"] {
+            let r = &v[reader];
+            let cols = strings(&r["columns"]);
+            let types = strings(&r["types"]);
+            let without_key = |c: &[String]| -> Vec<String> {
+                c.iter()
+                    .filter(|c| Some(c.as_str()) != key)
+                    .cloned()
+                    .collect()
+            };
+            assert_eq!(
+                without_key(&cols),
+                without_key(&m_cols),
+                "{table}: {reader}'s columns"
+            );
+            for (c, ty) in cols.iter().zip(&types) {
+                let expected = if Some(c.as_str()) == key {
+                    "date"
+                } else {
+                    f_type[c.as_str()]
+                };
+                assert_eq!(ty, expected, "{table}: {reader}'s type of `{c}`");
+            }
+            assert_eq!(r["rows"].as_u64(), Some(total), "{table}: {reader}'s rows");
+            if let Some(k) = key {
+                assert!(cols.iter().any(|c| c == k), "{table}: {reader} shows `{k}`");
+                assert_eq!(
+                    &r["partitions"], &m["partitions"],
+                    "{table}: {reader}'s rows per {k}"
+                );
+            }
+        }
+        // A column named like the partition key must hold the folder's value: hive
+        // readers replace it with the folder's value.
+        if let Some(values) = v.get("file_key_values") {
+            let folders: Vec<&String> = parts.keys().collect();
+            assert_eq!(
+                strings(values).iter().collect::<Vec<_>>(),
+                folders,
+                "{table}: its `{}` column differs from the partition folders, which hive readers show instead",
+                key.unwrap_or_default()
+            );
+        }
+    }
 }
 
 fn line_count(path: &Path) -> u64 {
@@ -180,6 +386,7 @@ fn demo_runs_end_to_end_and_every_table_reads_back() {
         assert_eq!(t["rows"], t["manifest_rows"], "{p}: manifest row count");
         assert_no_stray_files(wh, p);
     }
+    assert_every_table_reads_as_a_dataset(wh);
 
     // Ingest accounting on clean data: every raw row is staged.
     let raw = wh.join("raw");
@@ -290,7 +497,7 @@ fn demo_runs_end_to_end_and_every_table_reads_back() {
 
     // The training set's manifest accounts for it snapshot by snapshot.
     for model in ["churn", "repeat_purchase"] {
-        let part = format!("training/{model}/as_of={AS_OF}");
+        let part = format!("training/{model}/run_as_of={AS_OF}");
         let m = json(&wh.join(&part).join("_manifest.json"));
         let per = m["properties"]["per_snapshot"].as_array().unwrap();
         assert_eq!(

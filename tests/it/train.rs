@@ -109,7 +109,7 @@ fn train_beats_the_naive_baseline_and_the_registry_keeps_the_best() {
     );
     assert!(!wh.join("models/churn/champion").exists());
     // The training table marks the calibration rows.
-    let training = json(&wh.join("training/churn/as_of=2026-11-01/_manifest.json"));
+    let training = json(&wh.join("training/churn/run_as_of=2026-11-01/_manifest.json"));
     assert!(training["rows"].as_u64().unwrap() > 5000, "{training}");
 
     // The manifest records every file's SHA-256.

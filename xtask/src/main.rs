@@ -2,7 +2,7 @@
 //!
 //! The xtask pattern keeps the test command to one `cargo` invocation on a fresh machine:
 //! - a project-local Python virtualenv (`.venv/`) with the readers downstream tools use
-//!   (DuckDB, pyarrow) and SeaweedFS's `weed` binary, pinned in `tests/py/requirements.txt`,
+//!   (DuckDB, pyarrow, polars) and SeaweedFS's `weed` binary, pinned in `tests/py/requirements.txt`,
 //!   reinstalled only when that file changes;
 //! - a throwaway S3-compatible server (`weed mini`, see `s3.rs`) on loopback ports picked
 //!   free, with bucket `retain-test` and a test identity, stopped and deleted afterwards
@@ -122,7 +122,7 @@ fn venv(root: &Path) -> Result<PathBuf> {
     if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
         return Ok(python);
     }
-    say("creating the test virtualenv .venv (DuckDB, pyarrow, SeaweedFS)");
+    say("creating the test virtualenv .venv (DuckDB, pyarrow, polars, SeaweedFS)");
     let sys_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     if !python.exists() && !status(Command::new(&sys_python).args(["-m", "venv"]).arg(&venv))? {
         bail!("`{sys_python} -m venv .venv` failed: is python3 (with venv) installed?");

@@ -713,6 +713,7 @@ impl Ctx {
 /// Store the models fitted as of `as_of` as the next version of `models/clv/`, with
 /// their checks, and make it the champion.
 pub(crate) async fn register(ctx: &mut Ctx, as_of: NaiveDate) -> Result<ClvReport> {
+    let started = std::time::Instant::now();
     let (rows, model) = ctx.clv_fit(as_of).await?;
     let model = model.map_err(|message| Error::Stage {
         stage: "clv",
@@ -780,7 +781,13 @@ pub(crate) async fn register(ctx: &mut Ctx, as_of: NaiveDate) -> Result<ClvRepor
     // The pointer is written last: a reader never sees a champion whose files are missing.
     crate::registry::promote(&ctx.wh, "clv", &version, "fitted by the run").await?;
     let location = ctx.wh.root.url_of(&ctx.wh.root.child(&dir));
-    tracing::info!(version = %version, %location, "CLV models registered as champion");
+    tracing::info!(
+        version = %version,
+        %location,
+        customers = model.summary.customers,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "CLV models registered as champion"
+    );
     Ok(ClvReport {
         version,
         location,

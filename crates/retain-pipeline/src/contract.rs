@@ -78,6 +78,40 @@ pub fn schema(table: &str) -> Option<SchemaRef> {
     Some(Arc::new(Schema::new(fields)))
 }
 
+/// The schema contract version of every published table, recorded as `schema_version`
+/// in each partition's `_manifest.json` so that a reader can tell which contract it
+/// reads. A change to a table's columns (added, removed, renamed or retyped) bumps its
+/// number here and adds a line to the changelog of docs/tables.md, whose sections state
+/// the current numbers (the end-to-end test compares them with the manifests).
+/// `training/*` is every model spec's training table.
+pub const SCHEMA_VERSIONS: &[(&str, u32)] = &[
+    ("staged/customers", 1),
+    ("staged/orders", 1),
+    ("staged/support_tickets", 1),
+    ("staged/engagement_events", 1),
+    ("staged/contacts", 1),
+    ("quarantine/customers", 1),
+    ("quarantine/orders", 1),
+    ("quarantine/support_tickets", 1),
+    ("quarantine/engagement_events", 1),
+    ("quarantine/contacts", 1),
+    ("features/customer", 1),
+    ("training/*", 1),
+    ("scores/customer_risk", 1),
+    ("scores/next_best_action", 1),
+];
+
+/// The schema contract version of a published table (see [`SCHEMA_VERSIONS`]).
+pub fn schema_version(table: &str) -> Option<u32> {
+    SCHEMA_VERSIONS.iter().find_map(|&(pattern, version)| {
+        let hit = match pattern.strip_suffix('*') {
+            Some(prefix) => table.starts_with(prefix) && table.len() > prefix.len(),
+            None => table == pattern,
+        };
+        hit.then_some(version)
+    })
+}
+
 /// Compare the columns a staging query produces (without its `_`-prefixed bookkeeping
 /// columns: `_reject_*`, `_source_*`) with
 /// the contract; the message names the first difference.
@@ -124,6 +158,18 @@ pub fn check(table: &str, produced: &Schema) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_published_table_has_a_schema_version() {
+        for t in TABLES {
+            assert_eq!(schema_version(&format!("staged/{t}")), Some(1), "{t}");
+            assert_eq!(schema_version(&format!("quarantine/{t}")), Some(1), "{t}");
+        }
+        assert_eq!(schema_version("training/churn_gbdt"), Some(1));
+        assert_eq!(schema_version("scores/customer_risk"), Some(1));
+        assert_eq!(schema_version("training/"), None);
+        assert_eq!(schema_version("staged/unknown"), None);
+    }
 
     #[test]
     fn every_table_has_a_schema_and_a_mismatch_is_named() {

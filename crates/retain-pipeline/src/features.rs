@@ -89,13 +89,8 @@ impl Ctx {
             .wh
             .publish("features/customer", &partition, schema, with_clv, meta)
             .await?;
+        // retain-store logs the publish (table, partition, rows, elapsed_ms).
         self.published(&m);
-        tracing::info!(
-            as_of = %date,
-            rows = m.rows,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "features published"
-        );
         self.feature_dates.push(date);
         Ok(partition)
     }

@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
@@ -393,12 +394,22 @@ async fn open_source(raw: &Location, table: &str, source: &SourceConfig) -> Resu
     })
 }
 
+/// Rows read from a source's raw files so far, for progress displays (the step
+/// `read <source>`; files are read concurrently, so the count is shared).
+#[derive(Debug)]
+struct ReadProgress {
+    step: String,
+    rows: AtomicU64,
+    sink: Arc<dyn retain_store::Progress>,
+}
+
 /// One file of a raw source as a DataFusion partition.
 #[derive(Debug)]
 struct FilePartition {
     source: Arc<RawSource>,
     schema: SchemaRef,
     index: usize,
+    progress: Option<Arc<ReadProgress>>,
 }
 
 impl PartitionStream for FilePartition {
@@ -406,9 +417,17 @@ impl PartitionStream for FilePartition {
         &self.schema
     }
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let progress = self.progress.clone();
         let stream = self
             .source
             .stream(self.index)
+            .inspect_ok(move |b| {
+                if let Some(p) = &progress {
+                    let n = b.num_rows() as u64;
+                    let total = p.rows.fetch_add(n, Ordering::Relaxed) + n;
+                    p.sink.rows(&p.step, total);
+                }
+            })
             .map_err(|e| DataFusionError::External(Box::new(e)));
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
     }
@@ -479,12 +498,20 @@ async fn stage(
 ) -> Result<(Written, IngestReport)> {
     let raw_name = format!("raw_{table}");
     let schema = opened.source.schema();
+    let progress = ctx.settings.progress.clone().map(|sink| {
+        Arc::new(ReadProgress {
+            step: format!("read {table}"),
+            rows: AtomicU64::new(0),
+            sink,
+        })
+    });
     let partitions: Vec<Arc<dyn PartitionStream>> = (0..opened.source.files().len())
         .map(|index| {
             Arc::new(FilePartition {
                 source: opened.source.clone(),
                 schema: schema.clone(),
                 index,
+                progress: progress.clone(),
             }) as Arc<dyn PartitionStream>
         })
         .collect();
@@ -661,6 +688,9 @@ async fn stage(
             meta,
         )
         .await;
+    if let Some(p) = &progress {
+        p.sink.finished(&p.step);
+    }
     let staged = match staged {
         Ok(p) => p,
         Err(e) => {
@@ -834,23 +864,14 @@ O8,C2,2025-03-07T12:00:00Z,completed,15.5,0,EUR,app,bags,0
             as_of: chrono::NaiveDate::from_ymd_opt(2025, 6, 1).unwrap(),
             run_id: new_run_id(),
             pipeline,
+            progress: None,
         };
         let engine = Engine::embedded(&EngineOptions::default()).unwrap();
         engine
             .ctx()
             .register_object_store(&root.store_url, root.store.clone());
-        let mut ctx = Ctx {
-            engine,
-            wh: Warehouse::new(root, settings.run_id.clone()),
-            sql: SqlSource::default(),
-            settings,
-            tables: vec![],
-            feature_dates: vec![],
-            absent: Default::default(),
-            data_end: None,
-            locked: false,
-            clv_fits: Default::default(),
-        };
+        let wh = Warehouse::new(root, settings.run_id.clone());
+        let mut ctx = Ctx::new(engine, wh, SqlSource::default(), settings);
         let reports = run(&mut ctx).await.unwrap();
         (ctx, reports)
     }
@@ -1010,6 +1031,7 @@ max-quarantine-ratio = 1.0
             as_of: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
             run_id: new_run_id(),
             pipeline: PipelineConfig::from_toml(&text, "spill.toml").unwrap(),
+            progress: None,
         };
         // 20 MB of CSV is well over the 48 MiB pool as Arrow text columns, sorted twice.
         assert!(csv.len() > 16 << 20, "input of {} bytes", csv.len());

@@ -107,6 +107,9 @@ pub struct Settings {
     pub as_of: NaiveDate,
     /// Written into manifests and score rows.
     pub run_id: String,
+    /// Told the rows of each partition as they are written (the CLI's progress bars);
+    /// `None` reports nothing.
+    pub progress: Option<Arc<dyn retain_store::Progress>>,
 }
 
 impl Settings {
@@ -126,6 +129,7 @@ impl Settings {
             pipeline,
             as_of,
             run_id: new_run_id(),
+            progress: None,
         })
     }
 }
@@ -213,6 +217,28 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// A context with nothing published or recorded yet.
+    pub(crate) fn new(engine: Engine, wh: Warehouse, sql: SqlSource, settings: Settings) -> Self {
+        Ctx {
+            engine,
+            wh,
+            sql,
+            settings,
+            tables: vec![],
+            feature_dates: vec![],
+            absent: Default::default(),
+            data_end: None,
+            locked: false,
+            command: String::new(),
+            started_at: chrono::Utc::now(),
+            ingest_reports: Vec::new(),
+            stages: Vec::new(),
+            models_registered: BTreeMap::new(),
+            models_used: BTreeMap::new(),
+            clv_fits: BTreeMap::new(),
+        }
+    }
+
     pub fn df(&self) -> &SessionContext {
         self.engine.ctx()
     }
@@ -412,7 +438,11 @@ async fn open_with(settings: &Settings, clean: bool) -> Result<Ctx> {
     engine
         .ctx()
         .register_object_store(&root.store_url, root.store.clone());
-    let wh = Warehouse::new(root, settings.run_id.clone());
+    let mut wh = Warehouse::new(root, settings.run_id.clone())
+        .with_schema_versions(contract::schema_version);
+    if let Some(p) = &settings.progress {
+        wh = wh.with_progress(p.clone());
+    }
     let removed = if clean {
         wh.clean_leftovers().await?
     } else {
@@ -421,26 +451,14 @@ async fn open_with(settings: &Settings, clean: bool) -> Result<Ctx> {
     if removed > 0 {
         tracing::info!(removed, "removed files an interrupted run left aside");
     }
-    Ok(Ctx {
+    Ok(Ctx::new(
         engine,
         wh,
-        sql: SqlSource {
+        SqlSource {
             dir: settings.pipeline.sql_dir.clone(),
         },
-        settings: settings.clone(),
-        tables: vec![],
-        feature_dates: vec![],
-        absent: Default::default(),
-        data_end: None,
-        locked: false,
-        command: String::new(),
-        started_at: chrono::Utc::now(),
-        ingest_reports: Vec::new(),
-        stages: Vec::new(),
-        models_registered: BTreeMap::new(),
-        models_used: BTreeMap::new(),
-        clv_fits: BTreeMap::new(),
-    })
+        settings.clone(),
+    ))
 }
 
 /// Run only the ingest stage: stage every source and publish `staged/` and

@@ -641,6 +641,15 @@ pub(crate) async fn train(
         fit_seconds,
     };
     let report = register(ctx, spec, &trained, &validation_split, promote).await?;
+    // One event per training job with its rows and duration (for `retain train`, whose
+    // commands have no `stage finished` events).
+    tracing::info!(
+        model = %spec.name,
+        version = %report.version,
+        rows = report.training_rows + report.validation_rows,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "trained"
+    );
     Ok((trained.artifact, report))
 }
 
@@ -711,7 +720,10 @@ async fn publish_training_set(
         .wh
         .publish(
             &format!("training/{}", spec_id(spec)),
-            &format!("as_of={}", ctx.settings.as_of),
+            // Keyed `run_as_of`, not `as_of`: the rows carry their snapshot date in an
+            // `as_of` column, which hive-partitioned readers (DuckDB, pyarrow, polars,
+            // Spark) would overwrite with the folder's value.
+            &format!("run_as_of={}", ctx.settings.as_of),
             schema,
             futures::stream::iter(all.into_iter().map(Ok::<_, std::io::Error>)),
             PublishMeta {

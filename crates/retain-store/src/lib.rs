@@ -648,6 +648,11 @@ pub struct Manifest {
     pub run_id: String,
     /// retain version that wrote it.
     pub code_version: String,
+    /// The table's schema contract version (an integer per table, starting at 1; bumped
+    /// whenever a column is renamed, retyped or removed; see docs/tables.md). `None` in
+    /// manifests written before retain recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<u32>,
     /// Total rows.
     pub rows: u64,
     /// Data files, relative to the partition folder.
@@ -672,11 +677,29 @@ pub struct PublishMeta {
     pub elapsed_ms: u64,
 }
 
+/// Told how far a long step has got, for progress displays (the CLI's bars). The
+/// warehouse reports every partition it writes as the step `write <table>/<partition>`;
+/// other crates report their own steps. Called from the task doing the work, so
+/// implementations must be quick and must not block.
+pub trait Progress: Send + Sync + std::fmt::Debug {
+    /// `rows` rows of `step` done so far (cumulative; typically once per batch).
+    fn rows(&self, step: &str, rows: u64);
+    /// The step is over, done or abandoned.
+    fn finished(&self, step: &str);
+}
+
+/// The schema contract version of a table (`None` for a table without one).
+pub type SchemaVersions = fn(&str) -> Option<u32>;
+
 /// The warehouse: a root location and the id of the current run.
 #[derive(Debug, Clone)]
 pub struct Warehouse {
     pub root: Location,
     pub run_id: String,
+    /// Where write progress goes (nowhere by default).
+    progress: Option<Arc<dyn Progress>>,
+    /// Looked up for every partition written, into its manifest's `schema_version`.
+    schema_versions: Option<SchemaVersions>,
 }
 
 impl Warehouse {
@@ -684,7 +707,24 @@ impl Warehouse {
         Self {
             root,
             run_id: run_id.into(),
+            progress: None,
+            schema_versions: None,
         }
+    }
+
+    /// Report rows as they are written (see [`Progress`]).
+    #[must_use]
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Record each table's schema contract version in the manifests written. The map
+    /// lives with the table definitions (retain-pipeline), not here.
+    #[must_use]
+    pub fn with_schema_versions(mut self, versions: SchemaVersions) -> Self {
+        self.schema_versions = Some(versions);
+        self
     }
 
     /// Folder of a table partition.
@@ -750,11 +790,17 @@ impl Warehouse {
                 }
             })?;
         let mut rows = 0u64;
+        let progress = self.progress.as_deref();
+        let step = format!("write {table}/{partition}");
+        let step = step.trim_end_matches('/');
         futures::pin_mut!(batches);
         while let Some(batch) = batches.next().await {
             let batch = match batch {
                 Ok(b) => b,
                 Err(e) => {
+                    if let Some(p) = progress {
+                        p.finished(step);
+                    }
                     // Abort: nothing was committed; the file aside goes now (or with the
                     // next run's clean-up if this delete fails too).
                     drop(writer);
@@ -766,13 +812,20 @@ impl Warehouse {
                 }
             };
             rows += batch.num_rows() as u64;
-            writer
-                .write(&batch)
-                .await
-                .map_err(|source| Error::Parquet {
-                    location: location.clone(),
-                    source,
-                })?;
+            let written = writer.write(&batch).await.map_err(|source| Error::Parquet {
+                location: location.clone(),
+                source,
+            });
+            if let Some(p) = progress {
+                match written {
+                    Ok(()) => p.rows(step, rows),
+                    Err(_) => p.finished(step),
+                }
+            }
+            written?;
+        }
+        if let Some(p) = progress {
+            p.finished(step);
         }
         writer.close().await.map_err(|source| Error::Parquet {
             location: location.clone(),
@@ -794,6 +847,7 @@ impl Warehouse {
             partition: partition.to_owned(),
             run_id: self.run_id.clone(),
             code_version: env!("CARGO_PKG_VERSION").into(),
+            schema_version: self.schema_versions.and_then(|v| v(table)),
             rows,
             files: vec![FileEntry {
                 path: file_name,
@@ -867,6 +921,15 @@ impl Warehouse {
             }
             self.delete(&meta.location).await?;
         }
+        tracing::info!(
+            table = %manifest.table,
+            partition = %manifest.partition,
+            rows = manifest.rows,
+            bytes = manifest.files.iter().map(|f| f.bytes).sum::<u64>(),
+            schema_version = manifest.schema_version,
+            elapsed_ms = manifest.elapsed_ms,
+            "published"
+        );
         Ok(manifest)
     }
 
@@ -1054,6 +1117,90 @@ mod tests {
 
     fn memory() -> Location {
         Location::parse("memory:///wh").unwrap()
+    }
+
+    /// Records what it is told, in order.
+    #[derive(Debug, Default)]
+    struct Recorder(std::sync::Mutex<Vec<String>>);
+
+    impl Progress for Recorder {
+        fn rows(&self, step: &str, rows: u64) {
+            self.0.lock().unwrap().push(format!("{step}: {rows}"));
+        }
+        fn finished(&self, step: &str) {
+            self.0.lock().unwrap().push(format!("{step}: done"));
+        }
+    }
+
+    #[tokio::test]
+    async fn manifests_carry_the_schema_version_and_writes_report_progress() {
+        let (schema, b) = batch(&[1, 2, 3]);
+        let progress = Arc::new(Recorder::default());
+        let wh = Warehouse::new(memory(), "run1")
+            .with_schema_versions(|t| (t == "scores/x").then_some(7))
+            .with_progress(progress.clone());
+        let batches = vec![Ok::<_, std::io::Error>(b.clone()), Ok(b)];
+        let m = wh
+            .publish(
+                "scores/x",
+                "as_of=2026-01-01",
+                schema.clone(),
+                futures::stream::iter(batches),
+                PublishMeta::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(m.schema_version, Some(7));
+        assert_eq!(
+            wh.manifest("scores/x", "as_of=2026-01-01")
+                .await
+                .unwrap()
+                .schema_version,
+            Some(7)
+        );
+        assert_eq!(
+            *progress.0.lock().unwrap(),
+            [
+                "write scores/x/as_of=2026-01-01: 3",
+                "write scores/x/as_of=2026-01-01: 6",
+                "write scores/x/as_of=2026-01-01: done",
+            ]
+        );
+        // A table the map does not know gets no version, and the field is left out.
+        let (_, b) = batch(&[1]);
+        let m = wh
+            .publish(
+                "other",
+                "",
+                schema,
+                futures::stream::iter(vec![Ok::<_, std::io::Error>(b)]),
+                PublishMeta::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(m.schema_version, None);
+        let json = serde_json::to_value(&m).unwrap();
+        assert!(json.get("schema_version").is_none(), "{json}");
+        assert_eq!(
+            progress.0.lock().unwrap().last().unwrap(),
+            "write other: done"
+        );
+    }
+
+    #[test]
+    fn a_manifest_written_before_schema_versions_still_reads() {
+        // A manifest as retain wrote it before `schema_version` existed.
+        let old = r#"{
+          "format": "retain.manifest/1", "table": "scores/customer_risk",
+          "partition": "as_of=2026-11-01", "run_id": "20261125T120000Z-0001",
+          "code_version": "0.1.0", "rows": 2,
+          "files": [{"path": "part-00000.parquet", "rows": 2, "bytes": 100}],
+          "schema": [{"name": "customer_id", "data_type": "Utf8", "nullable": false}],
+          "inputs": [], "properties": {}, "elapsed_ms": 5
+        }"#;
+        let m: Manifest = serde_json::from_str(old).unwrap();
+        assert_eq!(m.schema_version, None);
+        assert_eq!(m.rows, 2);
     }
 
     #[tokio::test]
