@@ -638,6 +638,19 @@ fn print_ingest(out: &mut String, reports: &[retain_pipeline::IngestReport]) {
     }
 }
 
+/// One stage of a run: name, time, rows, detail.
+pub(crate) fn stage_line(out: &mut String, s: &retain_pipeline::StageReport) {
+    use std::fmt::Write;
+    let _ = writeln!(
+        out,
+        "  {:<28} {:>8.1}s  {:>9} rows  {}",
+        s.stage,
+        s.elapsed.as_secs_f64(),
+        s.rows,
+        s.detail
+    );
+}
+
 fn print_report(r: &RunReport, synth: Option<std::time::Duration>) {
     let mut out = String::new();
     use std::fmt::Write;
@@ -646,14 +659,7 @@ fn print_report(r: &RunReport, synth: Option<std::time::Duration>) {
         let _ = writeln!(out, "  {:<28} {:>8.1}s", "synth", d.as_secs_f64());
     }
     for s in &r.stages {
-        let _ = writeln!(
-            out,
-            "  {:<28} {:>8.1}s  {:>9} rows  {}",
-            s.stage,
-            s.elapsed.as_secs_f64(),
-            s.rows,
-            s.detail
-        );
+        stage_line(&mut out, s);
     }
     out.push('\n');
     print_ingest(&mut out, &r.ingest);

@@ -140,14 +140,7 @@ fn show(r: &RunRecord) -> String {
     if !r.stages.is_empty() {
         let _ = writeln!(out, "\nstages:");
         for s in &r.stages {
-            let _ = writeln!(
-                out,
-                "  {:<28} {:>8.1}s  {:>9} rows  {}",
-                s.stage,
-                s.elapsed.as_secs_f64(),
-                s.rows,
-                s.detail
-            );
+            crate::stage_line(&mut out, s);
         }
     }
     if r.rows_read > 0 {
