@@ -425,25 +425,33 @@ async fn run_case(case: &Case) -> String {
     }
     let pipeline = PipelineConfig::from_toml(&case.shop.pipeline(), case.name)
         .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    let run_id = new_run_id();
     let settings = Settings {
         pipeline,
         warehouse: wh.display().to_string(),
         as_of: AS_OF,
-        run_id: new_run_id(),
+        run_id: run_id.clone(),
         progress: None,
     };
     let result = retain_pipeline::ingest(settings).await;
     let name = case.name;
+    let record = format!("runs/{run_id}.json");
     let reports = match result {
         Err(e) => {
+            // Only the run's own record, which says it failed and why.
             let published: Vec<String> = files_below(&wh)
                 .into_iter()
-                .filter(|f| !f.starts_with("raw/"))
+                .filter(|f| !f.starts_with("raw/") && *f != record)
                 .collect();
             assert!(
                 published.is_empty(),
                 "{name}: an error must publish nothing and leave nothing aside: {published:?}"
             );
+            let r: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(wh.join(&record)).expect("run record"))
+                    .expect("run record is JSON");
+            assert_eq!(r["status"], "failed", "{name}");
+            assert!(r["error"].as_str().is_some_and(|m| !m.is_empty()), "{name}");
             if let Error::Source {
                 table, location, ..
             } = &e
