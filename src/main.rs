@@ -714,10 +714,8 @@ fn print_report(r: &RunReport, synth: Option<std::time::Duration>) {
         }
     }
     actions::print_drift(&mut out, &r.drift);
-    if let Some(p) = &r.policy {
-        let _ = writeln!(out, "\nnext best actions:");
-        actions::print_policy(&mut out, p);
-    }
+    let _ = writeln!(out, "\nnext best actions:");
+    actions::print_policy(&mut out, &r.policy);
     let _ = writeln!(out, "\ntables under {}:", r.warehouse);
     for t in &r.tables {
         if t.table.starts_with("features/") || t.table.starts_with("training/") {

@@ -174,9 +174,9 @@ pub struct RunReport {
     pub lifecycle_stages: BTreeMap<String, u64>,
     pub shopper_types: BTreeMap<String, u64>,
     pub risk_tiers: BTreeMap<String, u64>,
-    pub actions: BTreeMap<String, u64>,
-    /// What the next-best-action policy decided (budget, controls, reasons).
-    pub policy: Option<PolicySummary>,
+    /// What the next-best-action policy decided: customers per action (`no_action`
+    /// included), budget, controls, reasons.
+    pub policy: PolicySummary,
     /// Model inputs whose scored distribution moved away from the training data.
     pub drift: Vec<DriftRow>,
 }
@@ -370,7 +370,7 @@ fn param_err(name: &str, origin: &str, message: &str) -> Error {
 /// the SQL source, and the warehouse's write lock (`_lock.json`, docs/storage.md), then
 /// removes what interrupted runs left aside. Every caller ends with [`Ctx::close`].
 async fn open(settings: &Settings, command: &str) -> Result<Ctx> {
-    let mut ctx = open_with(settings, false).await?;
+    let mut ctx = open_with(settings).await?;
     ctx.command = command.to_owned();
     let info =
         retain_store::LockInfo::here(&settings.run_id, command, Some(settings.as_of.to_string()));
@@ -418,7 +418,7 @@ fn one_line(e: &Error) -> String {
 }
 
 /// [`open`] without the lock, for readers (no clean-up: another run may be writing).
-async fn open_with(settings: &Settings, clean: bool) -> Result<Ctx> {
+async fn open_with(settings: &Settings) -> Result<Ctx> {
     let engine_cfg = &settings.pipeline.engine;
     let engine = Engine::embedded(&EngineOptions {
         memory_limit: engine_cfg.memory_limit.0 as usize,
@@ -442,14 +442,6 @@ async fn open_with(settings: &Settings, clean: bool) -> Result<Ctx> {
         .with_schema_versions(contract::schema_version);
     if let Some(p) = &settings.progress {
         wh = wh.with_progress(p.clone());
-    }
-    let removed = if clean {
-        wh.clean_leftovers().await?
-    } else {
-        0
-    };
-    if removed > 0 {
-        tracing::info!(removed, "removed files an interrupted run left aside");
     }
     Ok(Ctx::new(
         engine,
@@ -516,7 +508,7 @@ pub async fn clv_fit(settings: Settings) -> Result<ClvRun> {
 /// A registered CLV model version (the champion when `version` is None).
 pub async fn clv_show(settings: Settings, version: Option<&str>) -> Result<clv::ClvReport> {
     // Read only: no ingest, and nothing another run may be writing is touched.
-    let ctx = open_with(&settings, false).await?;
+    let ctx = open_with(&settings).await?;
     clv::load(&ctx, version).await
 }
 
@@ -557,7 +549,7 @@ pub struct ModelVersions {
 
 /// Every registered model with its versions (read only).
 pub async fn models_list(settings: Settings) -> Result<Vec<ModelVersions>> {
-    let ctx = open_with(&settings, false).await?;
+    let ctx = open_with(&settings).await?;
     let mut out = Vec::new();
     for model in registry::models(&ctx.wh).await? {
         out.push(ModelVersions {
@@ -586,7 +578,7 @@ pub async fn models_show(
     model: &str,
     version: Option<&str>,
 ) -> Result<ModelVersion> {
-    let ctx = open_with(&settings, false).await?;
+    let ctx = open_with(&settings).await?;
     let champion = registry::champion(&ctx.wh, model).await?;
     let version = match (version, &champion) {
         (Some(v), _) => v.to_owned(),
@@ -626,7 +618,7 @@ pub async fn models_promote(
     model: &str,
     version: &str,
 ) -> Result<registry::Champion> {
-    let ctx = open_with(&settings, false).await?;
+    let ctx = open_with(&settings).await?;
     registry::promote(&ctx.wh, model, version, "promoted by hand").await
 }
 
@@ -808,7 +800,7 @@ pub async fn evaluate_actions(
     settings: Settings,
     horizon_days: Option<u32>,
 ) -> Result<ActionEvaluation> {
-    let mut ctx = open_with(&settings, false).await?;
+    let mut ctx = open_with(&settings).await?;
     let horizon = match horizon_days {
         Some(h) => h,
         None => load_policy(&settings)?.evaluation.horizon_days,
@@ -894,7 +886,6 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: &Policy) -> Result<R
     let churn_spec = ModelSpec::load(&settings.pipeline.models.churn, specs_dir)?;
     let repeat_spec = ModelSpec::load(&settings.pipeline.models.repeat_purchase, specs_dir)?;
     let mut models = Vec::new();
-    let mut artifacts = Vec::new();
     for spec in [&churn_spec, &repeat_spec] {
         let t = Instant::now();
         let (_, report) = train::train(ctx, spec, Promote::IfBetter).await?;
@@ -914,14 +905,12 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: &Policy) -> Result<R
     }
     // Scoring uses the champions (hash-verified), which may be older versions when the
     // new ones did not beat them.
-    for spec in [&churn_spec, &repeat_spec] {
-        artifacts.push(registry::load_champion(&ctx.wh, &spec.name).await?);
-    }
+    let [churn, repeat] = champions(ctx).await?;
 
     // Score.
     let t = Instant::now();
     let clv_version = clv_report.as_ref().map(|r| r.version.clone());
-    let scored = score(ctx, &partition, &artifacts[0], &artifacts[1], clv_version).await?;
+    let scored = score(ctx, &partition, &churn, &repeat, clv_version).await?;
     stage(
         "score",
         t,
@@ -952,18 +941,9 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: &Policy) -> Result<R
         lifecycle_stages: scored.counts.0,
         shopper_types: scored.counts.1,
         risk_tiers: scored.counts.2,
-        actions: action_counts(&summary),
-        policy: Some(summary),
+        policy: summary,
         drift: scored.drift,
     })
-}
-
-/// Customers per action, `no_action` included.
-fn action_counts(s: &PolicySummary) -> BTreeMap<String, u64> {
-    s.actions
-        .iter()
-        .map(|(k, v)| (k.clone(), v.selected))
-        .collect()
 }
 
 type Counts = (

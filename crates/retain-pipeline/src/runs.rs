@@ -98,7 +98,7 @@ impl Ctx {
 
 /// Every recorded run, newest first (run ids start with their UTC start time).
 pub async fn runs_list(settings: Settings) -> Result<Vec<RunRecord>> {
-    let ctx = open_with(&settings, false).await?;
+    let ctx = open_with(&settings).await?;
     let mut out = Vec::new();
     for meta in ctx.wh.root.list(&ctx.wh.root.child("runs")).await? {
         let Some(name) = meta.location.filename() else {
@@ -123,7 +123,7 @@ pub async fn runs_list(settings: Settings) -> Result<Vec<RunRecord>> {
 
 /// One recorded run.
 pub async fn runs_show(settings: Settings, run_id: &str) -> Result<RunRecord> {
-    let ctx = open_with(&settings, false).await?;
+    let ctx = open_with(&settings).await?;
     ctx.wh
         .get_json::<RunRecord>(&path(run_id))
         .await?
