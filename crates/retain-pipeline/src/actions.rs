@@ -230,12 +230,13 @@ async fn plan(ctx: &Ctx, policy: &Policy) -> Result<DataFrame> {
         .iter()
         .enumerate()
         .map(|(i, a)| {
-            Ok(max(when(
+            // DATE whatever the (editable) SQL gave, so the batch loop reads it safely.
+            let last = max(when(
                 col("action").eq(lit(a.name.as_str())),
                 col("last_contacted_on"),
             )
-            .end()?)
-            .alias(format!("__last_{i}")))
+            .end()?);
+            Ok(cast(last, DataType::Date32).alias(format!("__last_{i}")))
         })
         .collect::<datafusion::error::Result<_>>()
         .map_err(df_err("pivoting the contact history"))?;
