@@ -318,6 +318,51 @@ fn next_best_actions_respect_the_policy_and_are_measured() {
         "the same scores and policy decide the same actions"
     );
 
+    // A user's own SQL (`sql-dir`) whose contact history gives timestamps, not dates:
+    // read as dates, the same decisions (it used to panic the batch loop).
+    let sql = tempfile::tempdir().unwrap();
+    let repo_sql = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
+    for dir in ["staging", "features", "labels", "clv", "actions"] {
+        std::fs::create_dir_all(sql.path().join(dir)).unwrap();
+        for f in std::fs::read_dir(repo_sql.join(dir)).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, sql.path().join(dir).join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let history = sql.path().join("actions/contact_history.sql");
+    let text = std::fs::read_to_string(&history).unwrap();
+    let edited = text.replace(
+        "CAST(max(c.contacted_at) AS DATE)  ",
+        "max(c.contacted_at)                ",
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&history, edited).unwrap();
+    let demo =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml"))
+            .unwrap();
+    let pipeline = sql.path().join("p.toml");
+    std::fs::write(
+        &pipeline,
+        demo.replacen(
+            "raw = \"raw/\"",
+            &format!("raw = \"raw/\"\nsql-dir = \"{}\"", sql.path().display()),
+            1,
+        ),
+    )
+    .unwrap();
+    run_ok(
+        retain()
+            .args(["actions", "--as-of", AS_OF, "--pipeline"])
+            .arg(&pipeline)
+            .arg("--out")
+            .arg(wh),
+    );
+    let timestamps = duckdb(&format!(
+        "SELECT customer_id, action, control, priority, expected_value, reason, runner_up_action \
+         FROM {nba_now} ORDER BY customer_id"
+    ));
+    assert_eq!(before, timestamps, "the same decisions from timestamps");
+
     bad_expressions_are_clear_errors(wh);
     evaluate_actions_compares_treated_with_control(wh);
     quantile_tiers_cut_the_configured_shares(wh);
