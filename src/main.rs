@@ -9,7 +9,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
-use retain_config::PipelineConfig;
+use retain_config::{PipelineConfig, Stage};
+use retain_pipeline::schedule::{self, Every};
 use retain_pipeline::{RunReport, Settings};
 use retain_store::Location;
 use retain_synth::SynthOptions;
@@ -57,8 +58,17 @@ enum Command {
     /// Generate a synthetic shop's raw exports (customers, orders, tickets, events,
     /// contacts), seeded and deterministic.
     Synth(SynthArgs),
-    /// Run a pipeline file: ingest, features, labels, train, score, next best action.
-    Run(RunArgs),
+    /// Run a pipeline file's stages (ingest, features, clv, train, score, actions) as of
+    /// a date, or backfill a range of dates (`--from D1 --to D2 --every week`).
+    ///
+    /// Exit codes: 0 done, 1 failed, 2 usage or configuration error, 3 data-quality
+    /// threshold breached (nothing published), 4 nothing to do (every date of a backfill
+    /// already published; `--force` reruns them).
+    Run(PipelineRunArgs),
+    /// Check a pipeline file without running anything: parse it, its model specs and
+    /// policy, resolve every source URL and read the files' headers, and plan every SQL
+    /// job with DataFusion against the schemas the stage before it declares.
+    Validate(ValidateArgs),
     /// Run only the ingest stage of a pipeline file: stage every source into staged/
     /// and quarantine/ (all sources or nothing) and print the row accounting.
     Ingest(RunArgs),
@@ -194,6 +204,51 @@ struct RunArgs {
     out: Option<String>,
 }
 
+#[derive(Debug, Args)]
+struct PipelineRunArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Run only these stages (comma-separated: ingest, features, clv, train, score,
+    /// actions), in pipeline order, instead of the pipeline's `stages`. A stage left out
+    /// is not redone: later stages read what earlier runs published.
+    #[arg(long, value_delimiter = ',', value_name = "STAGES")]
+    stages: Vec<Stage>,
+    /// Backfill: the first as-of date (YYYY-MM-DD); needs --to.
+    #[arg(long, requires = "to", conflicts_with = "as_of", value_name = "DATE")]
+    from: Option<NaiveDate>,
+    /// Backfill: the last as-of date (included); needs --from.
+    #[arg(long, requires = "from", value_name = "DATE")]
+    to: Option<NaiveDate>,
+    /// Backfill: the step between dates.
+    #[arg(long, value_enum, default_value = "day", requires = "from")]
+    every: EveryArg,
+    /// Backfill: rerun dates whose outputs are already published (otherwise skipped).
+    #[arg(long)]
+    force: bool,
+    /// Print the plan (stages, dates, inputs, outputs) and run nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum EveryArg {
+    Day,
+    Week,
+    Month,
+}
+
+#[derive(Debug, Args)]
+struct ValidateArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Print the checks as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Exit code: nothing to do (docs/cli.md).
+const NOTHING_TO_DO: u8 = 4;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -239,21 +294,19 @@ fn main() -> ExitCode {
     }
 }
 
-/// Exit codes (docs/cli.md): 0 success, 1 failure, 2 usage error, 3 data-quality
-/// threshold breached (nothing published).
+/// Exit codes (docs/cli.md): 0 success, 1 failure, 2 usage or configuration error
+/// (a pipeline file, model spec or policy that does not parse or does not fit the data),
+/// 3 data-quality threshold breached (nothing published), 4 nothing to do.
 fn exit_code(err: &anyhow::Error) -> u8 {
-    let quality = err.chain().any(|e| {
-        matches!(
-            e.downcast_ref::<retain_pipeline::Error>(),
-            Some(retain_pipeline::Error::Quality { .. })
-        )
+    use retain_pipeline::Error as E;
+    let pipeline = |f: fn(&E) -> bool| err.chain().any(|e| e.downcast_ref::<E>().is_some_and(f));
+    let usage = err.chain().any(|e| {
+        e.downcast_ref::<UsageError>().is_some()
+            || e.downcast_ref::<retain_config::Error>().is_some()
     });
-    if err
-        .chain()
-        .any(|e| e.downcast_ref::<UsageError>().is_some())
-    {
+    if usage || pipeline(|e| matches!(e, E::Config(_) | E::Invalid { .. })) {
         2
-    } else if quality {
+    } else if pipeline(|e| matches!(e, E::Quality { .. })) {
         3
     } else {
         1
@@ -314,6 +367,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Command::Demo(args) => demo(args).await,
             Command::Synth(args) => synth(args).await,
             Command::Run(args) => run_pipeline(args).await,
+            Command::Validate(args) => validate(args).await,
             Command::Ingest(args) => ingest(args).await,
             Command::Features(args) => features(args).await,
             Command::Clv(ClvCommand::Fit(args)) => clv_fit(args).await,
@@ -381,13 +435,183 @@ async fn write_synth(out: &str, opts: &SynthOptions) -> Result<retain_synth::Syn
         .with_context(|| format!("generating the synthetic shop into {}", loc.url()))
 }
 
-async fn run_pipeline(args: RunArgs) -> Result<ExitCode> {
-    let pipeline = PipelineConfig::load(&args.pipeline)?;
-    let settings = resolve_settings(pipeline, args.out, args.as_of)?;
-    let report = retain_pipeline::run(settings)
-        .await
-        .context("pipeline run failed")?;
-    print_report(&report, None);
+async fn run_pipeline(args: PipelineRunArgs) -> Result<ExitCode> {
+    let mut pipeline = PipelineConfig::load(&args.run.pipeline)?;
+    if !args.stages.is_empty() {
+        let mut stages = args.stages.clone();
+        stages.sort();
+        stages.dedup();
+        pipeline.stages = stages;
+    }
+    let backfill = args.from.zip(args.to);
+    let settings = resolve_settings(pipeline, args.run.out, args.run.as_of.or(args.from))?;
+    if backfill.is_none() && !args.dry_run {
+        let report = retain_pipeline::run(settings)
+            .await
+            .context("pipeline run failed")?;
+        print_report(&report, None);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let every = match args.every {
+        EveryArg::Day => Every::Day,
+        EveryArg::Week => Every::Week,
+        EveryArg::Month => Every::Month,
+    };
+    let dates = match backfill {
+        Some((from, to)) => schedule::backfill_dates(from, to, every)?,
+        None => vec![settings.as_of],
+    };
+    // One date always runs (it was asked for by name); a backfill skips the dates
+    // already published unless --force.
+    let plan = schedule::plan(&settings, &dates, args.force || backfill.is_none()).await?;
+    let to_run: Vec<NaiveDate> = plan.to_run().collect();
+    if args.dry_run {
+        print_out(&format_plan(&plan));
+        return Ok(if to_run.is_empty() {
+            ExitCode::from(NOTHING_TO_DO)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    if to_run.is_empty() {
+        print_out(&format!(
+            "nothing to do: all {} dates from {} to {} are published (--force reruns them)",
+            dates.len(),
+            dates.first().map(|d| d.to_string()).unwrap_or_default(),
+            dates.last().map(|d| d.to_string()).unwrap_or_default(),
+        ));
+        return Ok(ExitCode::from(NOTHING_TO_DO));
+    }
+    let started = Instant::now();
+    let skipped = dates.len() - to_run.len();
+    print_out(&format!(
+        "backfill of {} dates ({} to run, {skipped} already published)",
+        dates.len(),
+        to_run.len()
+    ));
+    let with = |stages: Vec<Stage>, as_of: NaiveDate| {
+        let mut s = settings.clone();
+        s.pipeline.stages = stages;
+        s.as_of = as_of;
+        s.run_id = retain_pipeline::new_run_id();
+        s
+    };
+    // Ingest once, as of the last date to run: its staged tables hold every fact each
+    // date's stages read (each reads only facts before its own date).
+    if let Some(d) = plan.ingest_as_of {
+        let report = retain_pipeline::run(with(vec![Stage::Ingest], d))
+            .await
+            .with_context(|| format!("backfill stopped at the ingest as of {d}"))?;
+        let mut out = format!("\ningest as of {d} (run {}):\n", report.run_id);
+        for s in &report.stages {
+            stage_line(&mut out, s);
+        }
+        print_out(out.trim_end());
+    }
+    let rest: Vec<Stage> = plan
+        .stages
+        .iter()
+        .copied()
+        .filter(|s| *s != Stage::Ingest)
+        .collect();
+    if !rest.is_empty() {
+        for (i, &d) in to_run.iter().enumerate() {
+            let report = retain_pipeline::run(with(rest.clone(), d))
+                .await
+                .with_context(|| {
+                    format!(
+                        "backfill stopped at {d} ({i} of {} dates done; rerun to resume: published dates are skipped)",
+                        to_run.len()
+                    )
+                })?;
+            let mut out = format!("\nas of {d} (run {}):\n", report.run_id);
+            for s in &report.stages {
+                stage_line(&mut out, s);
+            }
+            print_out(out.trim_end());
+        }
+    }
+    print_out(&format!(
+        "\nbackfill done: {} dates run, {skipped} skipped, {:.1}s",
+        to_run.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `retain run --dry-run`: the dates, what is skipped, and each stage's inputs and
+/// outputs.
+fn format_plan(plan: &schedule::RunPlan) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let names = |stages: &[Stage]| {
+        stages
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(
+        out,
+        "plan for pipeline `{}` on {} (dry run: nothing is run)\nstages: {}",
+        plan.pipeline,
+        plan.warehouse,
+        names(&plan.stages)
+    );
+    let _ = writeln!(out, "\nas-of dates:");
+    for d in &plan.dates {
+        let state = if d.skip {
+            "skip: published".to_owned()
+        } else if d.published.is_empty() {
+            "run".to_owned()
+        } else {
+            format!("run (rerun: {} published)", names(&d.published))
+        };
+        let _ = writeln!(out, "  {}  {state}", d.as_of);
+    }
+    if let Some(d) = plan.ingest_as_of
+        && plan.dates.len() > 1
+    {
+        let _ = writeln!(out, "\ningest runs once, as of {d}, before the dates");
+    }
+    if let Some(first) = plan.to_run().next() {
+        let _ = writeln!(out, "\nstages as of {first}:");
+        for s in &plan.detail {
+            let _ = writeln!(out, "  {}", s.stage);
+            for i in &s.inputs {
+                let _ = writeln!(out, "    in   {i}");
+            }
+            for o in &s.outputs {
+                let _ = writeln!(out, "    out  {o}");
+            }
+        }
+    } else {
+        let _ = writeln!(out, "\nnothing to do (--force reruns published dates)");
+    }
+    out.trim_end().to_owned()
+}
+
+async fn validate(args: ValidateArgs) -> Result<ExitCode> {
+    let pipeline = PipelineConfig::load(&args.run.pipeline)?;
+    let settings = resolve_settings(pipeline, args.run.out, args.run.as_of)?;
+    let v = retain_pipeline::validate::validate(&settings).await?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&v).context("writing JSON")?;
+        print_out(&text);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = format!(
+        "{} is valid as of {} (nothing was run):\n",
+        args.run.pipeline.display(),
+        v.as_of
+    );
+    for c in &v.checks {
+        out.push_str(&format!("  ok  {:<28} {}\n", c.what, c.detail));
+    }
+    for w in &v.warnings {
+        out.push_str(&format!("  warning: {w}\n"));
+    }
+    print_out(out.trim_end());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -661,9 +885,13 @@ fn print_report(r: &RunReport, synth: Option<std::time::Duration>) {
     for s in &r.stages {
         stage_line(&mut out, s);
     }
-    out.push('\n');
-    print_ingest(&mut out, &r.ingest);
-    let _ = writeln!(out, "\nmodels (out-of-time validation):");
+    if !r.ingest.is_empty() {
+        out.push('\n');
+        print_ingest(&mut out, &r.ingest);
+    }
+    if !r.models.is_empty() || r.clv.is_some() {
+        let _ = writeln!(out, "\nmodels (out-of-time validation):");
+    }
     for m in &r.models {
         let _ = writeln!(
             out,
@@ -708,14 +936,19 @@ fn print_report(r: &RunReport, synth: Option<std::time::Duration>) {
         ("shopper type", &r.shopper_types),
         ("risk tier", &r.risk_tiers),
     ] {
+        if counts.is_empty() {
+            continue;
+        }
         let _ = writeln!(out, "\ncustomers per {title}:");
         for (k, v) in counts {
             let _ = writeln!(out, "  {k:<22} {v:>9}");
         }
     }
     actions::print_drift(&mut out, &r.drift);
-    let _ = writeln!(out, "\nnext best actions:");
-    actions::print_policy(&mut out, &r.policy);
+    if let Some(p) = &r.policy {
+        let _ = writeln!(out, "\nnext best actions:");
+        actions::print_policy(&mut out, p);
+    }
     let _ = writeln!(out, "\ntables under {}:", r.warehouse);
     for t in &r.tables {
         if t.table.starts_with("features/") || t.table.starts_with("training/") {

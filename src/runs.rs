@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
+use retain_config::Stage;
 use retain_pipeline::RunRecord;
 
 use crate::models::Place;
@@ -84,22 +85,31 @@ pub async fn runs(args: RunsArgs) -> Result<ExitCode> {
             } else {
                 let _ = writeln!(
                     out,
-                    "{:<24} {:<9} {:<10} {:<9} {:>8} {:>10} {:>10} {:>11}  models",
-                    "run", "command", "as of", "status", "time", "rows in", "staged", "quarantined"
+                    "{:<23} {:<10} {:<10} {:<9} {:>8} {:>9} {:>9} {:>11} {:>9}  models",
+                    "run",
+                    "as of",
+                    "command",
+                    "status",
+                    "time",
+                    "rows in",
+                    "staged",
+                    "quarantined",
+                    "rows out"
                 );
             }
             for r in all.iter().take(args.limit) {
                 let _ = writeln!(
                     out,
-                    "{:<24} {:<9} {:<10} {:<9} {:>8} {:>10} {:>10} {:>11}  {}",
+                    "{:<23} {:<10} {:<10} {:<9} {:>8} {:>9} {:>9} {:>11} {:>9}  {}",
                     r.run_id,
-                    r.command,
                     r.as_of,
+                    what(r),
                     r.status,
                     seconds(r.elapsed_ms),
                     r.rows_read,
                     r.rows_staged,
                     r.rows_quarantined,
+                    rows_out(r),
                     models(r)
                 );
             }
@@ -114,6 +124,25 @@ pub async fn runs(args: RunsArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The command, and for `run` the stages when not all of them (`run:score,actions`).
+fn what(r: &RunRecord) -> String {
+    if r.selected_stages.is_empty() || r.selected_stages == Stage::ALL {
+        return r.command.clone();
+    }
+    let names: Vec<&str> = r.selected_stages.iter().map(|s| s.as_str()).collect();
+    format!("{}:{}", r.command, names.join(","))
+}
+
+/// Rows published beyond the staged tables (features, training sets, scores, actions):
+/// what the run produced, where `staged` and `quarantined` count what it took in.
+fn rows_out(r: &RunRecord) -> u64 {
+    r.tables
+        .iter()
+        .filter(|t| !t.table.starts_with("staged/") && !t.table.starts_with("quarantine/"))
+        .map(|t| t.rows)
+        .sum()
 }
 
 fn show(r: &RunRecord) -> String {

@@ -471,7 +471,8 @@ fn bad_expressions_are_clear_errors(wh: &Path) {
             .arg(wh)
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{expr}");
+        // A configuration error: exit 2.
+        assert_eq!(out.status.code(), Some(2), "{expr}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         let last = stderr.trim_end().lines().last().unwrap_or_default();
         assert!(

@@ -47,12 +47,12 @@ fn a_bad_value_names_the_flag() {
 }
 
 #[test]
-fn a_missing_pipeline_file_is_one_line_and_exit_1() {
+fn a_missing_pipeline_file_is_one_line_and_exit_2() {
     let out = retain()
         .args(["run", "no/such/pipeline.toml"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim_end().lines().count(), 1, "one line:\n{err}");
     assert!(err.contains("no/such/pipeline.toml"), "{err}");
@@ -65,7 +65,7 @@ fn a_pipeline_with_a_typo_names_the_key() {
     let p = dir.path().join("p.toml");
     std::fs::write(&p, "name = \"x\"\nwarehouse = \"w\"\nwarehose = \"typo\"\n").unwrap();
     let out = retain().arg("run").arg(&p).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim_end().lines().count(), 1, "one line:\n{err}");
     assert!(err.contains("warehose"), "{err}");
@@ -292,12 +292,12 @@ fn a_failure_in_json_mode_is_a_json_line_too() {
         .args(["--log-format", "json", "run", "no/such/pipeline.toml"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim_end().lines().count(), 1, "one line:\n{err}");
     let e: serde_json::Value = serde_json::from_str(err.trim_end()).unwrap();
     assert_eq!(e["level"], "ERROR");
-    assert_eq!(e["fields"]["exit_code"], 1);
+    assert_eq!(e["fields"]["exit_code"], 2);
     assert!(
         e["fields"]["message"]
             .as_str()

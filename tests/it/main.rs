@@ -10,6 +10,7 @@ mod features;
 mod lock;
 mod pipeline;
 mod s3;
+mod schedule;
 mod train;
 
 use std::path::{Path, PathBuf};

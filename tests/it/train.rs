@@ -254,7 +254,8 @@ fn train_beats_the_naive_baseline_and_the_registry_keeps_the_best() {
     let out = cmd(wh, &["train", relational.to_str().unwrap()])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // A configuration error: exit 2.
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(
@@ -298,7 +299,7 @@ fn bad_specs_are_refused_before_any_work() {
     )
     .unwrap();
     let out = cmd(wh, &["train", bad.to_str().unwrap()]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(

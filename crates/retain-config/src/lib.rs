@@ -70,6 +70,10 @@ pub struct PipelineConfig {
     /// Default scoring date (`YYYY-MM-DD`) when the command line gives none.
     #[serde(default)]
     pub as_of: Option<NaiveDate>,
+    /// The stages `retain run` runs, in pipeline order whatever the order written here;
+    /// all of them when absent. `retain run --stages` overrides it.
+    #[serde(default = "Stage::all")]
+    pub stages: Vec<Stage>,
     /// Directory holding `staging/`, `features/`, `labels/`, `actions/` SQL files. When
     /// absent the SQL embedded in the binary (the repository's `sql/`) is used.
     #[serde(default)]
@@ -107,6 +111,73 @@ pub struct PipelineConfig {
     /// and the next run takes it over (`30m`, `2h`).
     #[serde(default = "default_lock_stale_after")]
     pub lock_stale_after: Duration,
+}
+
+/// A stage of `retain run`, in pipeline order (the derived `Ord` is that order).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Stage every source into `staged/` and `quarantine/`.
+    Ingest,
+    /// Publish `features/customer/as_of=D/`.
+    Features,
+    /// Fit and register the customer-lifetime models as of D.
+    Clv,
+    /// Train the churn and repeat-purchase specs and register them (champion if better).
+    Train,
+    /// Score every customer with the champions: `scores/customer_risk/as_of=D/`.
+    Score,
+    /// Decide next best actions: `scores/next_best_action/as_of=D/`.
+    Actions,
+}
+
+impl Stage {
+    /// Every stage, in pipeline order.
+    pub const ALL: [Stage; 6] = [
+        Stage::Ingest,
+        Stage::Features,
+        Stage::Clv,
+        Stage::Train,
+        Stage::Score,
+        Stage::Actions,
+    ];
+
+    fn all() -> Vec<Stage> {
+        Self::ALL.to_vec()
+    }
+
+    /// Its name in pipeline files and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Ingest => "ingest",
+            Stage::Features => "features",
+            Stage::Clv => "clv",
+            Stage::Train => "train",
+            Stage::Score => "score",
+            Stage::Actions => "actions",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Stage {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Stage::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Stage::ALL.iter().map(|s| s.as_str()).collect();
+                format!("unknown stage `{s}` (the stages are {})", names.join(", "))
+            })
+    }
 }
 
 fn default_lock_stale_after() -> Duration {
@@ -653,6 +724,8 @@ impl PipelineConfig {
             message: one_line(&e.to_string()),
         })?;
         cfg.validate(origin)?;
+        cfg.stages.sort();
+        cfg.stages.dedup();
         cfg.expand_env().map_err(|message| Error::Invalid {
             what: "pipeline file",
             path: origin.to_owned(),
@@ -696,6 +769,11 @@ impl PipelineConfig {
             path: origin.to_owned(),
             message,
         };
+        if self.stages.is_empty() {
+            return Err(invalid(
+                "`stages` is empty: list at least one of ingest, features, clv, train, score, actions (or leave it out for all)".into(),
+            ));
+        }
         const TABLES: [&str; 5] = [
             "customers",
             "orders",

@@ -66,7 +66,7 @@ pub fn load_policy(settings: &crate::Settings) -> Result<Policy> {
 }
 
 fn policy_error(policy: &Policy, message: String) -> Error {
-    Error::Stage {
+    Error::Invalid {
         stage: "next best action",
         message: format!("policy {}: {message}", policy.origin),
     }
@@ -163,7 +163,7 @@ const INPUT_COLUMNS: [&str; 7] = [
 /// The policy's input with one boolean column per action (`__eligible_i`), per consent
 /// (`__consent_k`), one string per uplift-by (`__segment_i`), every expression checked
 /// first, then per action the day it was last sent to the customer (`__last_i`).
-async fn plan(ctx: &Ctx, policy: &Policy) -> Result<DataFrame> {
+pub(crate) async fn plan(ctx: &Ctx, policy: &Policy) -> Result<DataFrame> {
     let as_of = ctx.settings.as_of;
     let history = ctx.sql.load("actions/contact_history.sql")?;
     let params = Params::new().with_date("as_of", as_of).with(
@@ -188,7 +188,7 @@ async fn plan(ctx: &Ctx, policy: &Policy) -> Result<DataFrame> {
     let schema = input.schema().clone();
     for needed in INPUT_COLUMNS {
         if schema.field_with_unqualified_name(needed).is_err() {
-            return Err(Error::Stage {
+            return Err(Error::Invalid {
                 stage: "next best action",
                 message: format!("{} has no column `{needed}`", file.origin),
             });

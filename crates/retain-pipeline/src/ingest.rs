@@ -27,7 +27,7 @@ use datafusion::execution::TaskContext;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
-use datafusion::prelude::ParquetReadOptions;
+use datafusion::prelude::{DataFrame, ParquetReadOptions};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use retain_config::{Format, SourceConfig};
@@ -242,10 +242,10 @@ async fn abort_all(ctx: &Ctx, written: Vec<Written>) {
 }
 
 /// A source with its files listed and opened.
-struct Opened {
+pub(crate) struct Opened {
     /// What the pipeline file says, resolved (for logs and reports).
-    url: String,
-    source: Arc<RawSource>,
+    pub(crate) url: String,
+    pub(crate) source: Arc<RawSource>,
     inputs: Vec<InputEntry>,
     etags: Vec<Option<String>>,
 }
@@ -341,7 +341,11 @@ fn store_message(e: &retain_store::Error) -> String {
     }
 }
 
-async fn open_source(raw: &Location, table: &str, source: &SourceConfig) -> Result<Opened> {
+pub(crate) async fn open_source(
+    raw: &Location,
+    table: &str,
+    source: &SourceConfig,
+) -> Result<Opened> {
     let (url, base, metas) = list_files(raw, table, &source.path).await?;
     let err = source_err(table, &url);
     if metas.is_empty() {
@@ -397,7 +401,7 @@ async fn open_source(raw: &Location, table: &str, source: &SourceConfig) -> Resu
 /// Rows read from a source's raw files so far, for progress displays (the step
 /// `read <source>`; files are read concurrently, so the count is shared).
 #[derive(Debug)]
-struct ReadProgress {
+pub(crate) struct ReadProgress {
     step: String,
     rows: AtomicU64,
     sink: Arc<dyn retain_store::Progress>,
@@ -488,23 +492,19 @@ fn column<'a>(
 }
 
 /// Run one source's staging SQL and write its staged and quarantine partitions aside.
-async fn stage(
-    ctx: &mut Ctx,
+/// Register a source's raw files as `raw_<table>` and plan its staging SQL: the query
+/// (not run), its SQL file, and the schema it produces, checked against the contract.
+/// `retain validate` stops here; ingest goes on to run it.
+pub(crate) async fn plan_staging(
+    ctx: &Ctx,
     table: &'static str,
     source: &SourceConfig,
-    opened: Opened,
+    opened: &Opened,
     has_customers: bool,
-    started: Instant,
-) -> Result<(Written, IngestReport)> {
+    progress: Option<Arc<ReadProgress>>,
+) -> Result<(DataFrame, retain_sql::SqlFile, Schema)> {
     let raw_name = format!("raw_{table}");
     let schema = opened.source.schema();
-    let progress = ctx.settings.progress.clone().map(|sink| {
-        Arc::new(ReadProgress {
-            step: format!("read {table}"),
-            rows: AtomicU64::new(0),
-            sink,
-        })
-    });
     let partitions: Vec<Arc<dyn PartitionStream>> = (0..opened.source.files().len())
         .map(|index| {
             Arc::new(FilePartition {
@@ -578,6 +578,26 @@ async fn stage(
         origin: file.origin.clone(),
         message,
     })?;
+    Ok((df, file, produced))
+}
+
+async fn stage(
+    ctx: &mut Ctx,
+    table: &'static str,
+    source: &SourceConfig,
+    opened: Opened,
+    has_customers: bool,
+    started: Instant,
+) -> Result<(Written, IngestReport)> {
+    let progress = ctx.settings.progress.clone().map(|sink| {
+        Arc::new(ReadProgress {
+            step: format!("read {table}"),
+            rows: AtomicU64::new(0),
+            sink,
+        })
+    });
+    let (df, file, produced) =
+        plan_staging(ctx, table, source, &opened, has_customers, progress.clone()).await?;
     let staged_schema = contract::schema(table).ok_or_else(|| Error::Stage {
         stage: "ingest",
         message: format!("no contract for `{table}`"),

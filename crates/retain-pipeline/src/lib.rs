@@ -13,9 +13,11 @@ mod ingest;
 mod model_report;
 pub mod registry;
 mod runs;
+pub mod schedule;
 #[cfg(test)]
 mod test_support;
 mod train;
+pub mod validate;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
 use futures::StreamExt;
-use retain_config::{ModelSpec, PipelineConfig, Policy};
+use retain_config::{ModelSpec, PipelineConfig, Policy, Stage};
 use retain_model::ModelArtifact;
 use retain_sql::{Engine, EngineOptions, SqlSource, toml_value};
 use retain_store::{InputEntry, Location, Manifest, PublishMeta, Warehouse};
@@ -69,6 +71,14 @@ pub enum Error {
     /// A stage's input or output breaks an assumption (empty training set, ...).
     #[error("{stage}: {message}")]
     Stage {
+        stage: &'static str,
+        message: String,
+    },
+    /// A configuration file (pipeline, model spec, policy) or command line that parsed
+    /// but does not fit the data: a feature that is not a column, a policy expression
+    /// that is not a boolean, a backfill that ends before it starts. Exit code 2.
+    #[error("{stage}: {message}")]
+    Invalid {
         stage: &'static str,
         message: String,
     },
@@ -175,8 +185,8 @@ pub struct RunReport {
     pub shopper_types: BTreeMap<String, u64>,
     pub risk_tiers: BTreeMap<String, u64>,
     /// What the next-best-action policy decided: customers per action (`no_action`
-    /// included), budget, controls, reasons.
-    pub policy: PolicySummary,
+    /// included), budget, controls, reasons; None when the run did not decide actions.
+    pub policy: Option<PolicySummary>,
     /// Model inputs whose scored distribution moved away from the training data.
     pub drift: Vec<DriftRow>,
 }
@@ -202,6 +212,7 @@ pub(crate) struct Ctx {
     pub command: String,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub ingest_reports: Vec<IngestReport>,
+    pub selected_stages: Vec<Stage>,
     pub stages: Vec<StageReport>,
     pub models_registered: BTreeMap<String, String>,
     pub models_used: BTreeMap<String, String>,
@@ -232,6 +243,7 @@ impl Ctx {
             command: String::new(),
             started_at: chrono::Utc::now(),
             ingest_reports: Vec::new(),
+            selected_stages: Vec::new(),
             stages: Vec::new(),
             models_registered: BTreeMap::new(),
             models_used: BTreeMap::new(),
@@ -677,6 +689,35 @@ async fn features_as_of(ctx: &mut Ctx) -> Result<(String, bool)> {
     }
 }
 
+/// The CLV version whose fit gave the features as of D, when the registry has it.
+async fn clv_version_as_of(ctx: &Ctx) -> Option<String> {
+    if !ctx.settings.pipeline.clv.enabled {
+        return None;
+    }
+    match clv::load(ctx, None).await {
+        Ok(r) if r.model.as_of == ctx.settings.as_of => Some(r.version),
+        _ => None,
+    }
+}
+
+/// The published customer_risk as of D, which deciding actions reads; its absence is an
+/// error naming the command that publishes it.
+async fn require_scores(ctx: &Ctx) -> Result<()> {
+    let as_of = ctx.settings.as_of;
+    let partition = format!("as_of={as_of}");
+    match ctx.wh.manifest("scores/customer_risk", &partition).await {
+        Ok(_) => Ok(()),
+        Err(retain_store::Error::NotPublished { .. }) => Err(Error::Stage {
+            stage: "next best action",
+            message: format!(
+                "no scores/customer_risk/{partition} in {}: run `retain score --as-of {as_of}` first",
+                ctx.wh.root.url(),
+            ),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The champions of the pipeline's churn and repeat-purchase models (hash-verified).
 async fn champions(ctx: &Ctx) -> Result<[ModelArtifact; 2]> {
     let specs_dir = ctx.settings.pipeline.models_dir.as_deref();
@@ -711,15 +752,7 @@ async fn score_customers_in(ctx: &mut Ctx, settings: &Settings) -> Result<ScoreR
     // none published yet).
     register_staged(ctx).await?;
     let (partition, features_reused) = features_as_of(ctx).await?;
-    // The CLV version whose fit gave the features, when the registry has it.
-    let clv_version = if settings.pipeline.clv.enabled {
-        match clv::load(ctx, None).await {
-            Ok(r) if r.model.as_of == settings.as_of => Some(r.version),
-            _ => None,
-        }
-    } else {
-        None
-    };
+    let clv_version = clv_version_as_of(ctx).await;
     let scored = score(ctx, &partition, &churn, &repeat, clv_version).await?;
     let table = ctx.tables.last().cloned().ok_or_else(|| Error::Stage {
         stage: "score",
@@ -765,20 +798,7 @@ pub async fn decide_actions(settings: Settings) -> Result<ActionsRun> {
 async fn decide_actions_in(ctx: &mut Ctx, settings: &Settings) -> Result<ActionsRun> {
     let policy = load_policy(settings)?;
     let partition = format!("as_of={}", settings.as_of);
-    ctx.wh
-        .manifest("scores/customer_risk", &partition)
-        .await
-        .map_err(|e| match e {
-            retain_store::Error::NotPublished { .. } => Error::Stage {
-                stage: "next best action",
-                message: format!(
-                    "no scores/customer_risk/{partition} in {}: run `retain score --as-of {}` first",
-                    ctx.wh.root.url(),
-                    settings.as_of
-                ),
-            },
-            e => e.into(),
-        })?;
+    require_scores(ctx).await?;
     register_staged(ctx).await?;
     let (_, summary) = actions::next_best_action(ctx, &partition, &policy).await?;
     let table = ctx.tables.last().cloned().ok_or_else(|| Error::Stage {
@@ -808,18 +828,27 @@ pub async fn evaluate_actions(
     actions::evaluate(&mut ctx, horizon).await
 }
 
-/// Run the whole pipeline.
+/// Run the pipeline's stages (`settings.pipeline.stages`, in pipeline order). A stage
+/// that is not run is not redone: the stages after it read what earlier runs published
+/// (the staged tables, the features as of D when published, the champions, the scores).
 #[tracing::instrument(skip_all, fields(run_id = %settings.run_id, as_of = %settings.as_of))]
 pub async fn run(settings: Settings) -> Result<RunReport> {
+    let stages = &settings.pipeline.stages;
     // A policy file that does not parse fails the run before any work, not after it.
-    let policy = load_policy(&settings)?;
+    let policy = if stages.contains(&Stage::Actions) {
+        Some(load_policy(&settings)?)
+    } else {
+        None
+    };
     let mut ctx = open(&settings, "run").await?;
-    let result = run_in(&mut ctx, &settings, &policy).await;
+    ctx.selected_stages = stages.clone();
+    let result = run_in(&mut ctx, &settings, policy.as_ref()).await;
     ctx.close(result.as_ref().err().map(one_line)).await;
     result
 }
 
-async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: &Policy) -> Result<RunReport> {
+async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: Option<&Policy>) -> Result<RunReport> {
+    let selected = |s: Stage| settings.pipeline.stages.contains(&s);
     let mut stages = Vec::new();
     let mut stage = |name: &str, started: Instant, rows: u64, detail: String| {
         let elapsed = started.elapsed();
@@ -836,31 +865,40 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: &Policy) -> Result<R
             detail,
         });
     };
+    let as_of = settings.as_of;
+    let partition = format!("as_of={as_of}");
 
-    // Ingest.
-    let t = Instant::now();
-    let ingest = ingest::run(ctx).await?;
-    let staged: u64 = ingest.iter().map(|r| r.staged).sum();
-    let quarantined: u64 = ingest.iter().map(|r| r.quarantined).sum();
-    stage(
-        "ingest",
-        t,
-        staged,
-        format!("{} sources, {quarantined} rows quarantined", ingest.len()),
-    );
+    // Ingest, or the staged tables an earlier run published.
+    let ingest = if selected(Stage::Ingest) {
+        let t = Instant::now();
+        let ingest = ingest::run(ctx).await?;
+        let staged: u64 = ingest.iter().map(|r| r.staged).sum();
+        let quarantined: u64 = ingest.iter().map(|r| r.quarantined).sum();
+        stage(
+            "ingest",
+            t,
+            staged,
+            format!("{} sources, {quarantined} rows quarantined", ingest.len()),
+        );
+        ingest
+    } else {
+        register_staged(ctx).await?;
+        Vec::new()
+    };
 
     // Features as of the scoring date.
-    let t = Instant::now();
-    let as_of = settings.as_of;
-    let partition = ctx.features(as_of).await?;
-    let feature_rows = ctx.tables.last().map(|t| t.rows).unwrap_or(0);
-    stage("features", t, feature_rows, partition.clone());
+    if selected(Stage::Features) {
+        let t = Instant::now();
+        ctx.features(as_of).await?;
+        let feature_rows = ctx.tables.last().map(|t| t.rows).unwrap_or(0);
+        stage("features", t, feature_rows, partition.clone());
+    }
 
     // Customer-lifetime models: the fit the features as of D used, registered with its
     // checks. A shop the models cannot describe (nobody buys twice) gets NULL CLV
     // features and no registry entry, not a failed run.
-    let t = Instant::now();
-    let clv_report = if settings.pipeline.clv.enabled {
+    let clv_report = if selected(Stage::Clv) && settings.pipeline.clv.enabled {
+        let t = Instant::now();
         match ctx.clv_fit(as_of).await?.1 {
             Ok(_) => {
                 let r = clv::register(ctx, as_of).await?;
@@ -882,53 +920,74 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: &Policy) -> Result<R
     };
 
     // Labels + training, per model.
-    let specs_dir = settings.pipeline.models_dir.as_deref();
-    let churn_spec = ModelSpec::load(&settings.pipeline.models.churn, specs_dir)?;
-    let repeat_spec = ModelSpec::load(&settings.pipeline.models.repeat_purchase, specs_dir)?;
     let mut models = Vec::new();
-    for spec in [&churn_spec, &repeat_spec] {
-        let t = Instant::now();
-        let (_, report) = train::train(ctx, spec, Promote::IfBetter).await?;
-        stage(
-            &format!("train {}", spec.name),
-            t,
-            report.training_rows + report.validation_rows,
-            format!(
-                "{} snapshots, out-of-time AUC {}",
-                report.training_snapshots + 1,
-                report
-                    .validation_auc
-                    .map_or_else(|| "n/a (one class)".into(), |a| format!("{a:.3}"))
-            ),
-        );
-        models.push(report);
+    if selected(Stage::Train) {
+        let specs_dir = settings.pipeline.models_dir.as_deref();
+        let churn_spec = ModelSpec::load(&settings.pipeline.models.churn, specs_dir)?;
+        let repeat_spec = ModelSpec::load(&settings.pipeline.models.repeat_purchase, specs_dir)?;
+        for spec in [&churn_spec, &repeat_spec] {
+            let t = Instant::now();
+            let (_, report) = train::train(ctx, spec, Promote::IfBetter).await?;
+            stage(
+                &format!("train {}", spec.name),
+                t,
+                report.training_rows + report.validation_rows,
+                format!(
+                    "{} snapshots, out-of-time AUC {}",
+                    report.training_snapshots + 1,
+                    report
+                        .validation_auc
+                        .map_or_else(|| "n/a (one class)".into(), |a| format!("{a:.3}"))
+                ),
+            );
+            models.push(report);
+        }
     }
-    // Scoring uses the champions (hash-verified), which may be older versions when the
+
+    // Score, with the champions (hash-verified), which may be older versions when the
     // new ones did not beat them.
-    let [churn, repeat] = champions(ctx).await?;
+    let mut scored = None;
+    if selected(Stage::Score) {
+        let [churn, repeat] = champions(ctx).await?;
+        let t = Instant::now();
+        // The features as of D: this run's, else published, else computed now.
+        let (partition, _) = features_as_of(ctx).await?;
+        let clv_version = match &clv_report {
+            Some(r) => Some(r.version.clone()),
+            None => clv_version_as_of(ctx).await,
+        };
+        let s = score(ctx, &partition, &churn, &repeat, clv_version).await?;
+        stage(
+            "score",
+            t,
+            s.manifest.rows,
+            format!("scores/customer_risk/{partition}"),
+        );
+        scored = Some(s);
+    }
 
-    // Score.
-    let t = Instant::now();
-    let clv_version = clv_report.as_ref().map(|r| r.version.clone());
-    let scored = score(ctx, &partition, &churn, &repeat, clv_version).await?;
-    stage(
-        "score",
-        t,
-        scored.manifest.rows,
-        format!("scores/customer_risk/{partition}"),
-    );
-
-    // Next best action.
-    let t = Instant::now();
-    let (nba, summary) = actions::next_best_action(ctx, &partition, policy).await?;
-    stage(
-        "next best action",
-        t,
-        nba.rows,
-        format!("scores/next_best_action/{partition}"),
-    );
+    // Next best action, from this run's scores or those published for D.
+    let mut summary = None;
+    if let Some(policy) = policy.filter(|_| selected(Stage::Actions)) {
+        let t = Instant::now();
+        if scored.is_none() {
+            require_scores(ctx).await?;
+        }
+        let (nba, s) = actions::next_best_action(ctx, &partition, policy).await?;
+        stage(
+            "next best action",
+            t,
+            nba.rows,
+            format!("scores/next_best_action/{partition}"),
+        );
+        summary = Some(s);
+    }
     ctx.stages = stages.clone();
 
+    let (counts, drift) = match scored {
+        Some(s) => (s.counts, s.drift),
+        None => (Counts::default(), Vec::new()),
+    };
     Ok(RunReport {
         run_id: settings.run_id.clone(),
         as_of,
@@ -938,11 +997,11 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: &Policy) -> Result<R
         models,
         clv: clv_report,
         tables: std::mem::take(&mut ctx.tables),
-        lifecycle_stages: scored.counts.0,
-        shopper_types: scored.counts.1,
-        risk_tiers: scored.counts.2,
+        lifecycle_stages: counts.0,
+        shopper_types: counts.1,
+        risk_tiers: counts.2,
         policy: summary,
-        drift: scored.drift,
+        drift,
     })
 }
 

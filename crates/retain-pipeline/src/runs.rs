@@ -35,6 +35,10 @@ pub struct RunRecord {
     pub rows_quarantined: u64,
     /// Quarantined rows by reason, over every source.
     pub quarantine_reasons: BTreeMap<String, u64>,
+    /// The stages `retain run` was asked to run (empty for the single-stage commands,
+    /// whose `command` says what they did).
+    #[serde(default)]
+    pub selected_stages: Vec<retain_config::Stage>,
     /// Stages with their time and rows (`retain run`; empty for single-stage commands).
     pub stages: Vec<StageReport>,
     /// Partitions published.
@@ -79,6 +83,7 @@ impl Ctx {
             rows_staged: self.ingest_reports.iter().map(|r| r.staged).sum(),
             rows_quarantined: self.ingest_reports.iter().map(|r| r.quarantined).sum(),
             quarantine_reasons: reasons,
+            selected_stages: self.selected_stages.clone(),
             stages: self.stages.clone(),
             tables: self.tables.clone(),
             models_registered: self.models_registered.clone(),

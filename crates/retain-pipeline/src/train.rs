@@ -136,7 +136,7 @@ pub(crate) fn resolve_features(spec: &ModelSpec, schema: &Schema) -> Result<Vec<
     let usable = |t: &DataType| {
         t.is_numeric() || matches!(t, DataType::Boolean | DataType::Utf8 | DataType::Utf8View)
     };
-    let invalid = |message: String| Error::Stage {
+    let invalid = |message: String| Error::Invalid {
         stage: "train",
         message: format!("model spec {}: {message}", spec.origin),
     };
@@ -347,7 +347,7 @@ pub(crate) struct Trained {
 
 /// The spec's label SQL as of `date`: one row per customer of its population, with the
 /// label from the horizon after `date`.
-async fn label_query(
+pub(crate) async fn label_query(
     ctx: &Ctx,
     spec: &ModelSpec,
     file: &retain_sql::SqlFile,
@@ -432,7 +432,7 @@ pub(crate) async fn train(
             features = Some(resolve_features(spec, table.schema().as_arrow())?);
         }
         if let Some(expr) = &spec.population {
-            let filter = table.parse_sql_expr(expr).map_err(|e| Error::Stage {
+            let filter = table.parse_sql_expr(expr).map_err(|e| Error::Invalid {
                 stage: "train",
                 message: format!(
                     "model spec {}: population `{expr}` is not a boolean expression over the feature columns: {}",

@@ -1,0 +1,235 @@
+//! `retain validate`: everything a run would refuse, found without running it. The
+//! pipeline file, model specs and policy are parsed; every source URL is resolved and its
+//! files' headers read; every SQL job is planned by DataFusion (staging per source,
+//! features, CLV summary, labels, policy input and expressions), each against the
+//! schemas the stage before it declares: the staged tables' contracts
+//! (`contract::schema`), the feature SQL's own output and `customer_risk`'s published
+//! schema. Nothing is executed, written or locked.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::DataFrame;
+use retain_config::ModelSpec;
+use retain_sql::Params;
+use serde::Serialize;
+
+use crate::{
+    Ctx, Error, Result, Settings, actions, clv, contract, df_err, features, ingest, open_with,
+    toml_params, train,
+};
+
+/// One thing checked, for the report: what, and what was found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub what: String,
+    pub detail: String,
+}
+
+/// What `retain validate` found: every check passed (an error ends it), plus warnings
+/// (an optional source that cannot be read: a run would publish it empty).
+#[derive(Debug, Clone, Serialize)]
+pub struct Validation {
+    pub pipeline: String,
+    pub as_of: chrono::NaiveDate,
+    pub checks: Vec<Check>,
+    pub warnings: Vec<String>,
+}
+
+/// Plan a query without running it: the physical plan catches what the logical one
+/// lets through (a function without a kernel for the types, an unsupported cast).
+async fn physical(df: DataFrame, what: &str) -> Result<()> {
+    df.create_physical_plan()
+        .await
+        .map(|_| ())
+        .map_err(df_err(format!("planning {what}")))
+}
+
+/// Register an empty table with `schema` as `name` (what an earlier stage would have
+/// published), so later SQL plans against it.
+fn register_schema(ctx: &Ctx, name: &str, schema: SchemaRef) -> Result<()> {
+    let table = MemTable::try_new(schema, vec![vec![]]).map_err(df_err("empty table"))?;
+    ctx.df()
+        .deregister_table(name)
+        .map_err(df_err("deregister"))?;
+    ctx.df()
+        .register_table(name, Arc::new(table))
+        .map_err(df_err(format!("registering {name}")))?;
+    Ok(())
+}
+
+/// Validate the settings' pipeline as of the settings' date (see the module docs).
+pub async fn validate(settings: &Settings) -> Result<Validation> {
+    let pipeline = &settings.pipeline;
+    let mut checks = Vec::new();
+    let mut warnings = Vec::new();
+    let mut check = |what: String, detail: String| {
+        tracing::debug!(what, detail, "checked");
+        checks.push(Check { what, detail });
+    };
+    check(
+        "pipeline file".into(),
+        format!(
+            "`{}`, stages {}",
+            pipeline.name,
+            pipeline
+                .stages
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    let specs_dir = pipeline.models_dir.as_deref();
+    let specs = [
+        ModelSpec::load(&pipeline.models.churn, specs_dir)?,
+        ModelSpec::load(&pipeline.models.repeat_purchase, specs_dir)?,
+    ];
+    for s in &specs {
+        check(
+            format!("model spec {}", s.name),
+            format!("{} ({})", s.origin, s.algorithm.kind.as_str()),
+        );
+    }
+    let policy = actions::load_policy(settings)?;
+    check(
+        "policy".into(),
+        format!("{} ({} actions)", policy.origin, policy.actions.len()),
+    );
+
+    let mut ctx = open_with(settings).await?;
+    // The warehouse answers (a listing; nothing is written).
+    ctx.wh.root.list(&ctx.wh.root.child("runs")).await?;
+    check("warehouse".into(), ctx.wh.root.url());
+
+    // Sources: resolved, their files listed and headers read, staging SQL planned and
+    // checked against the contract. Then the staged table is registered with its
+    // contract schema for the jobs after.
+    let raw = ctx.wh.root.resolve(&pipeline.raw)?;
+    let mut has_customers = false;
+    for table in contract::TABLES {
+        let Some(source) = pipeline.sources.get(table).cloned() else {
+            ctx.register_empty(table)?;
+            continue;
+        };
+        let opened = match ingest::open_source(&raw, table, &source).await {
+            Ok(o) => o,
+            Err(e) if source.optional => {
+                warnings.push(format!(
+                    "optional source `{table}` cannot be read (a run publishes it empty): {e}"
+                ));
+                ctx.register_empty(table)?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let (df, file, _) =
+            ingest::plan_staging(&ctx, table, &source, &opened, has_customers, None).await?;
+        physical(df, &file.origin).await?;
+        let schema = contract::schema(table).ok_or_else(|| Error::Stage {
+            stage: "validate",
+            message: format!("no contract for `{table}`"),
+        })?;
+        register_schema(&ctx, table, schema)?;
+        check(
+            format!("source {table}"),
+            format!(
+                "{} ({} file{}), staged by {}",
+                opened.url,
+                opened.source.files().len(),
+                if opened.source.files().len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                file.origin
+            ),
+        );
+        if table == "customers" {
+            has_customers = true;
+        }
+    }
+
+    // Features: the feature SQL (and the CLV summary it is joined with).
+    let as_of = settings.as_of;
+    let file = ctx.sql.load(
+        pipeline
+            .features
+            .sql
+            .as_deref()
+            .unwrap_or(features::DEFAULT_FEATURE_SQL),
+    )?;
+    let params = features::feature_params(pipeline, &ctx.absent, as_of, &file.origin)?;
+    let df = ctx.engine.query(&file, &params).await?;
+    let feature_schema: SchemaRef = Arc::new(clv::with_clv_fields(df.schema().as_arrow()));
+    physical(df, &file.origin).await?;
+    check(
+        "features".into(),
+        format!(
+            "{} ({} columns)",
+            file.origin,
+            feature_schema.fields().len()
+        ),
+    );
+    if pipeline.clv.enabled {
+        let clv_file = ctx
+            .sql
+            .load(pipeline.clv.sql.as_deref().unwrap_or(clv::CLV_SUMMARY_SQL))?;
+        let params = Params::new().with_date("as_of", as_of).with(
+            "time_unit_days",
+            datafusion::common::ScalarValue::Int64(Some(i64::from(pipeline.clv.time_unit_days))),
+        );
+        let df = ctx.engine.query(&clv_file, &params).await?;
+        physical(df, &clv_file.origin).await?;
+        check("clv summary".into(), clv_file.origin.clone());
+    }
+    register_schema(&ctx, "features", feature_schema.clone())?;
+
+    // Models: their features are columns of the feature table, their population filter
+    // is a boolean over it, their label SQL plans.
+    for spec in &specs {
+        let inputs = train::resolve_features(spec, &feature_schema)?;
+        if let Some(expr) = &spec.population {
+            let features = ctx
+                .df()
+                .table("features")
+                .await
+                .map_err(df_err("reading features"))?;
+            features.parse_sql_expr(expr).map_err(|e| Error::Invalid {
+                stage: "validate",
+                message: format!(
+                    "model spec {}: population `{expr}` is not a boolean expression over the feature columns: {e}",
+                    spec.origin
+                ),
+            })?;
+        }
+        let file = ctx.sql.load(&spec.label_sql)?;
+        let params = toml_params(&spec.label_params, &file.origin)?;
+        let labels = train::label_query(&ctx, spec, &file, &params, as_of).await?;
+        physical(labels, &file.origin).await?;
+        check(
+            format!("model {}", spec.name),
+            format!("{} inputs, labels by {}", inputs.len(), file.origin),
+        );
+    }
+
+    // The policy: its input SQL and every expression, against customer_risk's schema.
+    register_schema(&ctx, "customer_risk", retain_score::customer_risk_schema())?;
+    let input = actions::plan(&ctx, &policy).await?;
+    physical(input, &policy.origin).await?;
+    check(
+        "policy expressions".into(),
+        format!(
+            "{} eligibility and {} consent expressions",
+            policy.actions.len(),
+            policy.consent.len()
+        ),
+    );
+    Ok(Validation {
+        pipeline: pipeline.name.clone(),
+        as_of,
+        checks,
+        warnings,
+    })
+}

@@ -1,0 +1,477 @@
+//! What a scheduler calls: `retain run --stages`, backfills (`--from/--to/--every`,
+//! skipping published dates, `--force`), `--dry-run`, `retain validate`, and the exit
+//! codes of docs/cli.md, each produced for real.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::{retain, run_ok};
+
+fn synth(raw: &Path, customers: &str) {
+    run_ok(
+        retain()
+            .args(["synth", "--customers", customers, "--out"])
+            .arg(raw),
+    );
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Every file under `dir`, relative, sorted.
+fn files(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+fn run_records(wh: &Path) -> usize {
+    files(&wh.join("runs"))
+        .iter()
+        .filter(|f| f.ends_with(".json"))
+        .count()
+}
+
+/// `retain run PIPELINE --out WH ARGS...`
+fn run(wh: &Path, args: &[&str]) -> Output {
+    retain()
+        .args(["run", "pipelines/demo.toml", "--out"])
+        .arg(wh)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_backfill_runs_each_date_once_and_then_has_nothing_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path();
+    synth(&wh.join("raw"), "2000");
+    let backfill = [
+        "--stages",
+        "ingest,features",
+        "--from",
+        "2026-10-11",
+        "--to",
+        "2026-10-25",
+        "--every",
+        "week",
+    ];
+
+    // The dry run names the dates, the single ingest, each stage's inputs and outputs,
+    // and writes nothing at all.
+    let out = run(wh, &[&backfill[..], &["--dry-run"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = stdout(&out);
+    for want in [
+        "stages: ingest, features",
+        "2026-10-11  run",
+        "2026-10-18  run",
+        "2026-10-25  run",
+        "ingest runs once, as of 2026-10-25",
+        "in   orders: file://",
+        "out  staged/orders",
+        "out  features/customer/as_of=2026-10-11",
+    ] {
+        assert!(plan.contains(want), "`{want}` missing from:\n{plan}");
+    }
+    assert_eq!(
+        files(wh).iter().filter(|f| !f.starts_with("raw/")).count(),
+        0,
+        "a dry run writes nothing: {:?}",
+        files(wh)
+    );
+
+    // The backfill: one ingest, then the features of each date, in order.
+    let out = run(wh, &backfill);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("backfill of 3 dates (3 to run, 0 already published)"),
+        "{text}"
+    );
+    let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("`{s}` in:\n{text}"));
+    assert!(at("\ningest as of 2026-10-25") < at("\nas of 2026-10-11 (run"));
+    assert!(at("\nas of 2026-10-11 (run") < at("\nas of 2026-10-18 (run"));
+    assert!(at("\nas of 2026-10-18 (run") < at("\nas of 2026-10-25 (run"));
+    assert_eq!(text.matches("  ingest ").count(), 1, "ingest once:\n{text}");
+    for d in ["2026-10-11", "2026-10-18", "2026-10-25"] {
+        let manifest = wh.join(format!("features/customer/as_of={d}/_manifest.json"));
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+        assert!(m["rows"].as_u64().unwrap() > 1000, "{d}: {m}");
+    }
+    // Each date is its own run, with its own record.
+    assert_eq!(run_records(wh), 4);
+
+    // Again: every date is published, so nothing to do, exit 4, nothing written.
+    let before = files(wh);
+    let out = run(wh, &backfill);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(
+            "nothing to do: all 3 dates from 2026-10-11 to 2026-10-25 are published (--force reruns them)"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(files(wh), before, "nothing to do writes nothing");
+
+    // A date whose output went missing is the only one run again (and ingest with it).
+    std::fs::remove_dir_all(wh.join("features/customer/as_of=2026-10-18")).unwrap();
+    let out = run(wh, &[&backfill[..], &["--dry-run"]].concat());
+    let plan = stdout(&out);
+    assert!(
+        plan.contains("2026-10-11  skip: published")
+            && plan.contains("2026-10-18  run")
+            && plan.contains("2026-10-25  skip: published")
+            && plan.contains("ingest runs once, as of 2026-10-18"),
+        "{plan}"
+    );
+    let out = run(wh, &backfill);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("(1 to run, 2 already published)") && text.contains("as of 2026-10-18 (run"),
+        "{text}"
+    );
+    assert!(!text.contains("as of 2026-10-11 (run"), "{text}");
+    assert!(
+        wh.join("features/customer/as_of=2026-10-18/_manifest.json")
+            .exists()
+    );
+    assert_eq!(run_records(wh), 6);
+
+    // --force reruns every date; the rows are the same (reruns are idempotent).
+    let rows = |d: &str| -> serde_json::Value {
+        let m: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(wh.join(format!("features/customer/as_of={d}/_manifest.json"))).unwrap(),
+        )
+        .unwrap();
+        m["rows"].clone()
+    };
+    let first = rows("2026-10-11");
+    let out = run(wh, &[&backfill[..], &["--force"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("(3 to run, 0 already published)"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(rows("2026-10-11"), first);
+    // One record per run: the ingest and the three dates.
+    assert_eq!(run_records(wh), 10);
+}
+
+#[test]
+fn stages_run_alone_read_what_earlier_runs_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path();
+    synth(&wh.join("raw"), "1500");
+
+    // Features before any ingest: refused with the command that fixes it.
+    let out = run(wh, &["--stages", "features"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(" is not in ") && stderr(&out).contains("run `retain ingest`"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The pipeline file's own `stages`: only ingest.
+    let text = std::fs::read_to_string("pipelines/demo.toml").unwrap();
+    let only_ingest = wh.join("ingest-only.toml");
+    std::fs::write(
+        &only_ingest,
+        text.replace(
+            "as-of = \"2026-11-01\"",
+            "as-of = \"2026-11-01\"\nstages = [\"ingest\"]",
+        ),
+    )
+    .unwrap();
+    let out = run_ok(retain().arg("run").arg(&only_ingest).arg("--out").arg(wh));
+    let text = stdout(&out);
+    assert!(text.contains("  ingest "), "{text}");
+    assert!(!text.contains("  features "), "{text}");
+    assert!(wh.join("staged/orders/_manifest.json").exists());
+    assert!(!wh.join("features").exists());
+
+    // Then features alone, on the staged tables: no ingest this time.
+    let out = run_ok(&mut {
+        let mut c = retain();
+        c.args([
+            "run",
+            "pipelines/demo.toml",
+            "--stages",
+            "features",
+            "--out",
+        ])
+        .arg(wh);
+        c
+    });
+    let text = stdout(&out);
+    assert!(text.contains("  features "), "{text}");
+    assert!(!text.contains("  ingest "), "{text}");
+    assert!(
+        wh.join("features/customer/as_of=2026-11-01/_manifest.json")
+            .exists()
+    );
+
+    // Scoring needs a champion, and deciding actions needs scores: each says which
+    // command to run.
+    let out = run(wh, &["--stages", "score"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("has no champion"), "{}", stderr(&out));
+    let out = run(wh, &["--stages", "actions"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("run `retain score --as-of 2026-11-01` first"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The run records say which stages each run ran.
+    let out = run_ok(retain().args(["runs", "--out"]).arg(wh));
+    let listing = stdout(&out);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains(" run:ingest ") && l.contains("succeeded")),
+        "{listing}"
+    );
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains(" run:features ") && l.contains("succeeded")),
+        "{listing}"
+    );
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains(" run:actions ") && l.contains("failed")),
+        "{listing}"
+    );
+}
+
+#[test]
+fn validate_plans_everything_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path();
+    synth(&wh.join("raw"), "300");
+    let validate = |pipeline: &Path| {
+        retain()
+            .arg("validate")
+            .arg(pipeline)
+            .arg("--out")
+            .arg(wh)
+            .output()
+            .unwrap()
+    };
+    let demo = Path::new("pipelines/demo.toml");
+    let out = validate(demo);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for want in [
+        "is valid as of 2026-11-01",
+        "ok  source orders",
+        "raw/orders.csv (1 file)",
+        "staged by sql/staging/orders.sql",
+        "ok  features",
+        "ok  model churn",
+        "ok  policy expressions",
+    ] {
+        assert!(text.contains(want), "`{want}` missing from:\n{text}");
+    }
+    assert_eq!(
+        files(wh).iter().filter(|f| !f.starts_with("raw/")).count(),
+        0,
+        "validate writes nothing: {:?}",
+        files(wh)
+    );
+    let json = retain()
+        .args(["validate", "pipelines/demo.toml", "--json", "--out"])
+        .arg(wh)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(v["checks"].as_array().unwrap().len() >= 10, "{v}");
+
+    let demo_text = std::fs::read_to_string(demo).unwrap();
+    let write = |name: &str, text: String| {
+        let p = wh.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    // A source whose files are not there: exit 1, naming the URL.
+    let p = write(
+        "missing.toml",
+        demo_text.replace("path = \"orders.csv\"", "path = \"orders-2026.csv\""),
+    );
+    let out = validate(&p);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("raw/orders-2026.csv") && stderr(&out).contains("file not found"),
+        "{}",
+        stderr(&out)
+    );
+    // A feature SQL that reads a column the staged table does not have: DataFusion's
+    // planning error, naming the column.
+    let sql = wh.join("sql");
+    copy_dir(Path::new("sql"), &sql);
+    let feature_sql = sql.join("features/customer.sql");
+    let text = std::fs::read_to_string(&feature_sql).unwrap();
+    assert!(text.contains("o.gross_amount,"));
+    std::fs::write(
+        &feature_sql,
+        text.replacen("o.gross_amount,", "o.gross_amont,", 1),
+    )
+    .unwrap();
+    let p = write(
+        "badsql.toml",
+        demo_text.replace(
+            "as-of = \"2026-11-01\"",
+            &format!("as-of = \"2026-11-01\"\nsql-dir = \"{}\"", sql.display()),
+        ),
+    );
+    let out = validate(&p);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("gross_amont"), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).trim_end().lines().count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    // A policy expression over a column that does not exist: a configuration error.
+    let policy = std::fs::read_to_string("pipelines/policies/retention.toml").unwrap();
+    let bad_policy = write(
+        "policy.toml",
+        policy.replacen(
+            "AND churn_probability >= 0.4",
+            "AND churn_probabilty >= 0.4",
+            1,
+        ),
+    );
+    assert!(demo_text.contains("\n[policy]\n"));
+    let p = write(
+        "badpolicy.toml",
+        demo_text.replace(
+            "\n[policy]\n",
+            &format!("\n[policy]\nfile = \"{}\"\n", bad_policy.display()),
+        ),
+    );
+    let out = validate(&p);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Did you mean 'churn_probability'"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        files(wh)
+            .iter()
+            .filter(|f| !f.starts_with("raw/") && !f.starts_with("sql/") && !f.ends_with(".toml"))
+            .count(),
+        0,
+        "failed validations write nothing either"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// docs/cli.md's exit codes, each produced by a real command line (3, a breached
+/// quarantine threshold, is produced in cli.rs's quarantine test; asserted here again
+/// on its own small shop).
+#[test]
+fn exit_codes_are_the_documented_ones() {
+    let doc = std::fs::read_to_string("docs/cli.md").unwrap();
+    for (code, meaning) in [
+        (0, "success"),
+        (1, "failure"),
+        (2, "usage or configuration error"),
+        (3, "data-quality threshold breached"),
+        (4, "nothing to do"),
+    ] {
+        assert!(
+            doc.contains(&format!("| {code} | {meaning}")),
+            "docs/cli.md does not document exit code {code} ({meaning})"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path();
+    let code = |out: Output| {
+        let err = stderr(&out);
+        if !matches!(out.status.code(), Some(0 | 4)) {
+            assert_eq!(err.trim_end().lines().count(), 1, "one line:\n{err}");
+            assert!(err.starts_with("error: "), "{err}");
+        }
+        out.status.code()
+    };
+    // 1: a failure (no raw files where the pipeline says).
+    assert_eq!(code(run(wh, &["--stages", "ingest"])), Some(1));
+    // 2: usage and configuration errors.
+    assert_eq!(code(run(wh, &["--stages", "nope"])), Some(2));
+    assert_eq!(
+        code(run(wh, &["--from", "2026-10-02", "--to", "2026-10-01"])),
+        Some(2)
+    );
+    assert_eq!(
+        code(retain().args(["run", "no/such.toml"]).output().unwrap()),
+        Some(2)
+    );
+    let typo = wh.join("typo.toml");
+    std::fs::write(&typo, "name = \"x\"\nwarehouse = \"w\"\nstages = []\n").unwrap();
+    assert_eq!(
+        code(retain().arg("validate").arg(&typo).output().unwrap()),
+        Some(2)
+    );
+    // 3: a breached quarantine threshold.
+    run_ok(
+        retain()
+            .args(["synth", "--customers", "300", "--dirty", "0.2", "--out"])
+            .arg(wh.join("raw")),
+    );
+    assert_eq!(code(run(wh, &["--stages", "ingest"])), Some(3));
+    // 0, then 4: a backfill of ingest and features over one day, then again.
+    std::fs::remove_dir_all(wh.join("raw")).unwrap();
+    synth(&wh.join("raw"), "300");
+    let backfill = [
+        "--stages",
+        "ingest,features",
+        "--from",
+        "2026-10-01",
+        "--to",
+        "2026-10-01",
+    ];
+    assert_eq!(code(run(wh, &backfill)), Some(0));
+    assert_eq!(code(run(wh, &backfill)), Some(4));
+}
