@@ -43,8 +43,13 @@ struct Cli {
     log_format: output::LogFormat,
     /// Only warnings and errors on stderr (no info lines, no progress bars); the
     /// command's result still prints on stdout.
-    #[arg(long, short = 'q', global = true)]
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
     quiet: bool,
+    /// Debug logs from retain's own crates (the SQL plans, every file and object touched)
+    /// and, on failure, the error's chain of causes one per line after the one-line
+    /// error.
+    #[arg(long, short = 'v', global = true)]
+    verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -246,6 +251,9 @@ struct ValidateArgs {
     json: bool,
 }
 
+/// `--verbose`'s log filter: debug from retain's crates, info from the libraries.
+const VERBOSE_FILTER: &str = "info,retain=debug,retain_pipeline=debug,retain_store=debug,retain_sql=debug,retain_read=debug,retain_model=debug,retain_score=debug,retain_policy=debug";
+
 /// Exit code: nothing to do (docs/cli.md).
 const NOTHING_TO_DO: u8 = 4;
 
@@ -254,8 +262,24 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    // A filter that does not parse is a usage error, not a silent fallback.
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&cli.log) {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!(
+                "error: invalid --log filter `{}`: {e} (see `retain --help`)",
+                cli.log
+            );
+        }
+        return ExitCode::from(2);
+    }
+    let filter = if cli.verbose && cli.log == "info" {
+        VERBOSE_FILTER.to_owned()
+    } else {
+        cli.log.clone()
+    };
     let bars = output::init(&output::LogOptions {
-        filter: cli.log.clone(),
+        filter,
         format: cli.log_format,
         quiet: cli.quiet,
     });
@@ -263,6 +287,7 @@ fn main() -> ExitCode {
         let _ = PROGRESS.set(bars);
     }
     let json = cli.log_format == output::LogFormat::Json;
+    let verbose = cli.verbose;
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -275,6 +300,12 @@ fn main() -> ExitCode {
                 .collect::<Vec<_>>()
                 .join(" ");
             let code = exit_code(&err);
+            // With --verbose, the causes one per line, outermost first.
+            let causes: Vec<String> = if verbose {
+                err.chain().skip(1).map(|c| c.to_string()).collect()
+            } else {
+                Vec::new()
+            };
             #[allow(clippy::print_stderr)]
             if json {
                 // Every stderr line stays a JSON object for the log shipper, shaped like
@@ -283,11 +314,17 @@ fn main() -> ExitCode {
                     "timestamp": chrono::Utc::now()
                         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                     "level": "ERROR",
-                    "fields": {"message": line, "exit_code": code},
+                    "fields": {"message": line, "exit_code": code, "causes": causes},
                 });
                 eprintln!("{event}");
             } else {
                 eprintln!("error: {line}");
+                for c in &causes {
+                    eprintln!(
+                        "  caused by: {}",
+                        c.split_whitespace().collect::<Vec<_>>().join(" ")
+                    );
+                }
             }
             ExitCode::from(code)
         }

@@ -376,3 +376,63 @@ fn a_bad_log_format_is_a_usage_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn verbose_adds_the_causes_and_debug_logs_after_the_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = |verbose: bool| {
+        let mut c = retain();
+        c.env_remove("RUST_LOG");
+        if verbose {
+            c.arg("--verbose");
+        }
+        c.args([
+            "run",
+            "pipelines/demo.toml",
+            "--stages",
+            "features",
+            "--out",
+        ])
+        .arg(dir.path());
+        c.output().unwrap()
+    };
+    // Without: the error is one line (after the info logs).
+    let out = args(false);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        !err.contains("caused by:") && !err.contains("DEBUG"),
+        "{err}"
+    );
+    // With: the same line, then its causes one per line, and retain's debug logs before.
+    let out = args(true);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(lines[at], errors[0], "the same one-line error");
+    assert!(
+        lines[at + 1..]
+            .iter()
+            .all(|l| l.starts_with("  caused by: "))
+            && lines.len() > at + 1,
+        "{err}"
+    );
+    assert!(
+        lines[..at].iter().any(|l| l.contains("DEBUG")),
+        "debug logs: {err}"
+    );
+    // An invalid --log filter is a usage error, not a silent fallback.
+    let out = retain()
+        .args(["--log", "a=b=c", "runs", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid --log filter `a=b=c`"));
+}
