@@ -246,11 +246,22 @@ fn json_logs_are_one_object_per_line_with_rows_and_timings_per_stage() {
     for (stage, e) in &stages {
         assert!(e["fields"]["rows"].is_u64(), "{stage}: {e}");
         assert!(e["fields"]["elapsed_ms"].is_u64(), "{stage}: {e}");
-        // The run's span says which run and date the event belongs to.
-        assert_eq!(e["span"]["name"], "run", "{e}");
-        assert_eq!(e["span"]["as_of"], "2026-11-01", "{e}");
-        assert!(e["span"]["run_id"].is_string(), "{e}");
+        // Each stage runs in its own span, inside the run's, which says which run and
+        // date the event belongs to.
+        assert_eq!(e["span"]["name"], "stage", "{e}");
+        assert_eq!(e["span"]["stage"], *stage, "{e}");
+        assert_eq!(e["spans"][0]["name"], "run", "{e}");
+        assert_eq!(e["spans"][0]["as_of"], "2026-11-01", "{e}");
+        assert!(e["spans"][0]["run_id"].is_string(), "{e}");
     }
+    // What a stage does is logged inside its span: the publish of customer_risk.
+    let published = events
+        .iter()
+        .find(|e| {
+            e["fields"]["message"] == "published" && e["fields"]["table"] == "scores/customer_risk"
+        })
+        .expect("a published event for customer_risk");
+    assert_eq!(published["span"]["stage"], "score", "{published}");
     // Rows in the events are the rows published.
     let manifest: serde_json::Value = serde_json::from_slice(
         &std::fs::read(wh.join("scores/customer_risk/as_of=2026-11-01/_manifest.json")).unwrap(),

@@ -33,6 +33,7 @@ use retain_model::ModelArtifact;
 use retain_sql::{Engine, EngineOptions, SqlSource, toml_value};
 use retain_store::{InputEntry, Location, Manifest, PublishMeta, Warehouse};
 use serde::Serialize;
+use tracing::Instrument;
 
 pub use actions::{ActionEffect, ActionEvaluation, load_policy, next_best_action_schema};
 pub use ingest::{FileAccount, IngestReport};
@@ -870,17 +871,21 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: Option<&Policy>) -> 
 
     // Ingest, or the staged tables an earlier run published.
     let ingest = if selected(Stage::Ingest) {
-        let t = Instant::now();
-        let ingest = ingest::run(ctx).await?;
-        let staged: u64 = ingest.iter().map(|r| r.staged).sum();
-        let quarantined: u64 = ingest.iter().map(|r| r.quarantined).sum();
-        stage(
-            "ingest",
-            t,
-            staged,
-            format!("{} sources, {quarantined} rows quarantined", ingest.len()),
-        );
-        ingest
+        async {
+            let t = Instant::now();
+            let ingest = ingest::run(ctx).await?;
+            let staged: u64 = ingest.iter().map(|r| r.staged).sum();
+            let quarantined: u64 = ingest.iter().map(|r| r.quarantined).sum();
+            stage(
+                "ingest",
+                t,
+                staged,
+                format!("{} sources, {quarantined} rows quarantined", ingest.len()),
+            );
+            Ok::<_, Error>(ingest)
+        }
+        .instrument(stage_span("ingest"))
+        .await?
     } else {
         register_staged(ctx).await?;
         Vec::new()
@@ -888,33 +893,42 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: Option<&Policy>) -> 
 
     // Features as of the scoring date.
     if selected(Stage::Features) {
-        let t = Instant::now();
-        ctx.features(as_of).await?;
-        let feature_rows = ctx.tables.last().map(|t| t.rows).unwrap_or(0);
-        stage("features", t, feature_rows, partition.clone());
+        async {
+            let t = Instant::now();
+            ctx.features(as_of).await?;
+            let feature_rows = ctx.tables.last().map(|t| t.rows).unwrap_or(0);
+            stage("features", t, feature_rows, partition.clone());
+            Ok::<_, Error>(())
+        }
+        .instrument(stage_span("features"))
+        .await?;
     }
 
     // Customer-lifetime models: the fit the features as of D used, registered with its
     // checks. A shop the models cannot describe (nobody buys twice) gets NULL CLV
     // features and no registry entry, not a failed run.
     let clv_report = if selected(Stage::Clv) && settings.pipeline.clv.enabled {
-        let t = Instant::now();
-        match ctx.clv_fit(as_of).await?.1 {
-            Ok(_) => {
-                let r = clv::register(ctx, as_of).await?;
-                stage(
-                    "clv",
-                    t,
-                    r.model.summary.customers as u64,
-                    format!("models/clv/{}", r.version),
-                );
-                Some(r)
-            }
-            Err(reason) => {
-                stage("clv", t, 0, format!("not fitted: {reason}"));
-                None
-            }
+        async {
+            let t = Instant::now();
+            Ok::<_, Error>(match ctx.clv_fit(as_of).await?.1 {
+                Ok(_) => {
+                    let r = clv::register(ctx, as_of).await?;
+                    stage(
+                        "clv",
+                        t,
+                        r.model.summary.customers as u64,
+                        format!("models/clv/{}", r.version),
+                    );
+                    Some(r)
+                }
+                Err(reason) => {
+                    stage("clv", t, 0, format!("not fitted: {reason}"));
+                    None
+                }
+            })
         }
+        .instrument(stage_span("clv"))
+        .await?
     } else {
         None
     };
@@ -926,20 +940,27 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: Option<&Policy>) -> 
         let churn_spec = ModelSpec::load(&settings.pipeline.models.churn, specs_dir)?;
         let repeat_spec = ModelSpec::load(&settings.pipeline.models.repeat_purchase, specs_dir)?;
         for spec in [&churn_spec, &repeat_spec] {
-            let t = Instant::now();
-            let (_, report) = train::train(ctx, spec, Promote::IfBetter).await?;
-            stage(
-                &format!("train {}", spec.name),
-                t,
-                report.training_rows + report.validation_rows,
-                format!(
-                    "{} snapshots, out-of-time AUC {}",
-                    report.training_snapshots + 1,
-                    report
-                        .validation_auc
-                        .map_or_else(|| "n/a (one class)".into(), |a| format!("{a:.3}"))
-                ),
-            );
+            let name = format!("train {}", spec.name);
+            let span = stage_span(&name);
+            let report = async {
+                let t = Instant::now();
+                let (_, report) = train::train(ctx, spec, Promote::IfBetter).await?;
+                stage(
+                    &name,
+                    t,
+                    report.training_rows + report.validation_rows,
+                    format!(
+                        "{} snapshots, out-of-time AUC {}",
+                        report.training_snapshots + 1,
+                        report
+                            .validation_auc
+                            .map_or_else(|| "n/a (one class)".into(), |a| format!("{a:.3}"))
+                    ),
+                );
+                Ok::<_, Error>(report)
+            }
+            .instrument(span)
+            .await?;
             models.push(report);
         }
     }
@@ -948,38 +969,49 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: Option<&Policy>) -> 
     // new ones did not beat them.
     let mut scored = None;
     if selected(Stage::Score) {
-        let [churn, repeat] = champions(ctx).await?;
-        let t = Instant::now();
-        // The features as of D: this run's, else published, else computed now.
-        let (partition, _) = features_as_of(ctx).await?;
-        let clv_version = match &clv_report {
-            Some(r) => Some(r.version.clone()),
-            None => clv_version_as_of(ctx).await,
-        };
-        let s = score(ctx, &partition, &churn, &repeat, clv_version).await?;
-        stage(
-            "score",
-            t,
-            s.manifest.rows,
-            format!("scores/customer_risk/{partition}"),
-        );
+        let s = async {
+            let [churn, repeat] = champions(ctx).await?;
+            let t = Instant::now();
+            // The features as of D: this run's, else published, else computed now.
+            let (partition, _) = features_as_of(ctx).await?;
+            let clv_version = match &clv_report {
+                Some(r) => Some(r.version.clone()),
+                None => clv_version_as_of(ctx).await,
+            };
+            let s = score(ctx, &partition, &churn, &repeat, clv_version).await?;
+            stage(
+                "score",
+                t,
+                s.manifest.rows,
+                format!("scores/customer_risk/{partition}"),
+            );
+            Ok::<_, Error>(s)
+        }
+        .instrument(stage_span("score"))
+        .await?;
         scored = Some(s);
     }
 
     // Next best action, from this run's scores or those published for D.
     let mut summary = None;
     if let Some(policy) = policy.filter(|_| selected(Stage::Actions)) {
-        let t = Instant::now();
-        if scored.is_none() {
-            require_scores(ctx).await?;
+        let scored_now = scored.is_some();
+        let s = async {
+            let t = Instant::now();
+            if !scored_now {
+                require_scores(ctx).await?;
+            }
+            let (nba, s) = actions::next_best_action(ctx, &partition, policy).await?;
+            stage(
+                "next best action",
+                t,
+                nba.rows,
+                format!("scores/next_best_action/{partition}"),
+            );
+            Ok::<_, Error>(s)
         }
-        let (nba, s) = actions::next_best_action(ctx, &partition, policy).await?;
-        stage(
-            "next best action",
-            t,
-            nba.rows,
-            format!("scores/next_best_action/{partition}"),
-        );
+        .instrument(stage_span("next best action"))
+        .await?;
         summary = Some(s);
     }
     ctx.stages = stages.clone();
@@ -1003,6 +1035,13 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: Option<&Policy>) -> 
         policy: summary,
         drift,
     })
+}
+
+/// The span a stage of `retain run` runs in: every event of the stage (files read,
+/// partitions published, its `stage finished` with rows and elapsed_ms) carries it,
+/// inside the run's span (run_id, as_of).
+fn stage_span(name: &str) -> tracing::Span {
+    tracing::info_span!("stage", stage = name)
 }
 
 type Counts = (
