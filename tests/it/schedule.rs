@@ -361,6 +361,25 @@ fn validate_plans_everything_and_runs_nothing() {
         "{}",
         stderr(&out)
     );
+    // An edited outcomes.sql (what evaluate-actions reads) whose columns have the wrong
+    // types: refused before it is read, naming what it must return.
+    std::fs::write(&feature_sql, &text).unwrap();
+    let outcomes = sql.join("actions/outcomes.sql");
+    let o = std::fs::read_to_string(&outcomes).unwrap();
+    assert!(o.contains("CAST(count(*) AS BIGINT)"));
+    std::fs::write(
+        &outcomes,
+        o.replace("CAST(count(*) AS BIGINT)", "CAST(count(*) AS DOUBLE)"),
+    )
+    .unwrap();
+    let out = validate(&p);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("must return (action Utf8, control Boolean, customers Int64")
+            && stderr(&out).contains("customers Float64"),
+        "{}",
+        stderr(&out)
+    );
     // A policy expression over a column that does not exist: a configuration error.
     let policy = std::fs::read_to_string("pipelines/policies/retention.toml").unwrap();
     let bad_policy = write(

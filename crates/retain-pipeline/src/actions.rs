@@ -562,6 +562,58 @@ fn effect(action: &str, t: Group, c: Group) -> ActionEffect {
 
 /// Compare the treated and control customers of `scores/next_best_action/as_of=D/`
 /// on the completed orders staged since D.
+/// The columns `sql/actions/outcomes.sql` must give, in order, with their types.
+const OUTCOME_COLUMNS: [(&str, DataType); 6] = [
+    ("action", DataType::Utf8),
+    ("control", DataType::Boolean),
+    ("customers", DataType::Int64),
+    ("buyers", DataType::Int64),
+    ("revenue", DataType::Float64),
+    ("revenue_sq", DataType::Float64),
+];
+
+/// Plan `actions/outcomes.sql` (over the tables `decisions` and `orders`) and check its
+/// output against [`OUTCOME_COLUMNS`], so an edited copy is refused in one line rather
+/// than read with the wrong types. Returns the query (not run) and the file's origin.
+pub(crate) async fn outcomes_query(
+    ctx: &Ctx,
+    as_of: NaiveDate,
+    horizon_days: u32,
+) -> Result<(DataFrame, String)> {
+    let file = ctx.sql.load("actions/outcomes.sql")?;
+    let params = Params::new().with_date("as_of", as_of).with(
+        "horizon_days",
+        ScalarValue::Int64(Some(i64::from(horizon_days))),
+    );
+    let df = ctx.engine.query(&file, &params).await?;
+    let fields = df.schema().fields();
+    let found: Vec<String> = fields
+        .iter()
+        .map(|f| format!("{} {}", f.name(), f.data_type()))
+        .collect();
+    let ok = fields.len() == OUTCOME_COLUMNS.len()
+        && fields
+            .iter()
+            .zip(&OUTCOME_COLUMNS)
+            .all(|(f, (name, t))| f.name() == name && f.data_type() == t);
+    if !ok {
+        let wanted: Vec<String> = OUTCOME_COLUMNS
+            .iter()
+            .map(|(n, t)| format!("{n} {t}"))
+            .collect();
+        return Err(Error::Invalid {
+            stage: "evaluate actions",
+            message: format!(
+                "{} must return ({}), not ({})",
+                file.origin,
+                wanted.join(", "),
+                found.join(", ")
+            ),
+        });
+    }
+    Ok((df, file.origin))
+}
+
 pub(crate) async fn evaluate(ctx: &mut Ctx, horizon_days: u32) -> Result<ActionEvaluation> {
     let as_of = ctx.settings.as_of;
     let partition = format!("as_of={as_of}");
@@ -570,18 +622,11 @@ pub(crate) async fn evaluate(ctx: &mut Ctx, horizon_days: u32) -> Result<ActionE
         .await?;
     ctx.register_published("orders", "staged/orders", "")
         .await?;
-    let file = ctx.sql.load("actions/outcomes.sql")?;
-    let params = Params::new().with_date("as_of", as_of).with(
-        "horizon_days",
-        ScalarValue::Int64(Some(i64::from(horizon_days))),
-    );
-    let rows = ctx
-        .engine
-        .query(&file, &params)
-        .await?
+    let (df, origin) = outcomes_query(ctx, as_of, horizon_days).await?;
+    let rows = df
         .collect()
         .await
-        .map_err(df_err(format!("running {}", file.origin)))?;
+        .map_err(df_err(format!("running {origin}")))?;
     let mut groups: std::collections::BTreeMap<String, (Group, Group)> = Default::default();
     for b in &rows {
         let action = b.column(0).as_string::<i32>();

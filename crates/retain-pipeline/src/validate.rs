@@ -226,6 +226,12 @@ pub async fn validate(settings: &Settings) -> Result<Validation> {
             policy.consent.len()
         ),
     );
+    // The evaluation of actions: outcomes.sql over the decisions and the staged orders.
+    register_schema(&ctx, "decisions", actions::next_best_action_schema())?;
+    let (outcomes, origin) =
+        actions::outcomes_query(&ctx, as_of, policy.evaluation.horizon_days).await?;
+    physical(outcomes, &origin).await?;
+    check("evaluate-actions".into(), origin);
     Ok(Validation {
         pipeline: pipeline.name.clone(),
         as_of,
