@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
 use futures::StreamExt;
@@ -329,6 +330,12 @@ impl Ctx {
             stage: "ingest",
             message: format!("no contract for `{name}`"),
         })?;
+        self.register_schema(name, schema)
+    }
+
+    /// Register an empty table with `schema` as `name`: a source the shop lacks, or (in
+    /// `retain validate`) what an earlier stage would have published.
+    pub(crate) fn register_schema(&self, name: &str, schema: SchemaRef) -> Result<()> {
         let table = MemTable::try_new(schema, vec![vec![]]).map_err(df_err("empty table"))?;
         self.df()
             .deregister_table(name)

@@ -9,14 +9,13 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::datasource::MemTable;
 use datafusion::prelude::DataFrame;
 use retain_config::ModelSpec;
 use retain_sql::Params;
 use serde::Serialize;
 
 use crate::{
-    Ctx, Error, Result, Settings, actions, clv, contract, df_err, features, ingest, open_with,
+    Error, Result, Settings, actions, clv, contract, df_err, features, ingest, open_with,
     toml_params, train,
 };
 
@@ -44,19 +43,6 @@ async fn physical(df: DataFrame, what: &str) -> Result<()> {
         .await
         .map(|_| ())
         .map_err(df_err(format!("planning {what}")))
-}
-
-/// Register an empty table with `schema` as `name` (what an earlier stage would have
-/// published), so later SQL plans against it.
-fn register_schema(ctx: &Ctx, name: &str, schema: SchemaRef) -> Result<()> {
-    let table = MemTable::try_new(schema, vec![vec![]]).map_err(df_err("empty table"))?;
-    ctx.df()
-        .deregister_table(name)
-        .map_err(df_err("deregister"))?;
-    ctx.df()
-        .register_table(name, Arc::new(table))
-        .map_err(df_err(format!("registering {name}")))?;
-    Ok(())
 }
 
 /// Validate the settings' pipeline as of the settings' date (see the module docs).
@@ -131,7 +117,7 @@ pub async fn validate(settings: &Settings) -> Result<Validation> {
             stage: "validate",
             message: format!("no contract for `{table}`"),
         })?;
-        register_schema(&ctx, table, schema)?;
+        ctx.register_schema(table, schema)?;
         check(
             format!("source {table}"),
             format!(
@@ -184,7 +170,7 @@ pub async fn validate(settings: &Settings) -> Result<Validation> {
         physical(df, &clv_file.origin).await?;
         check("clv summary".into(), clv_file.origin.clone());
     }
-    register_schema(&ctx, "features", feature_schema.clone())?;
+    ctx.register_schema("features", feature_schema.clone())?;
 
     // Models: their features are columns of the feature table, their population filter
     // is a boolean over it, their label SQL plans.
@@ -215,7 +201,7 @@ pub async fn validate(settings: &Settings) -> Result<Validation> {
     }
 
     // The policy: its input SQL and every expression, against customer_risk's schema.
-    register_schema(&ctx, "customer_risk", retain_score::customer_risk_schema())?;
+    ctx.register_schema("customer_risk", retain_score::customer_risk_schema())?;
     let input = actions::plan(&ctx, &policy).await?;
     physical(input, &policy.origin).await?;
     check(
@@ -227,7 +213,7 @@ pub async fn validate(settings: &Settings) -> Result<Validation> {
         ),
     );
     // The evaluation of actions: outcomes.sql over the decisions and the staged orders.
-    register_schema(&ctx, "decisions", actions::next_best_action_schema())?;
+    ctx.register_schema("decisions", actions::next_best_action_schema())?;
     let (outcomes, origin) =
         actions::outcomes_query(&ctx, as_of, policy.evaluation.horizon_days).await?;
     physical(outcomes, &origin).await?;
