@@ -1,4 +1,4 @@
-//! Drawing the four chart kinds with plotters' SVG backend.
+//! Drawing the five chart kinds with plotters' SVG backend.
 //!
 //! Text: plotters is built without its `ttf` and `ab_glyph` features, so it uses its
 //! built-in "naive" font: a size estimate from the character count (0.7 em a character),
@@ -23,7 +23,9 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::{BarChart, Chart, Error, HeatMap, Histogram, LineChart, Result, fmt_num};
+use crate::{
+    BarChart, Chart, Error, HeatMap, Histogram, HorizontalBarChart, LineChart, Result, fmt_num,
+};
 
 const FONT: &str = "sans-serif";
 const WIDTH: u32 = 800;
@@ -52,6 +54,18 @@ pub(crate) fn size(chart: &Chart) -> (u32, u32) {
     match chart {
         Chart::Line(c) if c.diagonal => (640, 560),
         Chart::Line(_) | Chart::Bars(_) | Chart::Histogram(_) => (WIDTH, 450),
+        Chart::HorizontalBars(c) => {
+            // One row per category, taller with more bars in it; at least room for the
+            // legend; the caption, the x axis and the margins around.
+            let rows = u32::try_from(c.categories.len()).unwrap_or(u32::MAX);
+            let k = u32::try_from(c.series.len()).unwrap_or(u32::MAX);
+            let row = k.saturating_mul(7).saturating_add(12).max(20);
+            let entries = u32::try_from(legend_entries(c)).unwrap_or(u32::MAX);
+            let plot = rows
+                .saturating_mul(row)
+                .max(entries.saturating_mul(26).saturating_add(30));
+            (WIDTH, plot.saturating_add(130).min(HBARS_MAX_HEIGHT))
+        }
         Chart::HeatMap(h) => {
             // About 26 px a row, within 360..=900.
             let rows = u32::try_from(h.y_labels.len()).unwrap_or(u32::MAX);
@@ -68,6 +82,7 @@ pub fn render_svg(chart: &Chart) -> Result<String> {
     match chart {
         Chart::Line(c) => check_line(c)?,
         Chart::Bars(c) => check_bars(c)?,
+        Chart::HorizontalBars(c) => check_horizontal_bars(c)?,
         Chart::HeatMap(c) => check_heat_map(c)?,
         Chart::Histogram(c) => check_histogram(c)?,
     }
@@ -79,6 +94,7 @@ pub fn render_svg(chart: &Chart) -> Result<String> {
         match chart {
             Chart::Line(c) => draw_line(&root, c),
             Chart::Bars(c) => draw_bars(&root, c),
+            Chart::HorizontalBars(c) => draw_horizontal_bars(&root, c),
             Chart::HeatMap(c) => draw_heat_map(&root, c),
             Chart::Histogram(c) => draw_histogram(&root, c),
         }
@@ -171,6 +187,40 @@ fn check_bars(c: &BarChart) -> Result<()> {
         for (v, cat) in values.iter().zip(&c.categories) {
             finite(t, || format!("value `{cat}` of series `{name}`"), *v)?;
         }
+    }
+    Ok(())
+}
+
+fn check_horizontal_bars(c: &HorizontalBarChart) -> Result<()> {
+    let t = &c.title;
+    if c.categories.is_empty() {
+        return Err(empty(t, "categories"));
+    }
+    if c.series.is_empty() {
+        return Err(empty(t, "series"));
+    }
+    if c.categories.len() > HBARS_MAX_ROWS {
+        return Err(Error::Invalid {
+            chart: t.clone(),
+            what: format!(
+                "{} categories, more than the {HBARS_MAX_ROWS} rows a chart can show",
+                c.categories.len()
+            ),
+        });
+    }
+    for (name, values) in &c.series {
+        same_len(
+            t,
+            || format!("series `{name}`"),
+            c.categories.len(),
+            values.len(),
+        )?;
+        for (v, cat) in values.iter().zip(&c.categories) {
+            finite(t, || format!("value `{cat}` of series `{name}`"), *v)?;
+        }
+    }
+    for (name, x) in &c.references {
+        finite(t, || format!("reference `{name}`"), *x)?;
     }
     Ok(())
 }
@@ -519,6 +569,148 @@ fn draw_bars(root: &Area<'_>, c: &BarChart) -> DrawResult<()> {
                 .flat_map(|(_, v)| v.iter().enumerate().map(|(i, &y)| (i as f64 + 0.5, y))),
         ),
     )
+}
+
+/// Horizontal bar charts are at most this tall (in pixels)...
+const HBARS_MAX_HEIGHT: u32 = 4000;
+/// ...which holds this many rows of one bar.
+const HBARS_MAX_ROWS: usize = 190;
+/// Row labels longer than this are cut, with an ellipsis.
+const HBARS_MAX_LABEL: usize = 40;
+
+/// Legend entries of a horizontal bar chart: none for one series without references (the
+/// x axis says what the bars are), else one per series and reference.
+fn legend_entries(c: &HorizontalBarChart) -> usize {
+    if c.series.len() == 1 && c.references.is_empty() {
+        0
+    } else {
+        c.series.len() + c.references.len()
+    }
+}
+
+/// Dark red, then dark grey: apart from the bars' palette.
+const REFERENCE_COLOURS: [RGBColor; 2] = [RGBColor(0xa3, 0x1f, 0x1f), RGBColor(0x44, 0x44, 0x44)];
+
+fn draw_horizontal_bars(root: &Area<'_>, c: &HorizontalBarChart) -> DrawResult<()> {
+    let n = c.categories.len();
+    let k = c.series.len();
+    let values = || c.series.iter().flat_map(|(_, v)| v.iter().copied());
+    let (lo, hi) = min_max(values().chain(c.references.iter().map(|r| r.1)));
+    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    // Room on the right for the value labels, and for the legend when there is one.
+    let legend = legend_entries(c) > 0;
+    let x1 = hi + span * if legend { 0.4 } else { 0.15 };
+    let x0 = if lo < 0.0 { lo - span * 0.15 } else { 0.0 };
+
+    // Row labels in full up to a limit; the label area as wide as the longest (about 8 px
+    // a character at 14 px, the browser's own font).
+    let labels: Vec<String> = c
+        .categories
+        .iter()
+        .rev()
+        .map(|l| {
+            if l.chars().count() > HBARS_MAX_LABEL {
+                let mut cut: String = l.chars().take(HBARS_MAX_LABEL - 1).collect();
+                cut.push('…');
+                cut
+            } else {
+                l.clone()
+            }
+        })
+        .collect();
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let label_area = u32::try_from(longest * 8 + 24)
+        .unwrap_or(u32::MAX)
+        .clamp(60, 360);
+
+    let mut chart = ChartBuilder::on(root)
+        .caption(&c.title, caption_style())
+        .margin(16)
+        .x_label_area_size(56)
+        .y_label_area_size(label_area)
+        .build_cartesian_2d(x0..x1, Slots::new(n, n))?;
+    let x_fmt = |v: &f64| fmt_num(*v);
+    let y_fmt = |v: &f64| slot_label(&labels, *v);
+    let mut mesh = chart.configure_mesh();
+    style_mesh(&mut mesh);
+    mesh.disable_y_mesh()
+        .y_labels(n)
+        .y_label_style((FONT, 14).into_font().color(&RGBColor(0x33, 0x33, 0x33)))
+        .x_desc(c.x_label.as_str())
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
+        .draw()?;
+
+    // Row r (0 = first category) is the slot n-1-r; its bars share 80% of it, top down.
+    let bar = 0.8 / k as f64;
+    let top = |r: usize, j: usize| (n - r) as f64 - 0.1 - j as f64 * bar;
+    for (j, (name, vals)) in c.series.iter().enumerate() {
+        let col = colour(j);
+        let drawn = chart.draw_series(vals.iter().enumerate().map(|(r, &v)| {
+            let y = top(r, j);
+            Rectangle::new([(0.0, y), (v, y - bar * 0.92)], col.filled())
+        }))?;
+        if legend {
+            drawn
+                .label(name.as_str())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], col.filled()));
+        }
+        // Values at the bars' ends when the bars are thick enough to tell them apart.
+        if k <= 2 {
+            chart.draw_series(vals.iter().enumerate().map(|(r, &v)| {
+                let y = top(r, j) - bar * 0.46;
+                let (hpos, dx) = if v < 0.0 { (HPos::Right, -4) } else { (HPos::Left, 4) };
+                let style = (FONT, 12)
+                    .into_font()
+                    .color(&RGBColor(0x33, 0x33, 0x33))
+                    .pos(Pos::new(hpos, VPos::Center));
+                EmptyElement::at((v, y)) + Text::new(fmt_num(v), (dx, 0), style)
+            }))?;
+        }
+    }
+    if lo < 0.0 {
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(0.0, 0.0), (0.0, n as f64)],
+            BLACK.stroke_width(1),
+        )))?;
+    }
+    for (i, (name, x)) in c.references.iter().enumerate() {
+        let col = REFERENCE_COLOURS[i % REFERENCE_COLOURS.len()];
+        chart
+            .draw_series(std::iter::once(DashedPathElement::new(
+                vec![(*x, 0.0), (*x, n as f64)],
+                6,
+                4,
+                col.stroke_width(2),
+            )))?
+            .label(name.as_str())
+            .legend(move |(x, y)| {
+                DashedPathElement::new(vec![(x, y), (x + 20, y)], 4, 3, col.stroke_width(2))
+            });
+    }
+    if !legend {
+        return Ok(());
+    }
+    // The legend goes on the right, in the half (upper or lower) with fewer long bars.
+    let (mut upper, mut lower) = (0usize, 0usize);
+    for (_, vals) in &c.series {
+        for (r, &v) in vals.iter().enumerate() {
+            if (v - x0) / (x1 - x0) > 0.5 {
+                if r < n.div_ceil(2) {
+                    upper += 1;
+                } else {
+                    lower += 1;
+                }
+            }
+        }
+    }
+    let corner = if lower < upper {
+        SeriesLabelPosition::LowerRight
+    } else {
+        SeriesLabelPosition::UpperRight
+    };
+    draw_legend(&mut chart, corner)
 }
 
 /// Upper right, unless the right side of the plot is taller than the left.
@@ -1019,6 +1211,94 @@ mod tests {
         assert!(e.to_string().contains("bin edges must increase"), "{e}");
         let e = err(&hist(vec![0.0, 1.0], vec![-1.0]));
         assert!(e.to_string().contains("negative"), "{e}");
+    }
+
+    fn hbars(values: Vec<f64>, references: Vec<(String, f64)>) -> Chart {
+        Chart::HorizontalBars(HorizontalBarChart {
+            title: "Time per stage".to_owned(),
+            x_label: "seconds".to_owned(),
+            categories: vec![
+                "ingest".to_owned(),
+                "train repeat_purchase".to_owned(),
+                "a label much longer than forty characters, cut".to_owned(),
+            ],
+            series: vec![("seconds".to_owned(), values)],
+            references,
+        })
+    }
+
+    #[test]
+    fn horizontal_bars_label_every_row_and_value() {
+        let svg = render_svg(&hbars(vec![1.5, 12.34, 0.0], vec![])).expect("renders");
+        assert_svg(
+            &svg,
+            &[
+                "Time per stage",
+                "seconds",
+                "ingest",
+                "train repeat_purchase",
+                "a label much longer than forty characte…",
+                "1.5",
+                "12.3",
+            ],
+        );
+        // One series without references needs no legend.
+        assert_eq!(texts(&svg).iter().filter(|t| **t == "seconds").count(), 1);
+        let with_line = render_svg(&hbars(
+            vec![0.2, -0.4, 0.9],
+            vec![("threshold 0.5 sd".to_owned(), 0.5)],
+        ))
+        .expect("renders");
+        assert_svg(&with_line, &["threshold 0.5 sd", "seconds", "-0.4"]);
+        // Taller with more rows and more series, within bounds.
+        let (_, three) = size(&hbars(vec![1.0; 3], vec![]));
+        let many = Chart::HorizontalBars(HorizontalBarChart {
+            title: "t".to_owned(),
+            x_label: "x".to_owned(),
+            categories: (0..60).map(|i| format!("input_{i}")).collect(),
+            series: vec![
+                ("training".to_owned(), vec![0.1; 60]),
+                ("scoring".to_owned(), vec![0.2; 60]),
+            ],
+            references: vec![],
+        });
+        let (_, sixty) = size(&many);
+        assert!(three < sixty && sixty <= HBARS_MAX_HEIGHT, "{three} {sixty}");
+        render_svg(&many).expect("sixty rows");
+    }
+
+    #[test]
+    fn unusable_horizontal_bars_are_an_error() {
+        let mut none = hbars(vec![], vec![]);
+        if let Chart::HorizontalBars(c) = &mut none {
+            c.categories.clear();
+            c.series[0].1.clear();
+        }
+        assert!(matches!(err(&none), Error::Empty { what, .. } if what == "categories"));
+        assert!(matches!(
+            err(&hbars(vec![1.0], vec![])),
+            Error::LengthMismatch {
+                expected: 3,
+                found: 1,
+                ..
+            }
+        ));
+        assert!(matches!(
+            err(&hbars(vec![1.0, f64::NAN, 2.0], vec![])),
+            Error::NonFinite { .. }
+        ));
+        assert!(matches!(
+            err(&hbars(vec![1.0; 3], vec![("t".to_owned(), f64::INFINITY)])),
+            Error::NonFinite { what, .. } if what == "reference `t`"
+        ));
+        let too_many = Chart::HorizontalBars(HorizontalBarChart {
+            title: "t".to_owned(),
+            x_label: "x".to_owned(),
+            categories: vec!["c".to_owned(); HBARS_MAX_ROWS + 1],
+            series: vec![("s".to_owned(), vec![1.0; HBARS_MAX_ROWS + 1])],
+            references: vec![],
+        });
+        assert!(matches!(err(&too_many), Error::Invalid { .. }));
     }
 
     #[test]

@@ -96,11 +96,12 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A chart: one of the four kinds [`render_svg`] can draw.
+/// A chart: one of the five kinds [`render_svg`] can draw.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Chart {
     Line(LineChart),
     Bars(BarChart),
+    HorizontalBars(HorizontalBarChart),
     HeatMap(HeatMap),
     Histogram(Histogram),
 }
@@ -111,6 +112,7 @@ impl Chart {
         match self {
             Chart::Line(c) => &c.title,
             Chart::Bars(c) => &c.title,
+            Chart::HorizontalBars(c) => &c.title,
             Chart::HeatMap(c) => &c.title,
             Chart::Histogram(c) => &c.title,
         }
@@ -144,6 +146,24 @@ pub struct BarChart {
     pub categories: Vec<String>,
     /// `(name, one value per category)`.
     pub series: Vec<(String, Vec<f64>)>,
+}
+
+/// Grouped horizontal bars: one row per category, top to bottom, each labelled in full on
+/// the left (so long names such as stage or feature names stay readable however many rows
+/// there are), one bar per series in each row with its value written at its end, and
+/// optional dashed vertical reference lines (a threshold, a budget). The chart grows taller
+/// with the rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HorizontalBarChart {
+    pub title: String,
+    /// What the bars' length means.
+    pub x_label: String,
+    /// Row labels, first row at the top.
+    pub categories: Vec<String>,
+    /// `(name, one value per category)`.
+    pub series: Vec<(String, Vec<f64>)>,
+    /// `(name, x)`: a dashed vertical line across every row, named in the legend.
+    pub references: Vec<(String, f64)>,
 }
 
 /// A grid of coloured cells with a colour-scale legend, e.g. cohort retention. Values are
