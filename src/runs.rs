@@ -26,7 +26,8 @@ pub struct RunsArgs {
 #[derive(Debug, Subcommand)]
 enum RunsCommand {
     /// One run: its stages with times and rows, ingest accounting, tables published,
-    /// models registered and used, and its error if it failed.
+    /// models registered and used, its error if it failed, and where its HTML report
+    /// (`runs/<run_id>.html`) is.
     Show {
         /// The run id (see `retain runs`).
         run_id: String,
@@ -68,11 +69,11 @@ pub async fn runs(args: RunsArgs) -> Result<ExitCode> {
             place,
             json,
         }) => {
-            let r = retain_pipeline::runs_show(place.settings(None)?, &run_id).await?;
+            let shown = retain_pipeline::runs_show(place.settings(None)?, &run_id).await?;
             if json {
-                print_out(&serde_json::to_string_pretty(&r)?);
+                print_out(&serde_json::to_string_pretty(&shown.record)?);
             } else {
-                print_out(show(&r).trim_end());
+                print_out(show(&shown.record, shown.report.as_deref()).trim_end());
             }
         }
         None => {
@@ -145,7 +146,7 @@ fn rows_out(r: &RunRecord) -> u64 {
         .sum()
 }
 
-fn show(r: &RunRecord) -> String {
+fn show(r: &RunRecord, report: Option<&str>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -166,6 +167,11 @@ fn show(r: &RunRecord) -> String {
     if let Some(e) = &r.error {
         let _ = writeln!(out, "error: {e}");
     }
+    let _ = writeln!(
+        out,
+        "report: {}",
+        report.unwrap_or("none (recorded before run reports were written, or not written)")
+    );
     if !r.stages.is_empty() {
         let _ = writeln!(out, "\nstages:");
         for s in &r.stages {

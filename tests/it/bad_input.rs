@@ -436,12 +436,13 @@ async fn run_case(case: &Case) -> String {
     let result = retain_pipeline::ingest(settings).await;
     let name = case.name;
     let record = format!("runs/{run_id}.json");
+    let report = format!("runs/{run_id}.html");
     let reports = match result {
         Err(e) => {
-            // Only the run's own record, which says it failed and why.
+            // Only the run's own record and its report, which say it failed and why.
             let published: Vec<String> = files_below(&wh)
                 .into_iter()
-                .filter(|f| !f.starts_with("raw/") && *f != record)
+                .filter(|f| !f.starts_with("raw/") && *f != record && *f != report)
                 .collect();
             assert!(
                 published.is_empty(),
@@ -452,6 +453,8 @@ async fn run_case(case: &Case) -> String {
                     .expect("run record is JSON");
             assert_eq!(r["status"], "failed", "{name}");
             assert!(r["error"].as_str().is_some_and(|m| !m.is_empty()), "{name}");
+            let page = std::fs::read_to_string(wh.join(&report)).expect("the run report");
+            assert!(page.contains("<td>status</td><td>failed</td>"), "{name}");
             if let Error::Source {
                 table, location, ..
             } = &e

@@ -477,6 +477,7 @@ pub(crate) async fn next_best_action(
         )
         .await?;
     ctx.published(&m);
+    ctx.actions = Some(crate::runs::ActionsRecord::new(policy_tag, &summary));
     Ok((m, summary))
 }
 

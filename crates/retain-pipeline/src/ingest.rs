@@ -157,6 +157,8 @@ pub(crate) async fn run(ctx: &mut Ctx) -> Result<Vec<IngestReport>> {
         reports.push(report);
     }
     if !breaches.is_empty() {
+        // The run record and report show what was refused, and why.
+        ctx.ingest_reports = reports;
         abort_all(ctx, written).await;
         return Err(Error::Quality {
             message: breaches.join("; "),

@@ -12,6 +12,7 @@ mod features;
 mod ingest;
 mod model_report;
 pub mod registry;
+pub mod run_report;
 mod runs;
 pub mod schedule;
 #[cfg(test)]
@@ -40,7 +41,10 @@ pub use actions::{ActionEffect, ActionEvaluation, load_policy, next_best_action_
 pub use ingest::{FileAccount, IngestReport};
 pub use retain_policy::Summary as PolicySummary;
 pub use retain_score::DriftRow;
-pub use runs::{RUN_FORMAT, RunRecord, runs_list, runs_show};
+pub use runs::{
+    ActionRecord, ActionsRecord, DriftInput, DriftRecord, MODEL_SCORED, MODEL_TRAINED,
+    ModelRecord, RUN_FORMAT, RunRecord, ShownRun, SourceRecord, runs_list, runs_show,
+};
 pub use train::{ModelReport, Promote};
 
 /// Errors of a pipeline run. Each says which stage and table it concerns.
@@ -218,6 +222,11 @@ pub(crate) struct Ctx {
     pub stages: Vec<StageReport>,
     pub models_registered: BTreeMap<String, String>,
     pub models_used: BTreeMap<String, String>,
+    /// For the run report: every scoring input against its training data, the models
+    /// trained and scored with, the actions decided.
+    pub drift: Option<DriftRecord>,
+    pub model_records: Vec<ModelRecord>,
+    pub actions: Option<ActionsRecord>,
     /// CLV summaries and fits by as-of date (a feature date and the run's registry entry
     /// share one fit).
     pub clv_fits: BTreeMap<
@@ -249,6 +258,9 @@ impl Ctx {
             stages: Vec::new(),
             models_registered: BTreeMap::new(),
             models_used: BTreeMap::new(),
+            drift: None,
+            model_records: Vec::new(),
+            actions: None,
             clv_fits: BTreeMap::new(),
         }
     }
@@ -258,7 +270,7 @@ impl Ctx {
     }
 
     /// End a writing command: write its run record (`runs/<run_id>.json`, with `error`
-    /// when it failed) and release the write lock (a failure is logged: the lock then
+    /// when it failed) and its report (`runs/<run_id>.html`), and release the write lock (a failure is logged: the lock then
     /// goes stale and the next run takes it over).
     pub async fn close(&mut self, error: Option<String>) {
         if self.locked {
@@ -477,7 +489,31 @@ async fn open_with(settings: &Settings) -> Result<Ctx> {
 /// `quarantine/` (all or nothing).
 #[tracing::instrument(skip_all, fields(run_id = %settings.run_id, as_of = %settings.as_of))]
 pub async fn ingest(settings: Settings) -> Result<Vec<IngestReport>> {
-    with_lock!(&settings, "ingest", |ctx| { ingest::run(&mut ctx).await })
+    with_lock!(&settings, "ingest", |ctx| { ingest_stage(&mut ctx).await })
+}
+
+/// Ingest, recorded as the `ingest` stage of the run record (`retain run` times its stages
+/// itself).
+async fn ingest_stage(ctx: &mut Ctx) -> Result<Vec<IngestReport>> {
+    let t = Instant::now();
+    let reports = ingest::run(ctx).await?;
+    let staged = reports.iter().map(|r| r.staged).sum();
+    let quarantined: u64 = reports.iter().map(|r| r.quarantined).sum();
+    let detail = format!("{} sources, {quarantined} rows quarantined", reports.len());
+    ctx.stage_done("ingest", t, staged, detail);
+    Ok(reports)
+}
+
+/// A training stage's detail in the run record.
+fn train_detail(r: &ModelReport) -> String {
+    format!(
+        "{} {}, {} snapshots, out-of-time AUC {}",
+        r.name,
+        r.version,
+        r.training_snapshots + 1,
+        r.validation_auc
+            .map_or_else(|| "n/a (one class)".into(), |a| format!("{a:.3}"))
+    )
 }
 
 /// What `retain features` did: the ingest, then one feature partition per date.
@@ -494,10 +530,13 @@ pub struct FeaturesReport {
 #[tracing::instrument(skip_all, fields(run_id = %settings.run_id))]
 pub async fn features(settings: Settings, dates: &[NaiveDate]) -> Result<FeaturesReport> {
     with_lock!(&settings, "features", |ctx| {
-        let ingest = ingest::run(&mut ctx).await?;
+        let ingest = ingest_stage(&mut ctx).await?;
         let first = ctx.tables.len();
         for date in dates {
-            ctx.features(*date).await?;
+            let t = Instant::now();
+            let partition = ctx.features(*date).await?;
+            let rows = ctx.tables.last().map_or(0, |t| t.rows);
+            ctx.stage_done("features", t, rows, partition);
         }
         Ok(FeaturesReport {
             ingest,
@@ -519,8 +558,11 @@ pub struct ClvRun {
 #[tracing::instrument(skip_all, fields(run_id = %settings.run_id, as_of = %settings.as_of))]
 pub async fn clv_fit(settings: Settings) -> Result<ClvRun> {
     with_lock!(&settings, "clv fit", |ctx| {
-        let ingest = ingest::run(&mut ctx).await?;
+        let ingest = ingest_stage(&mut ctx).await?;
+        let t = Instant::now();
         let report = clv::register(&mut ctx, settings.as_of).await?;
+        let detail = format!("models/clv/{}", report.version);
+        ctx.stage_done("clv", t, report.model.summary.customers as u64, detail);
         Ok(ClvRun { ingest, report })
     })
 }
@@ -550,10 +592,14 @@ pub async fn train_models(
     promote: Promote,
 ) -> Result<TrainRun> {
     with_lock!(&settings, "train", |ctx| {
-        let ingest = ingest::run(&mut ctx).await?;
+        let ingest = ingest_stage(&mut ctx).await?;
         let mut models = Vec::new();
         for spec in specs {
-            models.push(train::train(&mut ctx, spec, promote).await?.1);
+            let t = Instant::now();
+            let report = train::train(&mut ctx, spec, promote).await?.1;
+            let rows = report.training_rows + report.validation_rows;
+            ctx.stage_done(&format!("train {}", spec.name), t, rows, train_detail(&report));
+            models.push(report);
         }
         Ok(TrainRun { ingest, models })
     })
@@ -759,13 +805,20 @@ async fn score_customers_in(ctx: &mut Ctx, settings: &Settings) -> Result<ScoreR
     // The staged tables give each model's population at D (and the features, when D has
     // none published yet).
     register_staged(ctx).await?;
+    let t = Instant::now();
     let (partition, features_reused) = features_as_of(ctx).await?;
+    if !features_reused {
+        let rows = ctx.tables.last().map_or(0, |p| p.rows);
+        ctx.stage_done("features", t, rows, partition.clone());
+    }
     let clv_version = clv_version_as_of(ctx).await;
+    let t = Instant::now();
     let scored = score(ctx, &partition, &churn, &repeat, clv_version).await?;
     let table = ctx.tables.last().cloned().ok_or_else(|| Error::Stage {
         stage: "score",
         message: "nothing published".into(),
     })?;
+    ctx.stage_done("score", t, table.rows, format!("scores/customer_risk/{partition}"));
     Ok(ScoreRun {
         run_id: settings.run_id.clone(),
         as_of: settings.as_of,
@@ -808,11 +861,14 @@ async fn decide_actions_in(ctx: &mut Ctx, settings: &Settings) -> Result<Actions
     let partition = format!("as_of={}", settings.as_of);
     require_scores(ctx).await?;
     register_staged(ctx).await?;
+    let t = Instant::now();
     let (_, summary) = actions::next_best_action(ctx, &partition, &policy).await?;
     let table = ctx.tables.last().cloned().ok_or_else(|| Error::Stage {
         stage: "next best action",
         message: "nothing published".into(),
     })?;
+    let detail = format!("scores/next_best_action/{partition}");
+    ctx.stage_done("next best action", t, table.rows, detail);
     Ok(ActionsRun {
         run_id: settings.run_id.clone(),
         as_of: settings.as_of,
@@ -1228,6 +1284,7 @@ async fn score(
     // Drift against each champion's training data, known once every row is scored.
     let mut rows = drift.compare(0, &churn.name, &churn.feature_stats, thresholds);
     rows.extend(drift.compare(1, &repeat.name, &repeat.feature_stats, thresholds));
+    ctx.drift = Some(DriftRecord::new(thresholds, &rows));
     let drifted: Vec<DriftRow> = rows.into_iter().filter(|r| r.drifted).collect();
     for r in &drifted {
         tracing::warn!(
@@ -1253,6 +1310,8 @@ async fn score(
     for model in [churn, repeat] {
         ctx.models_used
             .insert(model.name.clone(), model.version.clone());
+        let record = ModelRecord::scored(ctx, model).await;
+        ctx.model_records.push(record);
     }
     Ok(Scored {
         manifest: m,

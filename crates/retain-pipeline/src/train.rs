@@ -860,7 +860,7 @@ async fn register(
     };
     tracing::info!(model = %name, version = %version, algorithm = a.estimator.kind(), validation_auc = v.roc_auc, ece = v.ece, %promotion, "model registered");
     ctx.models_registered.insert(name.clone(), version.clone());
-    Ok(ModelReport {
+    let report = ModelReport {
         name: name.clone(),
         spec: spec.origin.clone(),
         version: version.clone(),
@@ -880,7 +880,10 @@ async fn register(
         champion,
         promotion,
         location,
-    })
+    };
+    ctx.model_records
+        .push(crate::runs::ModelRecord::trained(&report));
+    Ok(report)
 }
 
 /// Rows and label rate of one labelled snapshot (in the training set's manifest).
