@@ -42,8 +42,8 @@ pub use ingest::{FileAccount, IngestReport};
 pub use retain_policy::Summary as PolicySummary;
 pub use retain_score::DriftRow;
 pub use runs::{
-    ActionRecord, ActionsRecord, DriftInput, DriftRecord, MODEL_SCORED, MODEL_TRAINED,
-    ModelRecord, RUN_FORMAT, RunRecord, ShownRun, SourceRecord, runs_list, runs_show,
+    ActionRecord, ActionsRecord, DriftInput, DriftRecord, MODEL_SCORED, MODEL_TRAINED, ModelRecord,
+    RUN_FORMAT, RunRecord, ShownRun, SourceRecord, runs_list, runs_show,
 };
 pub use train::{ModelReport, Promote};
 
@@ -535,7 +535,7 @@ pub async fn features(settings: Settings, dates: &[NaiveDate]) -> Result<Feature
         for date in dates {
             let t = Instant::now();
             let partition = ctx.features(*date).await?;
-            let rows = ctx.tables.last().map_or(0, |t| t.rows);
+            let rows = ctx.tables.last().map_or(0, |p| p.rows);
             ctx.stage_done("features", t, rows, partition);
         }
         Ok(FeaturesReport {
@@ -598,7 +598,12 @@ pub async fn train_models(
             let t = Instant::now();
             let report = train::train(&mut ctx, spec, promote).await?.1;
             let rows = report.training_rows + report.validation_rows;
-            ctx.stage_done(&format!("train {}", spec.name), t, rows, train_detail(&report));
+            ctx.stage_done(
+                &format!("train {}", spec.name),
+                t,
+                rows,
+                train_detail(&report),
+            );
             models.push(report);
         }
         Ok(TrainRun { ingest, models })
@@ -818,7 +823,12 @@ async fn score_customers_in(ctx: &mut Ctx, settings: &Settings) -> Result<ScoreR
         stage: "score",
         message: "nothing published".into(),
     })?;
-    ctx.stage_done("score", t, table.rows, format!("scores/customer_risk/{partition}"));
+    ctx.stage_done(
+        "score",
+        t,
+        table.rows,
+        format!("scores/customer_risk/{partition}"),
+    );
     Ok(ScoreRun {
         run_id: settings.run_id.clone(),
         as_of: settings.as_of,
@@ -1091,7 +1101,8 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: Option<&Policy>) -> 
         ingest,
         models,
         clv: clv_report,
-        tables: std::mem::take(&mut ctx.tables),
+        // A copy: the run record, written when the context closes, lists them too.
+        tables: ctx.tables.clone(),
         lifecycle_stages: counts.0,
         shopper_types: counts.1,
         risk_tiers: counts.2,

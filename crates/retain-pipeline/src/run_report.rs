@@ -58,8 +58,14 @@ fn share(v: Option<f64>) -> String {
     v.map_or_else(|| "n/a".to_owned(), |v| format!("{}%", fmt_num(100.0 * v)))
 }
 
+/// A number as the tables print it; beyond a billion in scientific notation (a training
+/// mean can be absurd, and should still fit its cell).
 fn num(v: Option<f64>) -> String {
-    v.map_or_else(|| "n/a".to_owned(), fmt_num)
+    match v {
+        None => "n/a".to_owned(),
+        Some(v) if v.abs() >= 1e9 => format!("{v:.3e}"),
+        Some(v) => fmt_num(v),
+    }
 }
 
 fn auc(v: Option<f64>) -> String {
@@ -329,7 +335,11 @@ fn rows(page: &mut Report, r: &RunRecord) -> Result<(), retain_report::Error> {
         })
         .collect();
     reasons.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)).then(a.1.cmp(b.1)));
-    let read: BTreeMap<&str, u64> = r.sources.iter().map(|s| (s.table.as_str(), s.read)).collect();
+    let read: BTreeMap<&str, u64> = r
+        .sources
+        .iter()
+        .map(|s| (s.table.as_str(), s.read))
+        .collect();
     reason_table(page, &reasons, r.rows_quarantined, Some(&read));
     Ok(())
 }
@@ -667,11 +677,10 @@ fn actions(page: &mut Report, r: &RunRecord) -> Result<(), retain_report::Error>
         a.controls,
         without,
         money(a.spent),
-        a.budget
-            .map_or_else(|| " (no overall budget)".to_owned(), |b| format!(
-                " of a budget of {}",
-                money(b)
-            )),
+        a.budget.map_or_else(
+            || " (no overall budget)".to_owned(),
+            |b| format!(" of a budget of {}", money(b))
+        ),
         money(a.expected_value)
     ));
     if a.actions.is_empty() || selected == 0 {
@@ -754,7 +763,13 @@ fn actions(page: &mut Report, r: &RunRecord) -> Result<(), retain_report::Error>
     let rows: Vec<Vec<String>> = a
         .no_action
         .iter()
-        .map(|(k, v)| vec![k.clone(), v.to_string(), percent(*v as f64, a.customers as f64)])
+        .map(|(k, v)| {
+            vec![
+                k.clone(),
+                v.to_string(),
+                percent(*v as f64, a.customers as f64),
+            ]
+        })
         .collect();
     page.table(
         "Customers without an action (no_action), by the kind of reason",
@@ -903,7 +918,10 @@ mod tests {
             inputs: vec![
                 input("churn", "recency_days", Some(0.1), (0.0, 0.0)),
                 input("churn", "tenure_days", Some(0.9), (0.0, 0.0)),
-                input("churn", "p_alive", Some(0.2), (0.05, 0.3)),
+                DriftInput {
+                    training_mean: Some(8.985_041e28),
+                    ..input("churn", "p_alive", Some(0.2), (0.05, 0.3))
+                },
                 input("repeat_purchase", "recency_days", Some(0.05), (0.0, 0.0)),
                 input("repeat_purchase", "sessions_trend", None, (0.2, 1.0)),
             ],
@@ -1002,6 +1020,8 @@ mod tests {
             "alt=\"Mean shift per input, churn\"",
             "alt=\"Mean shift per input, repeat_purchase\"",
             "1 inputs of repeat_purchase have no mean shift",
+            // An absurd mean still fits its cell.
+            "<td>p_alive</td><td class=\"num\">8.985e28</td>",
             // Models.
             "<td>churn</td><td>v0002</td><td>trained in this run</td><td>logistic</td><td>2026-08-03</td><td class=\"num\">0.8123</td><td class=\"num\">0.7345</td>",
             "<td>champion, scored with</td>",
@@ -1099,9 +1119,7 @@ mod tests {
                 .collect(),
         });
         let page = render(&r);
-        assert!(page.contains(&format!(
-            "shows the {MAX_CHART_ROWS} largest of {n} rows"
-        )));
+        assert!(page.contains(&format!("shows the {MAX_CHART_ROWS} largest of {n} rows")));
         assert!(page.contains(&format!("<td>f{}</td>", n - 1)));
         assert!(page.contains("<td>f0</td>"));
     }
@@ -1122,9 +1140,38 @@ mod tests {
         assert!(r.sources.is_empty() && r.drift.is_none() && r.warehouse.is_empty());
         let page = render(&r);
         assert!(page.contains("this record has no per-source accounting"));
-        assert!(page.contains("<tr><td>all sources</td><td>bad_amount</td><td class=\"num\">2</td>"));
+        assert!(
+            page.contains("<tr><td>all sources</td><td>bad_amount</td><td class=\"num\">2</td>")
+        );
         assert!(page.contains("<td>warehouse</td><td>not recorded</td>"));
         assert!(page.contains("<td>churn</td><td>v0001</td><td>champion, scored with</td>"));
+    }
+
+    /// `no_action` is not an action: its customers are counted by reason.
+    #[test]
+    fn the_policy_summary_is_recorded_without_no_action() {
+        let action = |selected, treated| retain_policy::ActionSummary {
+            selected,
+            treated,
+            control: selected - treated,
+            ..Default::default()
+        };
+        let summary = crate::PolicySummary {
+            customers: 10,
+            actions: BTreeMap::from([
+                ("no_action".to_owned(), action(7, 0)),
+                ("win_back".to_owned(), action(3, 2)),
+            ]),
+            no_action: BTreeMap::from([("below cost".to_owned(), 7)]),
+            controls: 1,
+            ..Default::default()
+        };
+        let a = ActionsRecord::new("p@1".to_owned(), &summary);
+        assert_eq!(a.actions.keys().collect::<Vec<_>>(), ["win_back"]);
+        let mut r = empty("succeeded", None);
+        r.actions = Some(a);
+        let page = render(&r);
+        assert!(page.contains("3 selected for one of 1 actions (2 treated, 1 held out as controls), 7 without an action"), "{page}");
     }
 
     /// serde_json writes a NaN as null; the record must still read back.

@@ -227,11 +227,9 @@ impl ModelRecord {
             crate::registry::read_verified(&ctx.wh, &model.name, &model.version, "metrics.json")
                 .await
                 .and_then(|bytes| {
-                    serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| {
-                        Error::Stage {
-                            stage: "run record",
-                            message: e.to_string(),
-                        }
+                    serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| Error::Stage {
+                        stage: "run record",
+                        message: e.to_string(),
                     })
                 });
         match metrics {
@@ -261,7 +259,7 @@ pub struct ActionsRecord {
     pub policy: String,
     /// Customers decided for.
     pub customers: u64,
-    /// Per action, by name.
+    /// Per action, by name (`no_action` is not one: see `no_action`).
     pub actions: BTreeMap<String, ActionRecord>,
     /// Customers without an action, by the kind of reason.
     pub no_action: BTreeMap<String, u64>,
@@ -299,6 +297,7 @@ impl ActionsRecord {
             actions: s
                 .actions
                 .iter()
+                .filter(|(name, _)| name.as_str() != retain_config::policy::NO_ACTION)
                 .map(|(name, a)| {
                     (
                         name.clone(),

@@ -660,7 +660,11 @@ fn draw_horizontal_bars(root: &Area<'_>, c: &HorizontalBarChart) -> DrawResult<(
         if k <= 2 {
             chart.draw_series(vals.iter().enumerate().map(|(r, &v)| {
                 let y = top(r, j) - bar * 0.46;
-                let (hpos, dx) = if v < 0.0 { (HPos::Right, -4) } else { (HPos::Left, 4) };
+                let (hpos, dx) = if v < 0.0 {
+                    (HPos::Right, -4)
+                } else {
+                    (HPos::Left, 4)
+                };
                 let style = (FONT, 12)
                     .into_font()
                     .color(&RGBColor(0x33, 0x33, 0x33))
@@ -1263,7 +1267,10 @@ mod tests {
             references: vec![],
         });
         let (_, sixty) = size(&many);
-        assert!(three < sixty && sixty <= HBARS_MAX_HEIGHT, "{three} {sixty}");
+        assert!(
+            three < sixty && sixty <= HBARS_MAX_HEIGHT,
+            "{three} {sixty}"
+        );
         render_svg(&many).expect("sixty rows");
     }
 
