@@ -9,6 +9,7 @@ mod clv;
 mod features;
 mod lock;
 mod pipeline;
+mod report;
 mod s3;
 mod schedule;
 mod train;
