@@ -594,15 +594,6 @@ const REFERENCE_COLOURS: [RGBColor; 2] = [RGBColor(0xa3, 0x1f, 0x1f), RGBColor(0
 fn draw_horizontal_bars(root: &Area<'_>, c: &HorizontalBarChart) -> DrawResult<()> {
     let n = c.categories.len();
     let k = c.series.len();
-    let values = || c.series.iter().flat_map(|(_, v)| v.iter().copied());
-    let (lo, hi) = min_max(values().chain(c.references.iter().map(|r| r.1)));
-    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    // Room on the right for the value labels, and for the legend when there is one.
-    let legend = legend_entries(c) > 0;
-    let x1 = hi + span * if legend { 0.4 } else { 0.15 };
-    let x0 = if lo < 0.0 { lo - span * 0.15 } else { 0.0 };
-
     // Row labels in full up to a limit; the label area as wide as the longest (about 8 px
     // a character at 14 px, the browser's own font).
     let labels: Vec<String> = c
@@ -623,6 +614,36 @@ fn draw_horizontal_bars(root: &Area<'_>, c: &HorizontalBarChart) -> DrawResult<(
     let label_area = u32::try_from(longest * 8 + 24)
         .unwrap_or(u32::MAX)
         .clamp(60, 360);
+
+    let values = || c.series.iter().flat_map(|(_, v)| v.iter().copied());
+    let (lo, hi) = min_max(values().chain(c.references.iter().map(|r| r.1)));
+    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let x0 = if lo < 0.0 { lo - span * 0.15 } else { 0.0 };
+    // Room on the right of the longest bar for its value, and beside it for the legend
+    // (its width estimated like the labels': 9 px a character at 16 px, plus the marker),
+    // so that the legend covers no bar.
+    let legend = legend_entries(c) > 0;
+    let (width, _) = root.dim_in_pixel();
+    let plot = f64::from(width.saturating_sub(label_area + 32).max(100));
+    let legend_px = if legend {
+        let chars = c
+            .series
+            .iter()
+            .map(|(name, _)| name)
+            .chain(c.references.iter().map(|(name, _)| name))
+            .map(|name| name.chars().count())
+            .max()
+            .unwrap_or(0);
+        chars as f64 * 9.0 + 70.0
+    } else {
+        0.0
+    };
+    let text_px = if k <= 2 { 50.0 } else { 12.0 };
+    let free = (1.0 - (legend_px + text_px) / plot).max(0.3);
+    // All bars zero: a unit axis.
+    let reach = if hi > x0 { hi - x0 } else { span };
+    let x1 = x0 + reach / free;
 
     let mut chart = ChartBuilder::on(root)
         .caption(&c.title, caption_style())
@@ -696,25 +717,7 @@ fn draw_horizontal_bars(root: &Area<'_>, c: &HorizontalBarChart) -> DrawResult<(
     if !legend {
         return Ok(());
     }
-    // The legend goes on the right, in the half (upper or lower) with fewer long bars.
-    let (mut upper, mut lower) = (0usize, 0usize);
-    for (_, vals) in &c.series {
-        for (r, &v) in vals.iter().enumerate() {
-            if (v - x0) / (x1 - x0) > 0.5 {
-                if r < n.div_ceil(2) {
-                    upper += 1;
-                } else {
-                    lower += 1;
-                }
-            }
-        }
-    }
-    let corner = if lower < upper {
-        SeriesLabelPosition::LowerRight
-    } else {
-        SeriesLabelPosition::UpperRight
-    };
-    draw_legend(&mut chart, corner)
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 /// Upper right, unless the right side of the plot is taller than the left.
@@ -1255,6 +1258,8 @@ mod tests {
         .expect("renders");
         assert_svg(&with_line, &["threshold 0.5 sd", "seconds", "-0.4"]);
         // Taller with more rows and more series, within bounds.
+        render_svg(&hbars(vec![0.0; 3], vec![])).expect("zero bars");
+        render_svg(&hbars(vec![-1.0; 3], vec![("r".to_owned(), 0.0)])).expect("negative bars");
         let (_, three) = size(&hbars(vec![1.0; 3], vec![]));
         let many = Chart::HorizontalBars(HorizontalBarChart {
             title: "t".to_owned(),
