@@ -238,20 +238,28 @@ fn every_run_writes_a_report_that_matches_its_record() {
     );
     for m in models {
         let role = if m["role"] == "trained" {
-            "trained in this run"
+            "trained"
         } else {
-            "champion, scored with"
+            "scored with"
         };
-        let auc = format!("{:.4}", m["validation_auc"].as_f64().expect("an AUC"));
+        let (model, version) = (m["model"].as_str().unwrap(), m["version"].as_str().unwrap());
+        let auc = |k: &str| format!("{:.4}", m[k].as_f64().expect("an AUC"));
         assert!(
             html.contains(&format!(
-                "<td>{}</td><td>{}</td><td>{role}</td><td>{}</td><td>{}</td><td class=\"num\">{auc}</td>",
-                m["model"].as_str().unwrap(),
-                m["version"].as_str().unwrap(),
+                "<tr><td>{model}</td><td>{version}</td><td>{role}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
+                auc("validation_auc"),
+                auc("baseline_auc"),
+                auc("train_auc"),
+            )),
+            "no metrics row for {m}"
+        );
+        assert!(
+            html.contains(&format!(
+                "<tr><td>{model}</td><td>{version}</td><td>{role}</td><td>{}</td><td>{}</td>",
                 m["algorithm"].as_str().unwrap(),
                 m["validation_snapshot"].as_str().unwrap(),
             )),
-            "no row for {m}"
+            "no algorithm row for {m}"
         );
     }
     assert!(html.contains("alt=\"Out-of-time ROC AUC: model vs naive baseline\""));
@@ -345,7 +353,7 @@ fn every_run_writes_a_report_that_matches_its_record() {
 
     if let Some(png) = std::env::var_os("RETAIN_RUN_REPORT_SCREENSHOT") {
         let png = Path::new(env!("CARGO_MANIFEST_DIR")).join(png);
-        retain_report::browser::screenshot(&wh.join(format!("runs/{id}.html")), &png, 1200, 3400)
+        retain_report::browser::screenshot(&wh.join(format!("runs/{id}.html")), &png, 1000, 2800)
             .unwrap_or_else(|e| panic!("{e}"));
     }
 

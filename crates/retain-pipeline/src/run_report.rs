@@ -288,6 +288,8 @@ fn rows(page: &mut Report, r: &RunRecord) -> Result<(), retain_report::Error> {
         series,
         vec![],
     )?;
+    // Sources under the warehouse (the demo's raw/) relative to it, to keep the table narrow.
+    let under = format!("{}/", r.warehouse.trim_end_matches('/'));
     let mut table: Vec<Vec<String>> = r
         .sources
         .iter()
@@ -299,7 +301,10 @@ fn rows(page: &mut Report, r: &RunRecord) -> Result<(), retain_report::Error> {
                 s.quarantined.to_string(),
                 s.duplicates.to_string(),
                 percent(s.quarantined as f64, s.read as f64),
-                s.source.clone(),
+                match s.source.strip_prefix(&under) {
+                    Some(rel) if !r.warehouse.is_empty() => rel.to_owned(),
+                    _ => s.source.clone(),
+                },
             ]
         })
         .collect();
@@ -313,7 +318,7 @@ fn rows(page: &mut Report, r: &RunRecord) -> Result<(), retain_report::Error> {
         String::new(),
     ]);
     page.table(
-        "Rows per source",
+        "Rows per source (from: relative to the warehouse when under it)",
         &[
             "source",
             "read",
@@ -555,11 +560,11 @@ fn models(page: &mut Report, r: &RunRecord) -> Result<(), retain_report::Error> 
         let rows: Vec<Vec<String>> = r
             .models_registered
             .iter()
-            .map(|(m, v)| strings(&[m, v, "trained in this run"]))
+            .map(|(m, v)| strings(&[m, v, "trained"]))
             .chain(
                 r.models_used
                     .iter()
-                    .map(|(m, v)| strings(&[m, v, "champion, scored with"])),
+                    .map(|(m, v)| strings(&[m, v, "scored with"])),
             )
             .collect();
         page.table(
@@ -571,9 +576,9 @@ fn models(page: &mut Report, r: &RunRecord) -> Result<(), retain_report::Error> 
     }
     let role = |m: &crate::ModelRecord| {
         if m.role == MODEL_TRAINED {
-            "trained in this run"
+            "trained"
         } else {
-            "champion, scored with"
+            "scored with"
         }
     };
     let rows: Vec<Vec<String>> = r
@@ -584,16 +589,12 @@ fn models(page: &mut Report, r: &RunRecord) -> Result<(), retain_report::Error> 
                 m.model.clone(),
                 m.version.clone(),
                 role(m).to_owned(),
-                m.algorithm.clone(),
-                m.validation_snapshot
-                    .map_or_else(|| "n/a".to_owned(), |d| d.to_string()),
                 auc(m.validation_auc),
                 auc(m.baseline_auc),
                 auc(m.train_auc),
                 auc(m.ece),
                 count(m.training_rows),
                 count(m.validation_rows),
-                m.promotion.clone().unwrap_or_default(),
             ]
         })
         .collect();
@@ -605,14 +606,38 @@ fn models(page: &mut Report, r: &RunRecord) -> Result<(), retain_report::Error> 
             "model",
             "version",
             "role",
-            "algorithm",
-            "validated on",
             "AUC",
             "baseline AUC",
             "train AUC",
             "ECE",
             "fitted rows",
             "validation rows",
+        ],
+        &rows,
+    );
+    let rows: Vec<Vec<String>> = r
+        .models
+        .iter()
+        .map(|m| {
+            vec![
+                m.model.clone(),
+                m.version.clone(),
+                role(m).to_owned(),
+                m.algorithm.clone(),
+                m.validation_snapshot
+                    .map_or_else(|| "n/a".to_owned(), |d| d.to_string()),
+                m.promotion.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    page.table(
+        "Algorithm, validation snapshot and, for the models trained, what happened to the champion",
+        &[
+            "model",
+            "version",
+            "role",
+            "algorithm",
+            "validated on",
             "promotion",
         ],
         &rows,
@@ -639,18 +664,7 @@ fn models(page: &mut Report, r: &RunRecord) -> Result<(), retain_report::Error> 
         "ROC AUC (0.5: no better than chance)",
         charted
             .iter()
-            .map(|m| {
-                format!(
-                    "{} {} ({})",
-                    m.model,
-                    m.version,
-                    if m.role == MODEL_TRAINED {
-                        "trained"
-                    } else {
-                        "scored with"
-                    }
-                )
-            })
+            .map(|m| format!("{} {} ({})", m.model, m.version, role(m)))
             .collect(),
         series,
         vec![("chance".to_owned(), 0.5)],
@@ -893,7 +907,7 @@ mod tests {
             },
             SourceRecord {
                 table: "orders".to_owned(),
-                source: "file:///data/raw/orders.csv".to_owned(),
+                source: "file:///data/warehouse/raw/orders.csv".to_owned(),
                 read: 712,
                 staged: 700,
                 quarantined: 10,
@@ -1010,6 +1024,9 @@ mod tests {
         for needle in [
             // The totals row of the sources table.
             "<tr><td>total</td><td class=\"num\">1212</td><td class=\"num\">1197</td><td class=\"num\">13</td><td class=\"num\">2</td>",
+            // A source under the warehouse is shown relative to it, another in full.
+            "<td class=\"num\">0.6%</td><td>file:///data/raw/customers.csv</td></tr>",
+            "<td class=\"num\">1.4%</td><td>raw/orders.csv</td></tr>",
             // Top quarantine reason first.
             "<tr><td>orders</td><td>bad_amount</td><td class=\"num\">7</td>",
             "Top quarantine reasons (3 of 3 by rows",
@@ -1023,8 +1040,9 @@ mod tests {
             // An absurd mean still fits its cell.
             "<td>p_alive</td><td class=\"num\">8.985e28</td>",
             // Models.
-            "<td>churn</td><td>v0002</td><td>trained in this run</td><td>logistic</td><td>2026-08-03</td><td class=\"num\">0.8123</td><td class=\"num\">0.7345</td>",
-            "<td>champion, scored with</td>",
+            "<tr><td>churn</td><td>v0002</td><td>trained</td><td class=\"num\">0.8123</td><td class=\"num\">0.7345</td><td class=\"num\">0.8300</td><td class=\"num\">0.0120</td><td class=\"num\">2000</td><td class=\"num\">400</td></tr>",
+            "<tr><td>churn</td><td>v0002</td><td>scored with</td><td class=\"num\">0.8123</td><td>n/a</td>",
+            "<tr><td>churn</td><td>v0002</td><td>trained</td><td>logistic</td><td>2026-08-03</td><td>promoted to champion</td></tr>",
             // Actions.
             "<tr><td>welcome_offer</td><td class=\"num\">75</td><td class=\"num\">67</td><td class=\"num\">8</td><td class=\"num\">335.00</td>",
             "<tr><td>total</td><td class=\"num\">115</td><td class=\"num\">103</td><td class=\"num\">12</td><td class=\"num\">515.00</td>",
@@ -1144,7 +1162,7 @@ mod tests {
             page.contains("<tr><td>all sources</td><td>bad_amount</td><td class=\"num\">2</td>")
         );
         assert!(page.contains("<td>warehouse</td><td>not recorded</td>"));
-        assert!(page.contains("<td>churn</td><td>v0001</td><td>champion, scored with</td>"));
+        assert!(page.contains("<td>churn</td><td>v0001</td><td>scored with</td>"));
     }
 
     /// `no_action` is not an action: its customers are counted by reason.
