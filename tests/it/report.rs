@@ -218,7 +218,7 @@ fn every_run_writes_a_report_that_matches_its_record() {
     for m in ["churn", "repeat_purchase"] {
         assert!(html.contains(&format!("alt=\"Mean shift per input, {m}\"")));
     }
-    assert_eq!(drift["shift_threshold"], 0.5, "[score] drift-shift default");
+    assert_eq!(drift["shift_threshold"], 0.5, "[score] drift_shift default");
     assert!(html.contains("moved more than 0.5 training standard deviations"));
 
     // Model metrics: both models trained, then the champions scored with.

@@ -414,8 +414,8 @@ fn drift(page: &mut Report, r: &RunRecord) -> Result<(), retain_report::Error> {
     page.paragraph(&format!(
         "Each scoring model's inputs over its population at scoring, against the champion's \
          training data. An input drifted when its mean moved more than {} training standard \
-         deviations or its null share changed by more than {} points ([score] drift-shift, \
-         drift-null-share): {} of {} inputs{}",
+         deviations or its null share changed by more than {} points ([score] drift_shift, \
+         drift_null_share): {} of {} inputs{}",
         fmt_num(d.shift_threshold),
         fmt_num(100.0 * d.null_share_threshold),
         drifted.len(),

@@ -107,7 +107,7 @@ impl From<&IngestReport> for SourceRecord {
     }
 }
 
-/// Scoring drift: the thresholds (`[score] drift-shift`, `drift-null-share`) and every
+/// Scoring drift: the thresholds (`[score] drift_shift`, `drift_null_share`) and every
 /// model input, drifted or not, in model then input order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriftRecord {
