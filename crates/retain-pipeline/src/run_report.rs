@@ -159,6 +159,14 @@ fn header(page: &mut Report, r: &RunRecord) {
         strings(&["as of", &r.as_of.to_string()]),
         strings(&["status", &r.status]),
     ];
+    if !r.selected_stages.is_empty() {
+        let names: Vec<&str> = r.selected_stages.iter().map(|s| s.as_str()).collect();
+        let all = r.selected_stages == retain_config::Stage::ALL;
+        rows.push(strings(&[
+            "stages asked for",
+            &format!("{}{}", names.join(", "), if all { " (all)" } else { "" }),
+        ]));
+    }
     if let Some(e) = &r.error {
         rows.push(strings(&["error", e]));
     }
@@ -870,6 +878,7 @@ mod tests {
             rows_staged: 0,
             rows_quarantined: 0,
             quarantine_reasons: BTreeMap::new(),
+            selected_stages: vec![],
             stages: vec![],
             tables: vec![],
             models_registered: BTreeMap::new(),
@@ -886,6 +895,7 @@ mod tests {
     fn full() -> RunRecord {
         let mut r = empty("succeeded", None);
         r.command = "run".to_owned();
+        r.selected_stages = retain_config::Stage::ALL.to_vec();
         r.elapsed_ms = 41_000;
         r.stages = vec![
             stage("ingest", 9_000, 1_200),
@@ -1051,6 +1061,7 @@ mod tests {
             // Header and stages.
             "<td>warehouse</td><td>file:///data/warehouse</td>",
             "<td>total time</td><td>41.0 s</td>",
+            "<td>stages asked for</td><td>ingest, features, clv, train, score, actions (all)</td>",
             "<tr><td>train repeat_purchase</td><td class=\"num\">8</td>",
         ] {
             assert!(page.contains(needle), "no `{needle}` in the page");
