@@ -270,8 +270,8 @@ impl Ctx {
     }
 
     /// End a writing command: write its run record (`runs/<run_id>.json`, with `error`
-    /// when it failed) and its report (`runs/<run_id>.html`), and release the write lock (a failure is logged: the lock then
-    /// goes stale and the next run takes it over).
+    /// when it failed) and its report (`runs/<run_id>.html`), and release the write lock
+    /// (a failure is logged: the lock then goes stale and the next run takes it over).
     pub async fn close(&mut self, error: Option<String>) {
         if self.locked {
             self.write_record(error).await;
