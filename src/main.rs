@@ -565,6 +565,10 @@ async fn run_pipeline(args: PipelineRunArgs) -> Result<ExitCode> {
             for s in &report.stages {
                 stage_line(&mut out, s);
             }
+            out.push_str(&format!(
+                "  report: {}\n",
+                run_report_url(&report.warehouse, &report.run_id)
+            ));
             print_out(out.trim_end());
         }
     }
@@ -574,6 +578,11 @@ async fn run_pipeline(args: PipelineRunArgs) -> Result<ExitCode> {
         started.elapsed().as_secs_f64()
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where a run's HTML report is (`runs/<run_id>.html`, written with its record).
+fn run_report_url(warehouse: &str, run_id: &str) -> String {
+    format!("{}/runs/{run_id}.html", warehouse.trim_end_matches('/'))
 }
 
 /// `retain run --dry-run`: the dates, what is skipped, and each stage's inputs and
@@ -1004,11 +1013,24 @@ fn print_report(r: &RunReport, synth: Option<std::time::Duration>) {
         .iter()
         .filter(|t| t.table == "features/customer")
         .collect();
+    if !features.is_empty() {
+        let _ = writeln!(
+            out,
+            "  features/customer: {} as-of partitions",
+            features.len()
+        );
+    }
+    if !r.models.is_empty() {
+        let _ = writeln!(
+            out,
+            "  training/<model>/run_as_of={}; models/<model>/<version>/",
+            r.as_of
+        );
+    }
     let _ = writeln!(
         out,
-        "  features/customer: {} as-of partitions; training/<model>/run_as_of={}; models/<model>/<version>/",
-        features.len(),
-        r.as_of
+        "\nrun report: {}",
+        run_report_url(&r.warehouse, &r.run_id)
     );
     print_out(out.trim_end());
 }

@@ -238,9 +238,36 @@ fn stages_run_alone_read_what_earlier_runs_published() {
 
     // Scoring needs a champion, and deciding actions needs scores: each says which
     // command to run.
-    let out = run(wh, &["--stages", "score"]);
+    let out = run(wh, &["--stages", "features,score"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("has no champion"), "{}", stderr(&out));
+    // The failed run's record keeps the stage that finished before the failure.
+    let listing = stdout(&run_ok(retain().args(["runs", "--out"]).arg(wh)));
+    let failed = listing
+        .lines()
+        .find(|l| l.contains(" run:features,score ") && l.contains(" failed "))
+        .unwrap_or_else(|| panic!("{listing}"));
+    let id = failed.split_whitespace().next().unwrap();
+    let shown = run_ok(
+        retain()
+            .args(["runs", "show", id, "--json", "--out"])
+            .arg(wh),
+    );
+    let record: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let stages: Vec<&str> = record["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["features"], "{record}");
+    assert!(
+        record["error"]
+            .as_str()
+            .unwrap()
+            .contains("has no champion"),
+        "{record}"
+    );
     let out = run(wh, &["--stages", "actions"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(

@@ -923,42 +923,14 @@ pub async fn run(settings: Settings) -> Result<RunReport> {
 
 async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: Option<&Policy>) -> Result<RunReport> {
     let selected = |s: Stage| settings.pipeline.stages.contains(&s);
-    let mut stages = Vec::new();
-    let mut stage = |name: &str, started: Instant, rows: u64, detail: String| {
-        let elapsed = started.elapsed();
-        tracing::info!(
-            stage = name,
-            rows,
-            elapsed_ms = elapsed.as_millis() as u64,
-            "stage finished"
-        );
-        stages.push(StageReport {
-            stage: name.to_owned(),
-            elapsed,
-            rows,
-            detail,
-        });
-    };
+    // Each stage is recorded as it finishes (Ctx::stage_done), so a failed run's record
+    // keeps the stages before the failure.
     let as_of = settings.as_of;
     let partition = format!("as_of={as_of}");
 
     // Ingest, or the staged tables an earlier run published.
     let ingest = if selected(Stage::Ingest) {
-        async {
-            let t = Instant::now();
-            let ingest = ingest::run(ctx).await?;
-            let staged: u64 = ingest.iter().map(|r| r.staged).sum();
-            let quarantined: u64 = ingest.iter().map(|r| r.quarantined).sum();
-            stage(
-                "ingest",
-                t,
-                staged,
-                format!("{} sources, {quarantined} rows quarantined", ingest.len()),
-            );
-            Ok::<_, Error>(ingest)
-        }
-        .instrument(stage_span("ingest"))
-        .await?
+        ingest_stage(ctx).instrument(stage_span("ingest")).await?
     } else {
         register_staged(ctx).await?;
         Vec::new()
@@ -970,7 +942,7 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: Option<&Policy>) -> 
             let t = Instant::now();
             ctx.features(as_of).await?;
             let feature_rows = ctx.tables.last().map(|t| t.rows).unwrap_or(0);
-            stage("features", t, feature_rows, partition.clone());
+            ctx.stage_done("features", t, feature_rows, partition.clone());
             Ok::<_, Error>(())
         }
         .instrument(stage_span("features"))
@@ -986,7 +958,7 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: Option<&Policy>) -> 
             Ok::<_, Error>(match ctx.clv_fit(as_of).await?.1 {
                 Ok(_) => {
                     let r = clv::register(ctx, as_of).await?;
-                    stage(
+                    ctx.stage_done(
                         "clv",
                         t,
                         r.model.summary.customers as u64,
@@ -995,7 +967,7 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: Option<&Policy>) -> 
                     Some(r)
                 }
                 Err(reason) => {
-                    stage("clv", t, 0, format!("not fitted: {reason}"));
+                    ctx.stage_done("clv", t, 0, format!("not fitted: {reason}"));
                     None
                 }
             })
@@ -1018,17 +990,11 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: Option<&Policy>) -> 
             let report = async {
                 let t = Instant::now();
                 let (_, report) = train::train(ctx, spec, Promote::IfBetter).await?;
-                stage(
+                ctx.stage_done(
                     &name,
                     t,
                     report.training_rows + report.validation_rows,
-                    format!(
-                        "{} snapshots, out-of-time AUC {}",
-                        report.training_snapshots + 1,
-                        report
-                            .validation_auc
-                            .map_or_else(|| "n/a (one class)".into(), |a| format!("{a:.3}"))
-                    ),
+                    train_detail(&report),
                 );
                 Ok::<_, Error>(report)
             }
@@ -1052,7 +1018,7 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: Option<&Policy>) -> 
                 None => clv_version_as_of(ctx).await,
             };
             let s = score(ctx, &partition, &churn, &repeat, clv_version).await?;
-            stage(
+            ctx.stage_done(
                 "score",
                 t,
                 s.manifest.rows,
@@ -1075,7 +1041,7 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: Option<&Policy>) -> 
                 require_scores(ctx).await?;
             }
             let (nba, s) = actions::next_best_action(ctx, &partition, policy).await?;
-            stage(
+            ctx.stage_done(
                 "next best action",
                 t,
                 nba.rows,
@@ -1087,7 +1053,6 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: Option<&Policy>) -> 
         .await?;
         summary = Some(s);
     }
-    ctx.stages = stages.clone();
 
     let (counts, drift) = match scored {
         Some(s) => (s.counts, s.drift),
@@ -1097,7 +1062,7 @@ async fn run_in(ctx: &mut Ctx, settings: &Settings, policy: Option<&Policy>) -> 
         run_id: settings.run_id.clone(),
         as_of,
         warehouse: ctx.wh.root.url(),
-        stages,
+        stages: ctx.stages.clone(),
         ingest,
         models,
         clv: clv_report,
