@@ -444,6 +444,41 @@ mod tests {
         assert!(early > late);
     }
 
+    /// Parameters fitted on a synthetic shop (seed 7, 2,000 customers, as of
+    /// 2026-03-06) where customers a few days old got negative expected purchases (down
+    /// to −1,665) before ₂F₁ summed its positive series near z = 1 directly.
+    #[test]
+    fn conditional_expected_purchases_are_non_negative_and_grow_with_the_horizon() {
+        let fitted = BgNbdParams {
+            r: 0.4840242774885819,
+            alpha: 3.2147787878179277,
+            a: 8.748922655909738,
+            b: 64.17898056331597,
+        };
+        for params in [fitted, PAPER] {
+            for x in [0.0, 1.0, 2.0, 5.0, 12.0, 30.0] {
+                for t in [0.01, 0.05, 0.41, 1.0, 4.0, 13.0, 52.0, 104.0] {
+                    for t_x in [0.0, 0.5 * t, t] {
+                        if x == 0.0 && t_x > 0.0 {
+                            continue;
+                        }
+                        let mut last = 0.0;
+                        for horizon in [1.0, 90.0 / 7.0, 52.0, 520.0] {
+                            let y = params
+                                .conditional_expected_purchases_one(horizon, x, t_x, t)
+                                .unwrap();
+                            assert!(
+                                y.is_finite() && y >= last,
+                                "{params:?}: E[Y({horizon}) | x {x}, t_x {t_x}, T {t}] = {y} after {last}"
+                            );
+                            last = y;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn expected_purchases_properties() {
         // E[X(t)] increases with t from 0; E[Y(0)] = 0.
