@@ -80,13 +80,21 @@ pub async fn runs(args: RunsArgs) -> Result<ExitCode> {
             let settings = args.place.settings(None)?;
             let url = settings.warehouse.clone();
             let all = retain_pipeline::runs_list(settings).await?;
+            // The command column fits the longest shown (`run:features,score,actions`).
+            let w = all
+                .iter()
+                .take(args.limit)
+                .map(|r| what(r).len())
+                .max()
+                .unwrap_or(0)
+                .max("command".len());
             let mut out = String::new();
             if all.is_empty() {
                 let _ = writeln!(out, "no runs recorded in {url}");
             } else {
                 let _ = writeln!(
                     out,
-                    "{:<23} {:<10} {:<10} {:<9} {:>8} {:>9} {:>9} {:>11} {:>9}  models",
+                    "{:<23} {:<10} {:<w$} {:<9} {:>8} {:>9} {:>9} {:>11} {:>9}  models",
                     "run",
                     "as of",
                     "command",
@@ -101,7 +109,7 @@ pub async fn runs(args: RunsArgs) -> Result<ExitCode> {
             for r in all.iter().take(args.limit) {
                 let _ = writeln!(
                     out,
-                    "{:<23} {:<10} {:<10} {:<9} {:>8} {:>9} {:>9} {:>11} {:>9}  {}",
+                    "{:<23} {:<10} {:<w$} {:<9} {:>8} {:>9} {:>9} {:>11} {:>9}  {}",
                     r.run_id,
                     r.as_of,
                     what(r),
