@@ -297,7 +297,8 @@ fn a_secret_in_the_pipeline_file_is_refused() {
     let pipeline = tiny_pipeline(dir.path(), "s3://x/wh", &storage);
     let out = retain_s3(&s3).args(["run", &pipeline]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    // A configuration error: exit 2.
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("holds a secret"), "{err}");
     assert!(!err.contains(&s3.secret_key), "secret echoed: {err}");
 }
