@@ -25,7 +25,7 @@ lint:
 # API docs (under cargo's target dir) and the man page (target/retain.1). `mkdir`: with
 # CARGO_TARGET_DIR set elsewhere, ./target does not exist and the redirect would fail.
 docs:
-    cargo doc --workspace --no-deps
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
     mkdir -p target
     cargo run --release -- man > target/retain.1
 

@@ -56,7 +56,7 @@ struct Cli {
 enum Command {
     /// Generate a synthetic shop and run the whole pipeline on it.
     ///
-    /// Writes raw exports to <OUT>/raw/ and every table under <OUT>, then prints rows
+    /// Writes raw exports to `OUT/raw/` and every table under `OUT` (`--out`), then prints rows
     /// per stage, the models' out-of-time AUC, customers per lifecycle stage, risk tier
     /// and action, and where the tables are.
     Demo(DemoArgs),

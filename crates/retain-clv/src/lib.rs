@@ -21,7 +21,7 @@
 //! ([`GammaGammaFit::fit`]); [`GammaGammaParams`] gives each customer's expected spend per
 //! purchase given (x, z̄), and the population mean p·γ/(q − 1).
 //!
-//! **CLV** ([`clv`]): Σₖ (E[Y(kΔ)] − E[Y((k−1)Δ)]) · E[spend] / (1 + d)ᵏ over k = 1..n periods
+//! **CLV** ([`clv`]): Σₖ (E[Y(kΔ)] − E[Y((k−1)Δ)]) · E\[spend\] / (1 + d)ᵏ over k = 1..n periods
 //! of length Δ, with Δ, n and the discount rate d per period given explicitly
 //! ([`ClvHorizon`]); multiply by a margin to turn revenue into profit.
 //!

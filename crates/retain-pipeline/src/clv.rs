@@ -4,9 +4,9 @@
 //! - **Features.** For every feature date D the models are fitted on the summary as of D
 //!   (facts strictly before D, like every feature) and give each customer with a completed
 //!   order `p_alive`, `expected_purchases_90d` and `clv_12m`, appended to the feature table
-//!   ([`Ctx::features`]). A fit that fails (a shop where nobody buys twice) leaves those
+//!   (`Ctx::features`). A fit that fails (a shop where nobody buys twice) leaves those
 //!   columns NULL, with the reason logged and in the partition's manifest.
-//! - **Registry.** [`register`] stores the fit as of the run's date as a version of the
+//! - **Registry.** `register` stores the fit as of the run's date as a version of the
 //!   model `clv` (`models/clv/vNNNN/`: model.json, metrics.json, report.html,
 //!   manifest.json) with the model checks analysts expect: the models refitted on the
 //!   data before a holdout period, and their expected repeat purchases against the actual
@@ -498,7 +498,7 @@ pub struct ClvMetrics {
     pub run_id: String,
 }
 
-/// What [`register`] stored.
+/// What `register` stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClvReport {
     pub version: String,
