@@ -21,6 +21,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Float64Type, Int64Type, Schema};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::ScalarValue;
+use datafusion::prelude::DataFrame;
 use retain_clv::{
     BgNbdFit, BgNbdParams, ClvHorizon, CustomerPrediction, GammaGammaFit, SpendSummary, Summary,
 };
@@ -357,8 +358,8 @@ impl Ctx {
         Ok(columns(&rows, &model, date))
     }
 
-    /// Run the summary SQL as of `date`.
-    async fn clv_summary(&self, date: NaiveDate) -> Result<SummaryRows> {
+    /// The summary SQL as of `date`, planned (not run), with its file's origin.
+    pub(crate) async fn clv_summary_query(&self, date: NaiveDate) -> Result<(DataFrame, String)> {
         let cfg = &self.settings.pipeline.clv;
         let file = self
             .sql
@@ -367,16 +368,19 @@ impl Ctx {
             "time_unit_days",
             ScalarValue::Int64(Some(i64::from(cfg.time_unit_days))),
         );
-        let batches = self
-            .engine
-            .query(&file, &params)
-            .await?
+        Ok((self.engine.query(&file, &params).await?, file.origin))
+    }
+
+    /// Run the summary SQL as of `date`.
+    async fn clv_summary(&self, date: NaiveDate) -> Result<SummaryRows> {
+        let (query, origin) = self.clv_summary_query(date).await?;
+        let batches = query
             .collect()
             .await
-            .map_err(df_err(format!("running {}", file.origin)))?;
+            .map_err(df_err(format!("running {origin}")))?;
         summary_rows(&batches).map_err(|message| Error::Stage {
             stage: "clv",
-            message: format!("{}: {message}", file.origin),
+            message: format!("{origin}: {message}"),
         })
     }
 }

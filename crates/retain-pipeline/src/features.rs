@@ -10,9 +10,10 @@ use std::time::Instant;
 
 use chrono::NaiveDate;
 use datafusion::common::ScalarValue;
+use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 use retain_config::PipelineConfig;
-use retain_sql::Params;
+use retain_sql::{Params, SqlFile};
 use retain_store::PublishMeta;
 
 use crate::{Ctx, Result, clv, df_err, toml_params};
@@ -49,6 +50,17 @@ pub(crate) fn feature_params(
 }
 
 impl Ctx {
+    /// The feature SQL as of `date`, planned (not run), and its file. Its output lacks
+    /// the CLV columns, which are appended batch by batch (`clv::with_clv_fields`).
+    pub(crate) async fn feature_query(&self, date: NaiveDate) -> Result<(DataFrame, SqlFile)> {
+        let cfg = &self.settings.pipeline.features;
+        let file = self
+            .sql
+            .load(cfg.sql.as_deref().unwrap_or(DEFAULT_FEATURE_SQL))?;
+        let params = feature_params(&self.settings.pipeline, &self.absent, date, &file.origin)?;
+        Ok((self.engine.query(&file, &params).await?, file))
+    }
+
     /// Publish features as of `date` (once per run) and return the partition name.
     pub async fn features(&mut self, date: NaiveDate) -> Result<String> {
         let partition = format!("as_of={date}");
@@ -56,13 +68,8 @@ impl Ctx {
             return Ok(partition);
         }
         let started = Instant::now();
-        let cfg = &self.settings.pipeline.features;
-        let file = self
-            .sql
-            .load(cfg.sql.as_deref().unwrap_or(DEFAULT_FEATURE_SQL))?;
-        let params = feature_params(&self.settings.pipeline, &self.absent, date, &file.origin)?;
         let clv = self.clv_columns(date).await?;
-        let df = self.engine.query(&file, &params).await?;
+        let (df, file) = self.feature_query(date).await?;
         let schema = Arc::new(clv::with_clv_fields(df.schema().as_arrow()));
         let stream = df
             .execute_stream()

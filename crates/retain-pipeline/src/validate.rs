@@ -11,12 +11,10 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::prelude::DataFrame;
 use retain_config::ModelSpec;
-use retain_sql::Params;
 use serde::Serialize;
 
 use crate::{
-    Error, Result, Settings, actions, clv, contract, df_err, features, ingest, open_with,
-    toml_params, train,
+    Error, Result, Settings, actions, clv, contract, df_err, ingest, open_with, toml_params, train,
 };
 
 /// One thing checked, for the report: what, and what was found.
@@ -139,15 +137,7 @@ pub async fn validate(settings: &Settings) -> Result<Validation> {
 
     // Features: the feature SQL (and the CLV summary it is joined with).
     let as_of = settings.as_of;
-    let file = ctx.sql.load(
-        pipeline
-            .features
-            .sql
-            .as_deref()
-            .unwrap_or(features::DEFAULT_FEATURE_SQL),
-    )?;
-    let params = features::feature_params(pipeline, &ctx.absent, as_of, &file.origin)?;
-    let df = ctx.engine.query(&file, &params).await?;
+    let (df, file) = ctx.feature_query(as_of).await?;
     let feature_schema: SchemaRef = Arc::new(clv::with_clv_fields(df.schema().as_arrow()));
     physical(df, &file.origin).await?;
     check(
@@ -159,16 +149,9 @@ pub async fn validate(settings: &Settings) -> Result<Validation> {
         ),
     );
     if pipeline.clv.enabled {
-        let clv_file = ctx
-            .sql
-            .load(pipeline.clv.sql.as_deref().unwrap_or(clv::CLV_SUMMARY_SQL))?;
-        let params = Params::new().with_date("as_of", as_of).with(
-            "time_unit_days",
-            datafusion::common::ScalarValue::Int64(Some(i64::from(pipeline.clv.time_unit_days))),
-        );
-        let df = ctx.engine.query(&clv_file, &params).await?;
-        physical(df, &clv_file.origin).await?;
-        check("clv summary".into(), clv_file.origin.clone());
+        let (df, origin) = ctx.clv_summary_query(as_of).await?;
+        physical(df, &origin).await?;
+        check("clv summary".into(), origin);
     }
     ctx.register_schema("features", feature_schema.clone())?;
 
