@@ -407,6 +407,44 @@ fn validate_plans_everything_and_runs_nothing() {
         "{}",
         stderr(&out)
     );
+    // A model population that is not a boolean over the feature columns (a misspelt
+    // column, a number): a configuration error, as training would find it.
+    let models = wh.join("models");
+    copy_dir(Path::new("models"), &models);
+    let churn = std::fs::read_to_string(models.join("churn.toml")).unwrap();
+    assert!(churn.contains("horizon-days = 90\n"));
+    let with_models = write(
+        "models.toml",
+        demo_text.replace(
+            "as-of = \"2026-11-01\"",
+            &format!(
+                "as-of = \"2026-11-01\"\nmodels-dir = \"{}\"",
+                models.display()
+            ),
+        ),
+    );
+    for (population, expected) in [
+        ("shoper_type = 'relational'", "shoper_type"),
+        ("tenure_days", "it is of type Float64"),
+    ] {
+        std::fs::write(
+            models.join("churn.toml"),
+            churn.replace(
+                "horizon-days = 90\n",
+                &format!("horizon-days = 90\npopulation = \"{population}\"\n"),
+            ),
+        )
+        .unwrap();
+        let out = validate(&with_models);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!(
+                "population `{population}` is not a boolean expression over the feature columns"
+            )) && stderr(&out).contains(expected),
+            "{}",
+            stderr(&out)
+        );
+    }
     // A policy expression over a column that does not exist: a configuration error.
     let policy = std::fs::read_to_string("pipelines/policies/retention.toml").unwrap();
     let bad_policy = write(
@@ -435,7 +473,12 @@ fn validate_plans_everything_and_runs_nothing() {
     assert_eq!(
         files(wh)
             .iter()
-            .filter(|f| !f.starts_with("raw/") && !f.starts_with("sql/") && !f.ends_with(".toml"))
+            .filter(|f| {
+                !f.starts_with("raw/")
+                    && !f.starts_with("sql/")
+                    && !f.starts_with("models/")
+                    && !f.ends_with(".toml")
+            })
             .count(),
         0,
         "failed validations write nothing either"

@@ -13,7 +13,8 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Schema, TimestampMicrosecondType};
 use datafusion::common::JoinType;
 use datafusion::functions_aggregate::expr_fn::max;
-use datafusion::prelude::{DataFrame, col, lit};
+use datafusion::logical_expr::ExprSchemable;
+use datafusion::prelude::{DataFrame, Expr, col, lit};
 use ndarray::{Array2, Axis};
 use retain_config::{AlgorithmKind, CalibrationMethod, FeatureSelection, ModelSpec};
 use retain_model::calibration::{self, Calibration, Method};
@@ -370,6 +371,34 @@ pub(crate) async fn label_query(
 /// both to compare each model's inputs with its training data on the same kind of
 /// customer. A set rather than a join: the ids are small, and the features then stream
 /// through scoring whatever DataFusion would pick as a join's build side.
+/// A spec's `population` filter as an expression over `features` (None when the spec
+/// has none). One that does not parse over the feature columns, or is not a boolean, is
+/// a configuration error naming the spec; training, scoring and `retain validate` all
+/// read it here.
+pub(crate) fn population_filter(spec: &ModelSpec, features: &DataFrame) -> Result<Option<Expr>> {
+    let Some(text) = &spec.population else {
+        return Ok(None);
+    };
+    let invalid = |why: String| Error::Invalid {
+        stage: "train",
+        message: format!(
+            "model spec {}: population `{text}` is not a boolean expression over the feature columns: {}",
+            spec.origin,
+            why.split_whitespace().collect::<Vec<_>>().join(" ")
+        ),
+    };
+    let expr = features
+        .parse_sql_expr(text)
+        .map_err(|e| invalid(e.to_string()))?;
+    let ty = expr
+        .get_type(features.schema())
+        .map_err(|e| invalid(e.to_string()))?;
+    if ty != DataType::Boolean && ty != DataType::Null {
+        return Err(invalid(format!("it is of type {ty}")));
+    }
+    Ok(Some(expr))
+}
+
 pub(crate) async fn population(
     ctx: &Ctx,
     spec: &ModelSpec,
@@ -393,13 +422,7 @@ pub(crate) async fn population(
             ids.extend(c.iter().flatten().map(str::to_owned));
         }
     }
-    let filter = match &spec.population {
-        Some(expr) => features
-            .parse_sql_expr(expr)
-            .map_err(df_err(format!("population filter of {}", spec.origin)))?
-            .is_true(),
-        None => lit(true),
-    };
+    let filter = population_filter(spec, &features)?.map_or(lit(true), Expr::is_true);
     let features = features
         .with_column(flag, filter)
         .map_err(df_err(format!("population filter of {}", spec.origin)))?;
@@ -431,15 +454,7 @@ pub(crate) async fn train(
         if features.is_none() {
             features = Some(resolve_features(spec, table.schema().as_arrow())?);
         }
-        if let Some(expr) = &spec.population {
-            let filter = table.parse_sql_expr(expr).map_err(|e| Error::Invalid {
-                stage: "train",
-                message: format!(
-                    "model spec {}: population `{expr}` is not a boolean expression over the feature columns: {}",
-                    spec.origin,
-                    e.to_string().lines().collect::<Vec<_>>().join(" ")
-                ),
-            })?;
+        if let Some(filter) = population_filter(spec, &table)? {
             table = table
                 .filter(filter)
                 .map_err(df_err(format!("population filter of {}", spec.origin)))?;

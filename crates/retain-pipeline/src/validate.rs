@@ -159,20 +159,12 @@ pub async fn validate(settings: &Settings) -> Result<Validation> {
     // is a boolean over it, their label SQL plans.
     for spec in &specs {
         let inputs = train::resolve_features(spec, &feature_schema)?;
-        if let Some(expr) = &spec.population {
-            let features = ctx
-                .df()
-                .table("features")
-                .await
-                .map_err(df_err("reading features"))?;
-            features.parse_sql_expr(expr).map_err(|e| Error::Invalid {
-                stage: "validate",
-                message: format!(
-                    "model spec {}: population `{expr}` is not a boolean expression over the feature columns: {e}",
-                    spec.origin
-                ),
-            })?;
-        }
+        let features = ctx
+            .df()
+            .table("features")
+            .await
+            .map_err(df_err("reading features"))?;
+        train::population_filter(spec, &features)?;
         let file = ctx.sql.load(&spec.label_sql)?;
         let params = toml_params(&spec.label_params, &file.origin)?;
         let labels = train::label_query(&ctx, spec, &file, &params, as_of).await?;
