@@ -741,10 +741,10 @@ async fn register_staged(ctx: &mut Ctx) -> Result<()> {
 async fn features_as_of(ctx: &mut Ctx) -> Result<(String, bool)> {
     let as_of = ctx.settings.as_of;
     let partition = format!("as_of={as_of}");
-    match ctx.wh.manifest("features/customer", &partition).await {
-        Ok(_) => Ok((partition, true)),
-        Err(retain_store::Error::NotPublished { .. }) => Ok((ctx.features(as_of).await?, false)),
-        Err(e) => Err(e.into()),
+    if ctx.wh.is_published("features/customer", &partition).await? {
+        Ok((partition, true))
+    } else {
+        Ok((ctx.features(as_of).await?, false))
     }
 }
 
@@ -764,17 +764,20 @@ async fn clv_version_as_of(ctx: &Ctx) -> Option<String> {
 async fn require_scores(ctx: &Ctx) -> Result<()> {
     let as_of = ctx.settings.as_of;
     let partition = format!("as_of={as_of}");
-    match ctx.wh.manifest("scores/customer_risk", &partition).await {
-        Ok(_) => Ok(()),
-        Err(retain_store::Error::NotPublished { .. }) => Err(Error::Stage {
-            stage: "next best action",
-            message: format!(
-                "no scores/customer_risk/{partition} in {}: run `retain score --as-of {as_of}` first",
-                ctx.wh.root.url(),
-            ),
-        }),
-        Err(e) => Err(e.into()),
+    if ctx
+        .wh
+        .is_published("scores/customer_risk", &partition)
+        .await?
+    {
+        return Ok(());
     }
+    Err(Error::Stage {
+        stage: "next best action",
+        message: format!(
+            "no scores/customer_risk/{partition} in {}: run `retain score --as-of {as_of}` first",
+            ctx.wh.root.url(),
+        ),
+    })
 }
 
 /// The champions of the pipeline's churn and repeat-purchase models (hash-verified).

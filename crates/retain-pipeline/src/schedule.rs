@@ -119,23 +119,20 @@ pub async fn plan(settings: &Settings, dates: &[NaiveDate], force: bool) -> Resu
             let done = match stage {
                 Stage::Ingest => continue,
                 Stage::Clv if !clv => continue,
-                Stage::Features => ctx
-                    .wh
-                    .manifest("features/customer", &partition)
-                    .await
-                    .is_ok(),
+                // A store that does not answer fails the plan: it is not "unpublished".
+                Stage::Features => ctx.wh.is_published("features/customer", &partition).await?,
                 Stage::Clv => registered_on("clv", as_of),
                 Stage::Train => specs.iter().all(|s| registered_on(&s.name, as_of)),
-                Stage::Score => ctx
-                    .wh
-                    .manifest("scores/customer_risk", &partition)
-                    .await
-                    .is_ok(),
-                Stage::Actions => ctx
-                    .wh
-                    .manifest("scores/next_best_action", &partition)
-                    .await
-                    .is_ok(),
+                Stage::Score => {
+                    ctx.wh
+                        .is_published("scores/customer_risk", &partition)
+                        .await?
+                }
+                Stage::Actions => {
+                    ctx.wh
+                        .is_published("scores/next_best_action", &partition)
+                        .await?
+                }
             };
             keyed += 1;
             if done {

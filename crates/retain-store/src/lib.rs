@@ -1036,6 +1036,17 @@ impl Warehouse {
         Ok(removed)
     }
 
+    /// Whether a partition is published (its manifest exists). Any other failure to read
+    /// the manifest (the store does not answer, the manifest does not parse) is an error,
+    /// not a "no".
+    pub async fn is_published(&self, table: &str, partition: &str) -> Result<bool> {
+        match self.manifest(table, partition).await {
+            Ok(_) => Ok(true),
+            Err(Error::NotPublished { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The manifest of a published partition, or `NotPublished`.
     pub async fn manifest(&self, table: &str, partition: &str) -> Result<Manifest> {
         let dir = self.partition_path(table, partition);
@@ -1241,6 +1252,29 @@ mod tests {
         assert_eq!(names, vec!["_manifest.json", "part-00000.parquet"]);
         // Nothing is left aside.
         assert!(root.list(&root.child(TMP)).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn is_published_says_no_only_when_there_is_no_manifest() {
+        let root = memory();
+        let (schema, b) = batch(&[1]);
+        let w = Warehouse::new(root.clone(), "run1");
+        assert!(!w.is_published("t", "p=1").await.unwrap());
+        w.publish(
+            "t",
+            "p=1",
+            schema,
+            futures::stream::iter(vec![Ok::<_, std::io::Error>(b)]),
+            PublishMeta::default(),
+        )
+        .await
+        .unwrap();
+        assert!(w.is_published("t", "p=1").await.unwrap());
+        // A manifest that cannot be read is an error, not "unpublished" (a backfill would
+        // otherwise rerun the date over it).
+        let path = w.partition_path("t", "p=2").join(MANIFEST);
+        root.put(&path, b"{ not json".to_vec()).await.unwrap();
+        assert!(w.is_published("t", "p=2").await.is_err());
     }
 
     #[tokio::test]
