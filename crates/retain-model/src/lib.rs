@@ -665,4 +665,28 @@ mod tests {
         let b = fit_logistic("t", &d, 1.0, 100).unwrap();
         assert_eq!(a, b);
     }
+
+    /// `stable_unit` decides calibration hold-outs and control groups, so its values
+    /// must never change: these were computed with it before it moved anywhere.
+    #[test]
+    fn stable_unit_values_are_pinned() {
+        let cases: [(u64, &[&str], u64); 9] = [
+            (0, &[], 0x3fee_a542_bd35_36bd),
+            (0, &[""], 0x3fee_a542_bd35_36bd),
+            (0, &["c1"], 0x3fce_d69c_6cb6_6c54),
+            (42, &["c1"], 0x3fc4_8c47_13c3_7f40),
+            (42, &["C000123"], 0x3fe2_0b77_c8f0_2551),
+            (7, &["winback_email", "C000123"], 0x3faf_6109_e32f_3b90),
+            (7, &["winback_email", ""], 0x3fbe_e228_f332_a040),
+            // The separator keeps ("a", "b") apart from ("ab").
+            (7, &["winback_emailC000123"], 0x3fc5_5145_0716_1380),
+            (u64::MAX, &["ünïcode", "x"], 0x3fef_7d9f_5894_88fe),
+        ];
+        for (seed, parts, bits) in cases {
+            let v = stable_unit(seed, parts);
+            assert_eq!(v.to_bits(), bits, "stable_unit({seed}, {parts:?}) = {v}");
+            assert!((0.0..1.0).contains(&v));
+        }
+        assert_eq!(stable_unit(42, &["C000123"]), 0.563_899_891_335_646_4);
+    }
 }
