@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::{Error, Result, one_line};
+use crate::error::{Error, Result, one_line};
 
 /// The default policy shipped as `pipelines/policies/retention.toml`, embedded.
 pub const DEFAULT_POLICY: &str = include_str!("../../../pipelines/policies/retention.toml");
@@ -464,5 +464,19 @@ mod tests {
             a.fingerprint(),
             Policy::from_toml(ONE, "x").unwrap().fingerprint()
         );
+    }
+
+    #[test]
+    fn every_shipped_policy_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/policies");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Policy::from_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 1, "{n} policies");
     }
 }
