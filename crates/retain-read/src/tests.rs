@@ -1,7 +1,13 @@
-use super::*;
-use arrow::array::AsArray;
+use std::sync::Arc;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+use futures::TryStreamExt;
 use object_store::memory::InMemory;
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use super::{Format, RawFile, RawSource, ReadError, ReadOptions, SOURCE_FILE};
 
 async fn source(files: &[(&str, Vec<u8>)], options: ReadOptions) -> Result<RawSource, ReadError> {
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
