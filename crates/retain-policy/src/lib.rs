@@ -16,6 +16,10 @@ use chrono::NaiveDate;
 use retain_config::policy::{Driver, NO_ACTION, Policy};
 use serde::Serialize;
 
+mod stable;
+
+pub use stable::stable_unit;
+
 /// Why a candidate action was not given.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Block {
@@ -308,9 +312,8 @@ impl<'p> Engine<'p> {
                 blocks.push((ci, k, b));
                 continue;
             }
-            let control =
-                retain_model::stable_unit(p.seed, &[a.name.as_str(), &customers[ci as usize].id])
-                    < a.control_share(p);
+            let control = stable_unit(p.seed, &[a.name.as_str(), &customers[ci as usize].id])
+                < a.control_share(p);
             s.selected += 1;
             if control {
                 s.control += 1;
