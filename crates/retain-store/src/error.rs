@@ -1,0 +1,123 @@
+//! The storage layer's errors, and object_store errors rendered as one line.
+
+use std::time::Duration;
+
+use crate::lock::LockInfo;
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The warehouse or source location is not a URL or path we can use.
+    #[error("invalid location `{location}`: {message}")]
+    InvalidLocation { location: String, message: String },
+    /// The object store refused or failed an operation.
+    #[error("storage error at `{location}`: {}", one_line(source))]
+    Store {
+        location: String,
+        #[source]
+        source: object_store::Error,
+    },
+    /// Writing Parquet failed.
+    #[error("cannot write parquet `{location}`: {source}")]
+    Parquet {
+        location: String,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// The batches fed to the writer failed upstream (e.g. a query error).
+    #[error("producing rows for `{location}` failed: {source}")]
+    Upstream {
+        location: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A partition was asked for that has no manifest: it was never published (or its
+    /// publish did not complete).
+    #[error(
+        "table `{table}` partition `{partition}` is not published (no _manifest.json at `{location}`)"
+    )]
+    NotPublished {
+        table: String,
+        partition: String,
+        location: String,
+    },
+    /// A manifest exists but cannot be parsed.
+    #[error("corrupt manifest `{location}`: {message}")]
+    CorruptManifest { location: String, message: String },
+    /// Another run holds the warehouse's write lock.
+    #[error(
+        "the warehouse is in use by run {} ({}, as of {}, on {} pid {}, since {}): retain does not interleave two runs on one warehouse. The lock ends with that run, or counts as stale {} after it was taken (the next run then takes it over); to break it by hand, delete `{location}`",
+        holder.run_id,
+        holder.command,
+        holder.as_of.as_deref().unwrap_or("-"),
+        holder.host,
+        holder.pid,
+        holder.acquired_at.format("%Y-%m-%dT%H:%M:%SZ"),
+        humantime(*stale_after)
+    )]
+    Locked {
+        location: String,
+        holder: Box<LockInfo>,
+        stale_after: Duration,
+    },
+}
+
+/// `2h`, `90m`, `45s`: a duration as people write it.
+fn humantime(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 && s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s >= 60 && s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An object_store error as one line: the kind of failure first, without the retry
+/// bookkeeping and nested `source:` chains a user cannot act on.
+pub fn one_line(e: &object_store::Error) -> String {
+    use object_store::Error as E;
+    let full = {
+        let mut text = e.to_string();
+        let mut src = std::error::Error::source(e);
+        while let Some(s) = src {
+            let t = s.to_string();
+            if !text.contains(&t) {
+                text.push_str(": ");
+                text.push_str(&t);
+            }
+            src = s.source();
+        }
+        text.replace('\n', " ")
+    };
+    let has = |needle: &str| full.contains(needle);
+    match e {
+        E::NotFound { .. } if has("NoSuchBucket") => "bucket does not exist".into(),
+        E::NotFound { .. } => "not found".into(),
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => {
+            "access denied: check the credentials in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT_KEY)".into()
+        }
+        _ if has("NoSuchBucket") => "bucket does not exist".into(),
+        _ if has("InvalidAccessKeyId") || has("SignatureDoesNotMatch") || has("AccessDenied") || has("403 Forbidden") => {
+            "access denied: check the credentials in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT_KEY)".into()
+        }
+        _ if has("error sending request") || has("Connection refused") || has("connect") || has("dns error") => {
+            let retries = if has("after ") { " (retried until the retry timeout)" } else { "" };
+            format!("cannot reach the storage endpoint{retries}: {}", root_cause(e))
+        }
+        _ => full,
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        last = s.to_string();
+        src = s.source();
+    }
+    last
+}
