@@ -1,6 +1,6 @@
 //! SQL jobs on DataFusion: the one place a `SessionContext` is made, the SQL files of
-//! `sql/` (embedded in the binary, or read from a directory the pipeline names), and
-//! parameter binding.
+//! `sql/` (embedded in the binary, or read from a directory the pipeline names, with
+//! their `-- @include` lines expanded), and parameter binding.
 //!
 //! Jobs never build their own session: they ask [`Engine`] for one, so the Ballista
 //! engine planned in DESIGN.md plugs in here without touching the jobs.
@@ -23,6 +23,9 @@ pub enum Error {
     /// A SQL file named by the pipeline does not exist.
     #[error("SQL file `{0}` not found")]
     MissingSql(String),
+    /// An `-- @include` line names a file that itself includes another (one level only).
+    #[error("SQL file `{origin}` includes `{included}`, which has its own `-- @include`")]
+    NestedInclude { origin: String, included: String },
     /// Reading a SQL file from disk failed.
     #[error("cannot read SQL file `{path}`")]
     ReadSql {
@@ -176,6 +179,10 @@ pub const EMBEDDED_SQL: &[(&str, &str)] = &[
         include_str!("../../../sql/features/customer.sql"),
     ),
     (
+        "features/purchase_days.sql",
+        include_str!("../../../sql/features/purchase_days.sql"),
+    ),
+    (
         "features/clv_summary.sql",
         include_str!("../../../sql/features/clv_summary.sql"),
     ),
@@ -225,8 +232,37 @@ pub struct SqlSource {
 }
 
 impl SqlSource {
-    /// Load `rel` (e.g. `features/customer.sql`).
+    /// Load `rel` (e.g. `features/customer.sql`), with every `-- @include <rel>` line
+    /// replaced by the text of that file, looked up in the same place.
     pub fn load(&self, rel: &str) -> Result<SqlFile> {
+        let mut file = self.load_one(rel)?;
+        if !file.text.lines().any(|l| include_target(l).is_some()) {
+            return Ok(file);
+        }
+        let mut text = String::with_capacity(file.text.len());
+        for line in file.text.split_inclusive('\n') {
+            let Some(included) = include_target(line) else {
+                text.push_str(line);
+                continue;
+            };
+            let part = self.load_one(included)?;
+            if part.text.lines().any(|l| include_target(l).is_some()) {
+                return Err(Error::NestedInclude {
+                    origin: file.origin,
+                    included: part.origin,
+                });
+            }
+            text.push_str(&part.text);
+            if !part.text.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        file.text = text;
+        Ok(file)
+    }
+
+    /// One file as it is, includes not expanded.
+    fn load_one(&self, rel: &str) -> Result<SqlFile> {
         match &self.dir {
             Some(dir) => {
                 let path = dir.join(rel);
@@ -257,6 +293,15 @@ impl SqlSource {
     }
 }
 
+/// The file an `-- @include features/purchase_days.sql` line names: a line of its own,
+/// a SQL comment (so the including file stays valid SQL to editors), replaced by that
+/// file's text when the file is loaded.
+fn include_target(line: &str) -> Option<&str> {
+    let rest = line.trim().strip_prefix("--")?.trim_start();
+    let target = rest.strip_prefix("@include")?.trim();
+    (!target.is_empty()).then_some(target)
+}
+
 /// Named parameters bound into SQL as `$name`. Values are typed: dates bind as DATE,
 /// so the SQL never receives pasted text.
 #[derive(Debug, Clone, Default)]
@@ -277,6 +322,16 @@ impl Params {
     pub fn with_date(self, name: &str, date: chrono::NaiveDate) -> Self {
         let days = (date - chrono::NaiveDate::default()).num_days() as i32;
         self.with(name, ScalarValue::Date32(Some(days)))
+    }
+
+    /// Add the as-of date D: `$as_of` (DATE) and `$as_of_s`, D 00:00 UTC in seconds
+    /// since the epoch as a DOUBLE, the value and type of
+    /// `date_part('epoch', <D as a UTC timestamp>)`, against which the SQL compares
+    /// `date_part('epoch', <timestamp>)`.
+    pub fn with_as_of(self, date: chrono::NaiveDate) -> Self {
+        let seconds = (date - chrono::NaiveDate::default()).num_seconds() as f64;
+        self.with_date("as_of", date)
+            .with("as_of_s", ScalarValue::Float64(Some(seconds)))
     }
 
     /// Add parameters from configuration values: integers bind as BIGINT, floats as
@@ -359,6 +414,109 @@ mod tests {
             batches[0].column(1).as_primitive::<Int64Type>().value(0),
             42
         );
+    }
+
+    /// `$as_of_s` is what the SQL used to compute from `$as_of`: the same type and
+    /// value, so the arithmetic on it gives the same bytes. A bound parameter the query
+    /// does not use is accepted (most queries use only one of the two).
+    #[tokio::test]
+    async fn as_of_s_equals_the_epoch_of_as_of() {
+        use datafusion::arrow::datatypes::{DataType, Float64Type};
+        let engine = Engine::embedded(&EngineOptions::default()).unwrap();
+        for date in [
+            "1969-12-31",
+            "1970-01-01",
+            "1997-10-01",
+            "2026-11-01",
+            "2400-02-29",
+        ] {
+            let date: chrono::NaiveDate = date.parse().unwrap();
+            let sql = SqlFile {
+                origin: "test".into(),
+                text: "SELECT date_part('epoch', arrow_cast(CAST($as_of AS DATE), \
+                       'Timestamp(Microsecond, Some(\"UTC\"))')) AS old, \
+                       CAST($as_of_s AS DOUBLE) AS new"
+                    .into(),
+            };
+            let batches = engine
+                .query(&sql, &Params::new().with_as_of(date))
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+            let b = &batches[0];
+            assert_eq!(b.column(0).data_type(), &DataType::Float64);
+            assert_eq!(b.column(1).data_type(), &DataType::Float64);
+            let old = b.column(0).as_primitive::<Float64Type>().value(0);
+            let new = b.column(1).as_primitive::<Float64Type>().value(0);
+            assert_eq!(old.to_bits(), new.to_bits(), "{date}");
+        }
+        let only_date = SqlFile {
+            origin: "test".into(),
+            text: "SELECT CAST($as_of AS DATE) AS d".into(),
+        };
+        let d = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let batches = engine
+            .query(&only_date, &Params::new().with_as_of(d))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(batches[0].num_rows(), 1);
+    }
+
+    #[test]
+    fn include_lines_are_expanded_from_the_same_place() {
+        let dir = std::env::temp_dir().join(format!("retain-sql-include-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("a")).unwrap();
+        std::fs::write(dir.join("a/part.sql"), "part AS (SELECT 1 AS x)").unwrap();
+        std::fs::write(
+            dir.join("a/job.sql"),
+            "WITH\n  -- @include a/part.sql\nSELECT x FROM part\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("a/nested.sql"), "-- @include a/job.sql\n").unwrap();
+        std::fs::write(dir.join("a/missing.sql"), "-- @include a/nope.sql\n").unwrap();
+        let src = SqlSource {
+            dir: Some(dir.clone()),
+        };
+        let job = src.load("a/job.sql").unwrap();
+        assert_eq!(
+            job.text,
+            "WITH\npart AS (SELECT 1 AS x)\nSELECT x FROM part\n"
+        );
+        assert!(job.origin.ends_with("job.sql"), "{}", job.origin);
+        assert!(matches!(
+            src.load("a/nested.sql"),
+            Err(Error::NestedInclude { .. })
+        ));
+        assert!(
+            matches!(src.load("a/missing.sql"), Err(Error::MissingSql(m)) if m.ends_with("nope.sql"))
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        // The embedded files' includes resolve among the embedded files.
+        for (name, text) in EMBEDDED_SQL {
+            let loaded = SqlSource::default().load(name).unwrap();
+            assert!(
+                !loaded.text.lines().any(|l| include_target(l).is_some()),
+                "{name}"
+            );
+            assert!(loaded.text.len() >= text.len());
+        }
+    }
+
+    #[test]
+    fn an_include_line_is_a_comment_of_its_own() {
+        assert_eq!(
+            include_target("  -- @include features/purchase_days.sql  \n"),
+            Some("features/purchase_days.sql")
+        );
+        assert_eq!(include_target("--@include x.sql"), Some("x.sql"));
+        assert_eq!(include_target("-- @include"), None);
+        assert_eq!(include_target("-- include x.sql"), None);
+        assert_eq!(include_target("SELECT 1 -- @include x.sql"), None);
     }
 
     #[tokio::test]
