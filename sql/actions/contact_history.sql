@@ -4,10 +4,11 @@
 -- per-customer columns the policy's expressions may use.
 --
 -- Input: `contacts` (staged; empty when the shop has none).
--- Parameters: $as_of, $cap_window_days (the policy's [caps] window-days).
+-- Parameters: $as_of_s (D 00:00 UTC in epoch seconds), $cap_window_days (the policy's
+-- [caps] window-days).
 WITH params AS (
   SELECT
-    date_part('epoch', arrow_cast(CAST($as_of AS DATE), 'Timestamp(Microsecond, Some("UTC"))')) AS as_of_s,
+    CAST($as_of_s AS DOUBLE)                                               AS as_of_s,
     CAST($cap_window_days AS DOUBLE) * 86400.0                             AS window_s
 )
 SELECT

@@ -4,10 +4,11 @@
 -- sum of squares for the confidence interval.
 --
 -- Inputs: `decisions` (scores/next_best_action as of D) and `orders` (staged orders,
--- re-ingested after D). Parameters: $as_of, $horizon_days.
+-- re-ingested after D). Parameters: $as_of_s (D 00:00 UTC in epoch seconds),
+-- $horizon_days.
 WITH params AS (
   SELECT
-    date_part('epoch', arrow_cast(CAST($as_of AS DATE), 'Timestamp(Microsecond, Some("UTC"))')) AS as_of_s,
+    CAST($as_of_s AS DOUBLE)                                               AS as_of_s,
     CAST($horizon_days AS DOUBLE) * 86400.0                                AS horizon_s
 ),
 outcome AS (

@@ -5,7 +5,7 @@
 -- Inputs: `customer_risk` (this run's scores), `features` (features as of D) and
 -- `contact_history` (sql/actions/contact_history.sql: per customer and action, the last
 -- contact before D and the contacts in the cap window).
--- Parameter: $as_of.
+-- Parameter: $as_of_s (D 00:00 UTC in epoch seconds).
 --
 -- Columns: every customer_risk column, every feature column (customer_risk's copy of
 -- the shared ones: customer_id, as_of, lifecycle_stage, shopper_type, p_alive), then
@@ -13,7 +13,7 @@
 --   days_since_last_contact days since the latest contact (NULL: never contacted)
 WITH params AS (
   SELECT
-    date_part('epoch', arrow_cast(CAST($as_of AS DATE), 'Timestamp(Microsecond, Some("UTC"))')) AS as_of_s
+    CAST($as_of_s AS DOUBLE)                                               AS as_of_s
 ),
 per_customer AS (
   SELECT

@@ -1,9 +1,11 @@
--- The buy-till-you-die summary as of D (`$as_of`): one row per customer with a completed
--- order before D, the input of the BG/NBD and Gamma-Gamma models (crates/retain-clv).
+-- The buy-till-you-die summary as of D (`$as_of`; `$as_of_s` is D 00:00 UTC in epoch
+-- seconds): one row per customer with a completed order before D, the input of the
+-- BG/NBD and Gamma-Gamma models (crates/retain-clv).
 --
 -- Conventions (those of Fader, Hardie & Lee and of the CDNOW summaries):
 -- - a purchase is a day with at least one completed order: orders by one customer on
---   one UTC day count as one transaction, and their net amounts add up;
+--   one UTC day count as one transaction, and their net amounts add up (the one
+--   definition, features/purchase_days.sql, is included below);
 -- - x   = repeat purchases: purchase days after the first;
 -- - t_x = time from the first purchase day to the last one;
 -- - T   = time from the first purchase day to the last day before D (the observation
@@ -18,20 +20,11 @@
 WITH params AS (
   SELECT
     CAST($as_of AS DATE)                                                   AS as_of_date,
-    date_part('epoch', arrow_cast(CAST($as_of AS DATE), 'Timestamp(Microsecond, Some("UTC"))')) AS as_of_s,
+    CAST($as_of_s AS DOUBLE)                                               AS as_of_s,
     CAST($time_unit_days AS DOUBLE)                                        AS unit_days
 ),
-days AS (
-  -- One row per customer and purchase day, with the day's net amount.
-  SELECT
-    o.customer_id,
-    CAST(o.ordered_at AS DATE)                                             AS day,
-    round(sum(o.gross_amount - o.discount_amount), 2)                      AS amount
-  FROM params p CROSS JOIN orders o
-  WHERE o.status = 'completed'
-    AND date_part('epoch', o.ordered_at) < p.as_of_s
-  GROUP BY o.customer_id, CAST(o.ordered_at AS DATE)
-),
+-- One row per customer and purchase day before D, with the day's net amount.
+-- @include features/purchase_days.sql
 ranked AS (
   SELECT
     customer_id,
@@ -39,7 +32,7 @@ ranked AS (
     amount,
     ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY day)              AS n,
     min(day) OVER (PARTITION BY customer_id)                               AS first_day
-  FROM days
+  FROM purchase_days
 )
 SELECT
   r.customer_id,

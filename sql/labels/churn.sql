@@ -7,7 +7,7 @@
 -- Only the population uses facts before D; only the label looks at [D, D + H).
 WITH params AS (
   SELECT
-    date_part('epoch', arrow_cast(CAST($as_of AS DATE), 'Timestamp(Microsecond, Some("UTC"))')) AS as_of_s,
+    CAST($as_of_s AS DOUBLE)                                               AS as_of_s,
     CAST($horizon_days AS DOUBLE) * 86400.0                                AS horizon_s,
     CAST($max_recency_days AS DOUBLE) * 86400.0                            AS max_recency_s
 ),

@@ -5,7 +5,7 @@
 -- Label: true when the customer completes another order in [D, D + H).
 WITH params AS (
   SELECT
-    date_part('epoch', arrow_cast(CAST($as_of AS DATE), 'Timestamp(Microsecond, Some("UTC"))')) AS as_of_s,
+    CAST($as_of_s AS DOUBLE)                                               AS as_of_s,
     CAST($horizon_days AS DOUBLE) * 86400.0                                AS horizon_s,
     CAST($first_order_window_days AS DOUBLE) * 86400.0                     AS window_s
 ),

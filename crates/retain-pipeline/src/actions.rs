@@ -166,7 +166,7 @@ const INPUT_COLUMNS: [&str; 7] = [
 pub(crate) async fn plan(ctx: &Ctx, policy: &Policy) -> Result<DataFrame> {
     let as_of = ctx.settings.as_of;
     let history = ctx.sql.load("actions/contact_history.sql")?;
-    let params = Params::new().with_date("as_of", as_of).with(
+    let params = Params::new().with_as_of(as_of).with(
         "cap_window_days",
         ScalarValue::Int64(Some(i64::from(policy.caps.window_days))),
     );
@@ -183,7 +183,7 @@ pub(crate) async fn plan(ctx: &Ctx, policy: &Policy) -> Result<DataFrame> {
         .load(cfg.input_sql.as_deref().unwrap_or(DEFAULT_INPUT_SQL))?;
     let input = ctx
         .engine
-        .query(&file, &Params::new().with_date("as_of", as_of))
+        .query(&file, &Params::new().with_as_of(as_of))
         .await?;
     let schema = input.schema().clone();
     for needed in INPUT_COLUMNS {
@@ -582,7 +582,7 @@ pub(crate) async fn outcomes_query(
     horizon_days: u32,
 ) -> Result<(DataFrame, String)> {
     let file = ctx.sql.load("actions/outcomes.sql")?;
-    let params = Params::new().with_date("as_of", as_of).with(
+    let params = Params::new().with_as_of(as_of).with(
         "horizon_days",
         ScalarValue::Int64(Some(i64::from(horizon_days))),
     );

@@ -364,7 +364,7 @@ impl Ctx {
         let file = self
             .sql
             .load(cfg.sql.as_deref().unwrap_or(CLV_SUMMARY_SQL))?;
-        let params = Params::new().with_date("as_of", date).with(
+        let params = Params::new().with_as_of(date).with(
             "time_unit_days",
             ScalarValue::Int64(Some(i64::from(cfg.time_unit_days))),
         );
@@ -606,7 +606,7 @@ impl Ctx {
             Err(reason) => return Ok(Err(reason)),
         };
         let params = Params::new()
-            .with_date("as_of", as_of)
+            .with_as_of(as_of)
             .with_date("calibration_end", calibration_end);
 
         // Expected vs actual holdout purchases, per calibration frequency.
@@ -1169,7 +1169,7 @@ mod tests {
     async fn the_summary_sql_reproduces_the_published_cdnow_summary() {
         let engine = engine_with(vec![("orders", vec![vec![cdnow_orders()]])], None);
         let params = Params::new()
-            .with_date("as_of", NaiveDate::from_ymd_opt(1997, 10, 1).unwrap())
+            .with_as_of(NaiveDate::from_ymd_opt(1997, 10, 1).unwrap())
             .with("time_unit_days", ScalarValue::Int64(Some(7)));
         let batches = run_sql(&engine, CLV_SUMMARY_SQL, &params).await;
         let mut got: BTreeMap<String, (i64, f64, f64, f64)> = BTreeMap::new();

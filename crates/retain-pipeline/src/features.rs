@@ -38,7 +38,7 @@ pub(crate) fn feature_params(
     origin: &str,
 ) -> Result<Params> {
     let mut params = Params::new()
-        .with_date("as_of", date)
+        .with_as_of(date)
         .with_toml(&toml_params(&pipeline.feature_params(), origin)?);
     for table in SOURCE_FLAGS {
         params = params.with(

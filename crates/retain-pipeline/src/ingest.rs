@@ -540,7 +540,7 @@ pub(crate) async fn plan_staging(
         )
     };
     let params = Params::new()
-        .with_date("as_of", as_of)
+        .with_as_of(as_of)
         .with("check_customers", ScalarValue::Boolean(Some(has_customers)))
         .with(
             "timestamp_format",

@@ -356,7 +356,7 @@ pub(crate) async fn label_query(
     date: NaiveDate,
 ) -> Result<DataFrame> {
     let params = Params::new()
-        .with_date("as_of", date)
+        .with_as_of(date)
         .with(
             "horizon_days",
             datafusion::common::ScalarValue::Int64(Some(i64::from(spec.horizon_days))),
@@ -1023,7 +1023,7 @@ mod tests {
             .collect();
         let engine = engine_with(vec![("orders", vec![vec![orders_batch(&rows)]])], None);
         let params = Params::new()
-            .with_date("as_of", NaiveDate::from_ymd_opt(2026, 6, 1).unwrap())
+            .with_as_of(NaiveDate::from_ymd_opt(2026, 6, 1).unwrap())
             .with("horizon_days", ScalarValue::Int64(Some(horizon)))
             .with(extra.0, ScalarValue::Int64(Some(extra.1)));
         let batches = run_sql(&engine, sql, &params).await;
