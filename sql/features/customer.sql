@@ -13,15 +13,25 @@
 --
 -- ABSENT SOURCES. `$has_customers`, `$has_support_tickets`, `$has_engagement_events` and
 -- `$has_contacts` are bound by the pipeline: false when the shop has no such source.
--- Then every feature of that source is NULL ("unknown"), not 0 ("none"). When the
--- source exists, a customer without rows in it gets 0 counts and NULL for values that
--- need at least one row (a CSAT, a "days since").
+-- Then every feature of that source is NULL ("unknown"), not 0 ("none"): the final
+-- select joins that source's view on the flag. When the source exists, a customer
+-- without rows in it gets 0 counts and NULL for values that need at least one row (a
+-- CSAT, a "days since").
+--
+-- LAYOUT. One row per customer known at D (`universe`), then one view per source
+-- (`orders_v`, `support_v`, `engagement_v`, `offers_v`, `customer_v`), each with one row
+-- per customer of the universe and its feature columns in output order, each column
+-- written once; counts come from aggregating the universe left-joined with the
+-- source's rows, so a customer without rows gets 0 there. The final select joins the
+-- views and adds the segments (age band, lifecycle stage, shopper type).
 --
 -- DETERMINISM. The same facts give the same bytes whatever the row order or file split:
 -- money sums are rounded to cents, ratios of rounded sums to 4 decimals, and the spread
 -- of order gaps is computed from whole-minute integers, whose sums are exact.
 --
--- Parameters (built-in defaults, overridden by [features.params] of the pipeline file):
+-- Parameters: `$as_of` (D) and `$as_of_s` (D 00:00 UTC in epoch seconds), the
+-- `$has_<source>` flags, and (built-in defaults, overridden by [features.params] of the
+-- pipeline file):
 --   $lapsed_after_days, $lapsed_overdue_ratio, $lapsed_min_days,
 --   $ambassador_min_promotions, $transactional_min_discount_share,
 --   $transactional_min_offer_response, $offer_response_days,
@@ -33,14 +43,14 @@
 WITH params AS (
   SELECT
     CAST($as_of AS DATE)                                                   AS as_of_date,
-    date_part('epoch', arrow_cast(CAST($as_of AS DATE), 'Timestamp(Microsecond, Some("UTC"))')) AS as_of_s,
+    CAST($as_of_s AS DOUBLE)                                               AS as_of_s,
     CAST($has_customers AS BOOLEAN)                                        AS has_customers,
     CAST($has_support_tickets AS BOOLEAN)                                  AS has_tickets,
     CAST($has_engagement_events AS BOOLEAN)                                AS has_events,
     CAST($has_contacts AS BOOLEAN)                                         AS has_contacts
 ),
 
--- ---------------------------------------------------------------- orders
+-- ---------------------------------------------------------------- facts before D
 -- Every order placed before D, whatever its status.
 o AS (
   SELECT
@@ -58,49 +68,94 @@ o AS (
   FROM params p CROSS JOIN orders o
   WHERE date_part('epoch', o.ordered_at) < p.as_of_s
 ),
-ord AS (
+-- Tickets opened before D, as they stood at D.
+t AS (
   SELECT
-    customer_id,
-    count(*)                                                               AS orders_placed,
-    count(*) FILTER (WHERE status = 'completed')                           AS orders_lifetime,
-    count(*) FILTER (WHERE status = 'completed' AND age_days <= 30)        AS orders_30d,
-    count(*) FILTER (WHERE status = 'completed' AND age_days <= 90)        AS orders_90d,
-    count(*) FILTER (WHERE status = 'completed' AND age_days > 90 AND age_days <= 180) AS orders_prev_90d,
-    count(*) FILTER (WHERE status = 'completed' AND age_days <= 365)       AS orders_365d,
-    round(COALESCE(sum(net_amount) FILTER (WHERE status = 'completed'), 0), 2)                     AS revenue_lifetime,
-    round(COALESCE(sum(net_amount) FILTER (WHERE status = 'completed' AND age_days <= 30), 0), 2)  AS revenue_30d,
-    round(COALESCE(sum(net_amount) FILTER (WHERE status = 'completed' AND age_days <= 90), 0), 2)  AS revenue_90d,
-    round(COALESCE(sum(net_amount) FILTER (WHERE status = 'completed' AND age_days > 90 AND age_days <= 180), 0), 2) AS revenue_prev_90d,
-    round(COALESCE(sum(net_amount) FILTER (WHERE status = 'completed' AND age_days <= 365), 0), 2) AS revenue_365d,
-    min(age_days) FILTER (WHERE status = 'completed')                      AS recency_days,
-    max(age_days) FILTER (WHERE status = 'completed')                      AS first_order_days,
-    count(*) FILTER (WHERE discount_amount > 0)                            AS orders_discounted,
-    round(sum(discount_amount), 2)                                         AS discount_total,
-    round(sum(gross_amount), 2)                                            AS gross_total,
-    count(*) FILTER (WHERE status = 'returned')                            AS orders_returned,
-    count(*) FILTER (WHERE status = 'refunded')                            AS orders_refunded,
-    count(*) FILTER (WHERE status = 'cancelled')                           AS orders_cancelled,
-    count(*) FILTER (WHERE channel = 'web')                                AS orders_web,
-    count(*) FILTER (WHERE channel = 'app')                                AS orders_app,
-    count(*) FILTER (WHERE channel = 'marketplace')                        AS orders_marketplace,
-    count(*) FILTER (WHERE channel = 'store')                              AS orders_store
-  FROM o
-  GROUP BY customer_id
+    t.customer_id,
+    date_part('epoch', t.opened_at)                                        AS opened_s,
+    CASE WHEN date_part('epoch', t.resolved_at) < p.as_of_s
+         THEN date_part('epoch', t.resolved_at) END                        AS resolved_s,
+    CASE WHEN date_part('epoch', t.resolved_at) < p.as_of_s THEN t.csat_score END     AS csat_score,
+    CASE WHEN date_part('epoch', t.resolved_at) < p.as_of_s THEN t.reopened_count END AS reopened_count,
+    (p.as_of_s - date_part('epoch', t.opened_at)) / 86400.0                AS age_days
+  FROM params p CROSS JOIN support_tickets t
+  WHERE date_part('epoch', t.opened_at) < p.as_of_s
+),
+e AS (
+  SELECT
+    e.customer_id,
+    e.event_type,
+    (p.as_of_s - date_part('epoch', e.occurred_at)) / 86400.0              AS age_days
+  FROM params p CROSS JOIN engagement_events e
+  WHERE date_part('epoch', e.occurred_at) < p.as_of_s
+),
+cust AS (
+  SELECT
+    c.customer_id,
+    date_part('epoch', c.signup_at)                                        AS signup_s,
+    c.loyalty_member,
+    c.email_opt_in,
+    c.sms_opt_in,
+    -- Birth dates on or after D are not ages.
+    CASE WHEN c.birth_date < p.as_of_date THEN c.birth_date END            AS birth_date,
+    CAST(c.signup_at AS DATE)                                              AS signup_date
+  FROM params p CROSS JOIN customers c
+),
+-- The customers known at D: signed up or ordered before D.
+universe AS (
+  SELECT c.customer_id FROM params p CROSS JOIN cust c WHERE c.signup_s < p.as_of_s
+  UNION
+  SELECT customer_id FROM o
+),
+
+-- ---------------------------------------------------------------- orders
+-- Counts and sums over the universe left-joined with its orders (`count(o.customer_id)`
+-- counts only real orders: 0 for a customer without any).
+orders_agg AS (
+  SELECT
+    u.customer_id,
+    count(o.customer_id)                                                   AS orders_placed,
+    count(o.customer_id) FILTER (WHERE o.status = 'completed')             AS orders_lifetime,
+    count(o.customer_id) FILTER (WHERE o.status = 'completed' AND o.age_days <= 30) AS orders_30d,
+    count(o.customer_id) FILTER (WHERE o.status = 'completed' AND o.age_days <= 90) AS orders_90d,
+    count(o.customer_id) FILTER (WHERE o.status = 'completed' AND o.age_days > 90 AND o.age_days <= 180) AS orders_prev_90d,
+    count(o.customer_id) FILTER (WHERE o.status = 'completed' AND o.age_days <= 365) AS orders_365d,
+    round(COALESCE(sum(o.net_amount) FILTER (WHERE o.status = 'completed'), 0), 2)                       AS revenue_lifetime,
+    round(COALESCE(sum(o.net_amount) FILTER (WHERE o.status = 'completed' AND o.age_days <= 30), 0), 2)  AS revenue_30d,
+    round(COALESCE(sum(o.net_amount) FILTER (WHERE o.status = 'completed' AND o.age_days <= 90), 0), 2)  AS revenue_90d,
+    round(COALESCE(sum(o.net_amount) FILTER (WHERE o.status = 'completed' AND o.age_days > 90 AND o.age_days <= 180), 0), 2) AS revenue_prev_90d,
+    round(COALESCE(sum(o.net_amount) FILTER (WHERE o.status = 'completed' AND o.age_days <= 365), 0), 2) AS revenue_365d,
+    min(o.age_days) FILTER (WHERE o.status = 'completed')                  AS recency_days,
+    max(o.age_days) FILTER (WHERE o.status = 'completed')                  AS first_order_days,
+    count(o.customer_id) FILTER (WHERE o.discount_amount > 0)              AS orders_discounted,
+    round(sum(o.discount_amount), 2)                                       AS discount_total,
+    round(sum(o.gross_amount), 2)                                          AS gross_total,
+    count(o.customer_id) FILTER (WHERE o.status = 'returned')              AS orders_returned,
+    count(o.customer_id) FILTER (WHERE o.status = 'refunded')              AS orders_refunded,
+    count(o.customer_id) FILTER (WHERE o.status = 'cancelled')             AS orders_cancelled,
+    count(o.customer_id) FILTER (WHERE o.channel = 'web')                  AS orders_web,
+    count(o.customer_id) FILTER (WHERE o.channel = 'app')                  AS orders_app,
+    count(o.customer_id) FILTER (WHERE o.channel = 'marketplace')          AS orders_marketplace,
+    count(o.customer_id) FILTER (WHERE o.channel = 'store')                AS orders_store
+  FROM universe u
+  LEFT JOIN o ON o.customer_id = u.customer_id
+  GROUP BY u.customer_id
 ),
 -- Breadth: distinct channels of placed orders and categories of completed ones. Counted
 -- from DISTINCT pairs rather than with count(DISTINCT ...): two distinct aggregates in one
 -- GROUP BY keep a hash set per customer and exhausted a 2 GiB pool at 20k customers.
 breadth AS (
-  SELECT customer_id,
-         count(*) FILTER (WHERE kind = 'channel')                          AS channel_count,
-         count(*) FILTER (WHERE kind = 'category')                         AS category_count
-  FROM (
+  SELECT u.customer_id,
+         count(x.kind) FILTER (WHERE x.kind = 'channel')                   AS channel_count,
+         count(x.kind) FILTER (WHERE x.kind = 'category')                  AS category_count
+  FROM universe u
+  LEFT JOIN (
     SELECT DISTINCT customer_id, 'channel' AS kind, channel AS v FROM o WHERE channel IS NOT NULL
     UNION ALL
     SELECT DISTINCT customer_id, 'category' AS kind, category AS v FROM o
     WHERE status = 'completed' AND category IS NOT NULL
-  )
-  GROUP BY customer_id
+  ) x ON x.customer_id = u.customer_id
+  GROUP BY u.customer_id
 ),
 -- Gaps between consecutive completed orders, in whole minutes: integer sums are exact,
 -- so the spread does not depend on the order rows arrive in.
@@ -130,45 +185,6 @@ first_order AS (
     FROM o
   ) WHERE rn = 1
 ),
-
--- ---------------------------------------------------------------- support tickets
--- Tickets opened before D, as they stood at D.
-t AS (
-  SELECT
-    t.customer_id,
-    date_part('epoch', t.opened_at)                                        AS opened_s,
-    CASE WHEN date_part('epoch', t.resolved_at) < p.as_of_s
-         THEN date_part('epoch', t.resolved_at) END                        AS resolved_s,
-    CASE WHEN date_part('epoch', t.resolved_at) < p.as_of_s THEN t.csat_score END     AS csat_score,
-    CASE WHEN date_part('epoch', t.resolved_at) < p.as_of_s THEN t.reopened_count END AS reopened_count,
-    (p.as_of_s - date_part('epoch', t.opened_at)) / 86400.0                AS age_days
-  FROM params p CROSS JOIN support_tickets t
-  WHERE date_part('epoch', t.opened_at) < p.as_of_s
-),
-tick AS (
-  SELECT
-    customer_id,
-    count(*)                                                               AS tickets_lifetime,
-    count(*) FILTER (WHERE age_days <= 90)                                 AS tickets_90d,
-    count(*) FILTER (WHERE resolved_s IS NULL)                             AS open_tickets,
-    COALESCE(sum(reopened_count), 0)                                       AS reopened_lifetime,
-    COALESCE(sum(reopened_count) FILTER (WHERE age_days <= 90), 0)         AS reopened_90d,
-    min(csat_score) FILTER (WHERE age_days <= 90)                          AS worst_csat_90d,
-    -- Resolution time in whole minutes (exact integer sums), averaged in hours.
-    CAST(sum(CAST(floor(resolved_s / 60.0) - floor(opened_s / 60.0) AS BIGINT)) AS DOUBLE)
-      / 60.0 / NULLIF(count(resolved_s), 0)                                AS mean_resolution_hours,
-    min(age_days)                                                          AS days_since_ticket
-  FROM t
-  GROUP BY customer_id
-),
-last_csat AS (
-  SELECT customer_id, csat_score AS last_csat
-  FROM (
-    SELECT customer_id, csat_score,
-           ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY resolved_s DESC, opened_s DESC, csat_score) AS rn
-    FROM t WHERE csat_score IS NOT NULL
-  ) WHERE rn = 1
-),
 first_ticket AS (
   -- A ticket opened within 14 days after the first order marks a bad first experience.
   SELECT f.customer_id, count(t.opened_s) AS n
@@ -178,76 +194,64 @@ first_ticket AS (
              AND t.opened_s < f.t_s + 14 * 86400
   GROUP BY f.customer_id
 ),
-
--- ---------------------------------------------------------------- engagement
-e AS (
+orders_v AS (
   SELECT
-    e.customer_id,
-    e.event_type,
-    (p.as_of_s - date_part('epoch', e.occurred_at)) / 86400.0              AS age_days
-  FROM params p CROSS JOIN engagement_events e
-  WHERE date_part('epoch', e.occurred_at) < p.as_of_s
-),
-eng AS (
-  SELECT
-    customer_id,
-    count(*) FILTER (WHERE event_type = 'email_send' AND age_days <= 90)   AS email_sends_90d,
-    count(*) FILTER (WHERE event_type = 'email_open' AND age_days <= 90)   AS email_opens_90d,
-    count(*) FILTER (WHERE event_type = 'email_click' AND age_days <= 90)  AS email_clicks_90d,
-    count(*) FILTER (WHERE event_type = 'web_session' AND age_days <= 90)  AS web_sessions_90d,
-    count(*) FILTER (WHERE event_type = 'app_session' AND age_days <= 90)  AS app_sessions_90d,
-    count(*) FILTER (WHERE event_type IN ('web_session', 'app_session') AND age_days > 90 AND age_days <= 180) AS sessions_prev_90d,
-    count(*) FILTER (WHERE event_type NOT IN ('email_send', 'unsubscribe') AND age_days <= 90) AS engagement_90d,
-    count(*) FILTER (WHERE event_type NOT IN ('email_send', 'unsubscribe') AND age_days > 90 AND age_days <= 180) AS engagement_prev_90d,
-    count(*) FILTER (WHERE event_type = 'review')                          AS reviews_lifetime,
-    count(*) FILTER (WHERE event_type = 'referral')                        AS referrals_lifetime,
-    count(*) FILTER (WHERE event_type = 'loyalty_redeem' AND age_days <= 365) AS loyalty_redeems_365d,
-    count(*) FILTER (WHERE event_type IN ('email_open', 'email_click', 'review', 'loyalty_redeem')) AS content_events_lifetime,
-    max(CASE WHEN event_type = 'unsubscribe' THEN 1 ELSE 0 END)            AS unsubscribed,
-    min(age_days) FILTER (WHERE event_type NOT IN ('email_send', 'unsubscribe')) AS days_since_engagement
-  FROM e
-  GROUP BY customer_id
-),
-
--- ---------------------------------------------------------------- offers (contacts)
--- Offers whose response window closed before D, and whether a completed order followed
--- within the window. An offer is a contact whose action ends in `_offer`, or `win_back`.
-offers AS (
-  SELECT c.customer_id, date_part('epoch', c.contacted_at) AS sent_s
-  FROM params p CROSS JOIN contacts c
-  WHERE (ends_with(c.action, '_offer') OR c.action = 'win_back')
-    AND date_part('epoch', c.contacted_at) + $offer_response_days * 86400 < p.as_of_s
-),
-offer_resp AS (
-  SELECT customer_id,
-         count(*)                                                          AS offers_received,
-         count(*) FILTER (WHERE answered)                                  AS offers_answered
-  FROM (
-    SELECT f.customer_id, f.sent_s,
-           bool_or(oc.t_s IS NOT NULL)                                     AS answered
-    FROM offers f
-    LEFT JOIN o oc ON oc.customer_id = f.customer_id
-                  AND oc.status = 'completed'
-                  AND oc.t_s >= f.sent_s
-                  AND oc.t_s < f.sent_s + $offer_response_days * 86400
-    GROUP BY f.customer_id, f.sent_s
-  )
-  GROUP BY customer_id
+    a.customer_id,
+    a.recency_days,
+    a.first_order_days,
+    a.orders_placed,
+    a.orders_lifetime,
+    a.orders_30d,
+    a.orders_90d,
+    a.orders_prev_90d,
+    a.orders_365d,
+    CAST(a.orders_90d - a.orders_prev_90d AS DOUBLE)
+      / (a.orders_90d + a.orders_prev_90d + 1)                             AS orders_trend,
+    a.revenue_lifetime,
+    a.revenue_30d,
+    a.revenue_90d,
+    a.revenue_prev_90d,
+    a.revenue_365d,
+    round((a.revenue_90d - a.revenue_prev_90d)
+      / (abs(a.revenue_90d) + abs(a.revenue_prev_90d) + 1.0), 4)           AS revenue_trend,
+    round(a.revenue_lifetime / NULLIF(a.orders_lifetime, 0), 2)            AS avg_order_value,
+    CASE WHEN a.orders_lifetime >= 2
+         THEN (a.first_order_days - a.recency_days) / (a.orders_lifetime - 1) END AS mean_days_between_orders,
+    CASE WHEN g.n_gaps >= 2
+         THEN sqrt(GREATEST(CAST(g.sumsq_gap AS DOUBLE) / g.n_gaps
+                            - (CAST(g.sum_gap AS DOUBLE) / g.n_gaps) * (CAST(g.sum_gap AS DOUBLE) / g.n_gaps), 0.0)) / 1440.0
+    END                                                                    AS sd_days_between_orders,
+    CASE WHEN a.orders_lifetime >= 2 AND a.first_order_days > a.recency_days
+         THEN a.recency_days / ((a.first_order_days - a.recency_days) / (a.orders_lifetime - 1)) END AS overdue_ratio,
+    CAST(a.orders_discounted AS DOUBLE) / NULLIF(a.orders_placed, 0)       AS discount_share,
+    round(a.discount_total / NULLIF(a.gross_total, 0), 4)                  AS avg_discount_rate,
+    CAST(a.orders_returned AS DOUBLE) / NULLIF(a.orders_placed, 0)         AS returned_share,
+    CAST(a.orders_refunded AS DOUBLE) / NULLIF(a.orders_placed, 0)         AS refunded_share,
+    CAST(a.orders_cancelled AS DOUBLE) / NULLIF(a.orders_placed, 0)        AS cancelled_share,
+    CAST(a.orders_returned + a.orders_refunded + a.orders_cancelled AS DOUBLE)
+      / NULLIF(a.orders_placed, 0)                                         AS failed_order_share,
+    CAST(a.orders_web AS DOUBLE) / NULLIF(a.orders_placed, 0)              AS web_order_share,
+    CAST(a.orders_app AS DOUBLE) / NULLIF(a.orders_placed, 0)              AS app_order_share,
+    CAST(a.orders_marketplace AS DOUBLE) / NULLIF(a.orders_placed, 0)      AS marketplace_order_share,
+    CAST(a.orders_store AS DOUBLE) / NULLIF(a.orders_placed, 0)            AS store_order_share,
+    br.channel_count,
+    br.category_count,
+    CASE WHEN f.status IS NULL THEN NULL
+         WHEN f.status IN ('returned', 'refunded', 'cancelled') THEN 1 ELSE 0 END AS first_order_returned,
+    CASE WHEN f.status IS NULL THEN NULL
+         WHEN f.discount_amount > 0 THEN 1 ELSE 0 END                      AS first_order_discounted,
+    CASE WHEN f.status IS NULL OR NOT p.has_tickets THEN NULL
+         WHEN ft.n > 0 THEN 1 ELSE 0 END                                   AS first_order_ticket
+  FROM params p
+  CROSS JOIN orders_agg a
+  JOIN breadth br           ON br.customer_id = a.customer_id
+  LEFT JOIN gap_stats g     ON g.customer_id = a.customer_id
+  LEFT JOIN first_order f   ON f.customer_id = a.customer_id
+  LEFT JOIN first_ticket ft ON ft.customer_id = a.customer_id
 ),
 
 -- ---------------------------------------------------------------- customers
-cust AS (
-  SELECT
-    c.customer_id,
-    date_part('epoch', c.signup_at)                                        AS signup_s,
-    c.loyalty_member,
-    c.email_opt_in,
-    c.sms_opt_in,
-    -- Birth dates on or after D are not ages.
-    CASE WHEN c.birth_date < p.as_of_date THEN c.birth_date END            AS birth_date,
-    CAST(c.signup_at AS DATE)                                              AS signup_date
-  FROM params p CROSS JOIN customers c
-),
+-- Before engagement, whose days since engagement starts from tenure when there is none.
 -- The next birthday and signup anniversary on or after D (29 February falls on the 28th
 -- in common years).
 anniv AS (
@@ -275,154 +279,170 @@ anniv AS (
     )
   )
 ),
-
--- ---------------------------------------------------------------- one row per customer
-universe AS (
-  SELECT c.customer_id FROM params p CROSS JOIN cust c WHERE c.signup_s < p.as_of_s
-  UNION
-  SELECT customer_id FROM o
-),
-joined AS (
+customer_v AS (
   SELECT
     u.customer_id,
-    p.as_of_date, p.as_of_s, p.has_customers, p.has_tickets, p.has_events, p.has_contacts,
-    c.signup_s, c.loyalty_member AS loyalty_member_b, c.email_opt_in AS email_opt_in_b,
-    c.sms_opt_in AS sms_opt_in_b, c.birth_date,
-    ord.orders_placed, ord.orders_lifetime, ord.orders_30d, ord.orders_90d, ord.orders_prev_90d,
-    ord.orders_365d, ord.revenue_lifetime, ord.revenue_30d, ord.revenue_90d,
-    ord.revenue_prev_90d, ord.revenue_365d, ord.recency_days, ord.first_order_days,
-    ord.orders_discounted, ord.discount_total, ord.gross_total, ord.orders_returned,
-    ord.orders_refunded, ord.orders_cancelled, ord.orders_web, ord.orders_app,
-    ord.orders_marketplace, ord.orders_store, br.channel_count, br.category_count,
-    g.n_gaps, g.sum_gap, g.sumsq_gap,
-    f.t_s AS first_s, f.status AS first_status, f.discount_amount AS first_discount,
-    ft.n AS first_tickets,
-    tick.tickets_lifetime, tick.tickets_90d, tick.open_tickets, tick.reopened_lifetime,
-    tick.reopened_90d, tick.worst_csat_90d, tick.mean_resolution_hours, tick.days_since_ticket,
-    lc.last_csat,
-    eng.email_sends_90d, eng.email_opens_90d, eng.email_clicks_90d, eng.web_sessions_90d,
-    eng.app_sessions_90d, eng.sessions_prev_90d, eng.engagement_90d, eng.engagement_prev_90d,
-    eng.reviews_lifetime, eng.referrals_lifetime, eng.loyalty_redeems_365d,
-    eng.content_events_lifetime, eng.unsubscribed, eng.days_since_engagement,
-    r.offers_received, r.offers_answered,
-    bd.next_s AS next_birthday_s, sa.next_s AS next_anniversary_s,
     -- Known since signup or the first order, whichever came first.
-    (p.as_of_s - LEAST(COALESCE(c.signup_s, f.t_s), COALESCE(f.t_s, c.signup_s))) / 86400.0 AS tenure_days
+    (p.as_of_s - LEAST(COALESCE(c.signup_s, f.t_s), COALESCE(f.t_s, c.signup_s))) / 86400.0 AS tenure_days,
+    CASE WHEN c.loyalty_member THEN 1 WHEN NOT c.loyalty_member THEN 0 END AS loyalty_member,
+    CASE WHEN c.email_opt_in THEN 1 WHEN NOT c.email_opt_in THEN 0 END     AS email_opt_in,
+    CASE WHEN c.sms_opt_in THEN 1 WHEN NOT c.sms_opt_in THEN 0 END         AS sms_opt_in,
+    CAST(date_part('year', p.as_of_date) - date_part('year', c.birth_date)
+      - CASE WHEN date_part('month', p.as_of_date) * 100 + date_part('day', p.as_of_date)
+                < date_part('month', c.birth_date) * 100 + date_part('day', c.birth_date)
+             THEN 1 ELSE 0 END AS BIGINT)                                  AS age_years,
+    (bd.next_s - p.as_of_s) / 86400.0                                      AS days_to_birthday,
+    (sa.next_s - p.as_of_s) / 86400.0                                      AS days_to_signup_anniversary
   FROM params p
   CROSS JOIN universe u
   LEFT JOIN cust c          ON c.customer_id = u.customer_id
-  LEFT JOIN ord             ON ord.customer_id = u.customer_id
-  LEFT JOIN breadth br      ON br.customer_id = u.customer_id
-  LEFT JOIN gap_stats g     ON g.customer_id = u.customer_id
   LEFT JOIN first_order f   ON f.customer_id = u.customer_id
-  LEFT JOIN first_ticket ft ON ft.customer_id = u.customer_id
-  LEFT JOIN tick            ON tick.customer_id = u.customer_id
-  LEFT JOIN last_csat lc    ON lc.customer_id = u.customer_id
-  LEFT JOIN eng             ON eng.customer_id = u.customer_id
-  LEFT JOIN offer_resp r    ON r.customer_id = u.customer_id
   LEFT JOIN anniv bd        ON bd.customer_id = u.customer_id AND bd.kind = 'birthday'
   LEFT JOIN anniv sa        ON sa.customer_id = u.customer_id AND sa.kind = 'signup'
 ),
+
+-- ---------------------------------------------------------------- support tickets
+support_agg AS (
+  SELECT
+    u.customer_id,
+    count(t.customer_id)                                                   AS tickets_lifetime,
+    count(t.customer_id) FILTER (WHERE t.age_days <= 90)                   AS tickets_90d,
+    count(t.customer_id) FILTER (WHERE t.resolved_s IS NULL)               AS open_tickets,
+    COALESCE(sum(t.reopened_count), 0)                                     AS reopened_lifetime,
+    COALESCE(sum(t.reopened_count) FILTER (WHERE t.age_days <= 90), 0)     AS reopened_90d,
+    min(t.csat_score) FILTER (WHERE t.age_days <= 90)                      AS worst_csat_90d,
+    -- Resolution time in whole minutes (exact integer sums), averaged in hours.
+    CAST(sum(CAST(floor(t.resolved_s / 60.0) - floor(t.opened_s / 60.0) AS BIGINT)) AS DOUBLE)
+      / 60.0 / NULLIF(count(t.resolved_s), 0)                              AS mean_resolution_hours,
+    min(t.age_days)                                                        AS days_since_ticket
+  FROM universe u
+  LEFT JOIN t ON t.customer_id = u.customer_id
+  GROUP BY u.customer_id
+),
+last_csat AS (
+  SELECT customer_id, csat_score AS last_csat
+  FROM (
+    SELECT customer_id, csat_score,
+           ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY resolved_s DESC, opened_s DESC, csat_score) AS rn
+    FROM t WHERE csat_score IS NOT NULL
+  ) WHERE rn = 1
+),
+support_v AS (
+  SELECT
+    a.customer_id,
+    a.tickets_lifetime,
+    a.tickets_90d,
+    a.open_tickets,
+    a.reopened_lifetime,
+    a.reopened_90d,
+    a.worst_csat_90d,
+    CAST(COALESCE(a.worst_csat_90d, 5) AS DOUBLE)                          AS worst_csat_90d_or_5,
+    lc.last_csat,
+    round(a.mean_resolution_hours, 4)                                      AS mean_resolution_hours,
+    a.days_since_ticket
+  FROM support_agg a
+  LEFT JOIN last_csat lc ON lc.customer_id = a.customer_id
+),
+
+-- ---------------------------------------------------------------- engagement
+engagement_agg AS (
+  SELECT
+    u.customer_id,
+    count(e.customer_id) FILTER (WHERE e.event_type = 'email_send' AND e.age_days <= 90)  AS email_sends_90d,
+    count(e.customer_id) FILTER (WHERE e.event_type = 'email_open' AND e.age_days <= 90)  AS email_opens_90d,
+    count(e.customer_id) FILTER (WHERE e.event_type = 'email_click' AND e.age_days <= 90) AS email_clicks_90d,
+    count(e.customer_id) FILTER (WHERE e.event_type = 'web_session' AND e.age_days <= 90) AS web_sessions_90d,
+    count(e.customer_id) FILTER (WHERE e.event_type = 'app_session' AND e.age_days <= 90) AS app_sessions_90d,
+    count(e.customer_id) FILTER (WHERE e.event_type IN ('web_session', 'app_session') AND e.age_days > 90 AND e.age_days <= 180) AS sessions_prev_90d,
+    count(e.customer_id) FILTER (WHERE e.event_type NOT IN ('email_send', 'unsubscribe') AND e.age_days <= 90) AS engagement_90d,
+    count(e.customer_id) FILTER (WHERE e.event_type NOT IN ('email_send', 'unsubscribe') AND e.age_days > 90 AND e.age_days <= 180) AS engagement_prev_90d,
+    count(e.customer_id) FILTER (WHERE e.event_type = 'review')            AS reviews_lifetime,
+    count(e.customer_id) FILTER (WHERE e.event_type = 'referral')          AS referrals_lifetime,
+    count(e.customer_id) FILTER (WHERE e.event_type = 'loyalty_redeem' AND e.age_days <= 365) AS loyalty_redeems_365d,
+    count(e.customer_id) FILTER (WHERE e.event_type IN ('email_open', 'email_click', 'review', 'loyalty_redeem')) AS content_events_lifetime,
+    max(CASE WHEN e.event_type = 'unsubscribe' THEN 1 ELSE 0 END)          AS unsubscribed,
+    min(e.age_days) FILTER (WHERE e.event_type NOT IN ('email_send', 'unsubscribe')) AS days_since_engagement
+  FROM universe u
+  LEFT JOIN e ON e.customer_id = u.customer_id
+  GROUP BY u.customer_id
+),
+engagement_v AS (
+  SELECT
+    a.customer_id,
+    a.email_sends_90d,
+    a.email_opens_90d,
+    a.email_clicks_90d,
+    CAST(a.email_opens_90d AS DOUBLE) / NULLIF(a.email_sends_90d, 0)       AS email_open_rate_90d,
+    CAST(a.email_clicks_90d AS DOUBLE) / NULLIF(a.email_sends_90d, 0)      AS email_click_rate_90d,
+    a.web_sessions_90d,
+    a.app_sessions_90d,
+    a.web_sessions_90d + a.app_sessions_90d                                AS sessions_90d,
+    a.sessions_prev_90d,
+    CAST(a.web_sessions_90d + a.app_sessions_90d - a.sessions_prev_90d AS DOUBLE)
+      / (a.web_sessions_90d + a.app_sessions_90d + a.sessions_prev_90d + 1) AS sessions_trend,
+    a.engagement_90d,
+    CAST(a.engagement_90d - a.engagement_prev_90d AS DOUBLE)
+      / (a.engagement_90d + a.engagement_prev_90d + 1)                     AS engagement_trend,
+    a.reviews_lifetime,
+    a.referrals_lifetime,
+    a.loyalty_redeems_365d,
+    a.content_events_lifetime,
+    a.unsubscribed,
+    -- Never engaged: counted from the start of tenure.
+    COALESCE(a.days_since_engagement, c.tenure_days)                       AS days_since_engagement
+  FROM engagement_agg a
+  JOIN customer_v c ON c.customer_id = a.customer_id
+),
+
+-- ---------------------------------------------------------------- offers (contacts)
+-- Offers whose response window closed before D, and whether a completed order followed
+-- within the window. An offer is a contact whose action ends in `_offer`, or `win_back`.
+offers AS (
+  SELECT c.customer_id, date_part('epoch', c.contacted_at) AS sent_s
+  FROM params p CROSS JOIN contacts c
+  WHERE (ends_with(c.action, '_offer') OR c.action = 'win_back')
+    AND date_part('epoch', c.contacted_at) + $offer_response_days * 86400 < p.as_of_s
+),
+offer_answers AS (
+  SELECT f.customer_id, f.sent_s,
+         bool_or(oc.t_s IS NOT NULL)                                       AS answered
+  FROM offers f
+  LEFT JOIN o oc ON oc.customer_id = f.customer_id
+                AND oc.status = 'completed'
+                AND oc.t_s >= f.sent_s
+                AND oc.t_s < f.sent_s + $offer_response_days * 86400
+  GROUP BY f.customer_id, f.sent_s
+),
+offers_v AS (
+  SELECT
+    u.customer_id,
+    count(r.customer_id)                                                   AS offers_received,
+    CAST(count(r.customer_id) FILTER (WHERE r.answered) AS DOUBLE)
+      / NULLIF(count(r.customer_id), 0)                                    AS offer_response_rate
+  FROM universe u
+  LEFT JOIN offer_answers r ON r.customer_id = u.customer_id
+  GROUP BY u.customer_id
+),
+
+-- ---------------------------------------------------------------- one row per customer
+-- The views side by side. A source the shop lacks joins on nothing: all its features
+-- are NULL.
 feat AS (
   SELECT
-    customer_id,
-    as_of_date                                                             AS as_of,
-    -- Orders
-    recency_days,
-    first_order_days,
-    COALESCE(orders_placed, 0)                                             AS orders_placed,
-    COALESCE(orders_lifetime, 0)                                           AS orders_lifetime,
-    COALESCE(orders_30d, 0)                                                AS orders_30d,
-    COALESCE(orders_90d, 0)                                                AS orders_90d,
-    COALESCE(orders_prev_90d, 0)                                           AS orders_prev_90d,
-    COALESCE(orders_365d, 0)                                               AS orders_365d,
-    CAST(COALESCE(orders_90d, 0) - COALESCE(orders_prev_90d, 0) AS DOUBLE)
-      / (COALESCE(orders_90d, 0) + COALESCE(orders_prev_90d, 0) + 1)       AS orders_trend,
-    COALESCE(revenue_lifetime, 0.0)                                        AS revenue_lifetime,
-    COALESCE(revenue_30d, 0.0)                                             AS revenue_30d,
-    COALESCE(revenue_90d, 0.0)                                             AS revenue_90d,
-    COALESCE(revenue_prev_90d, 0.0)                                        AS revenue_prev_90d,
-    COALESCE(revenue_365d, 0.0)                                            AS revenue_365d,
-    round((COALESCE(revenue_90d, 0.0) - COALESCE(revenue_prev_90d, 0.0))
-      / (abs(COALESCE(revenue_90d, 0.0)) + abs(COALESCE(revenue_prev_90d, 0.0)) + 1.0), 4) AS revenue_trend,
-    round(revenue_lifetime / NULLIF(orders_lifetime, 0), 2)                AS avg_order_value,
-    CASE WHEN orders_lifetime >= 2
-         THEN (first_order_days - recency_days) / (orders_lifetime - 1) END AS mean_days_between_orders,
-    CASE WHEN n_gaps >= 2
-         THEN sqrt(GREATEST(CAST(sumsq_gap AS DOUBLE) / n_gaps
-                            - (CAST(sum_gap AS DOUBLE) / n_gaps) * (CAST(sum_gap AS DOUBLE) / n_gaps), 0.0)) / 1440.0
-    END                                                                    AS sd_days_between_orders,
-    CASE WHEN orders_lifetime >= 2 AND first_order_days > recency_days
-         THEN recency_days / ((first_order_days - recency_days) / (orders_lifetime - 1)) END AS overdue_ratio,
-    CAST(orders_discounted AS DOUBLE) / NULLIF(orders_placed, 0)           AS discount_share,
-    round(discount_total / NULLIF(gross_total, 0), 4)                      AS avg_discount_rate,
-    CAST(orders_returned AS DOUBLE) / NULLIF(orders_placed, 0)             AS returned_share,
-    CAST(orders_refunded AS DOUBLE) / NULLIF(orders_placed, 0)             AS refunded_share,
-    CAST(orders_cancelled AS DOUBLE) / NULLIF(orders_placed, 0)            AS cancelled_share,
-    CAST(orders_returned + orders_refunded + orders_cancelled AS DOUBLE)
-      / NULLIF(orders_placed, 0)                                           AS failed_order_share,
-    CAST(orders_web AS DOUBLE) / NULLIF(orders_placed, 0)                  AS web_order_share,
-    CAST(orders_app AS DOUBLE) / NULLIF(orders_placed, 0)                  AS app_order_share,
-    CAST(orders_marketplace AS DOUBLE) / NULLIF(orders_placed, 0)          AS marketplace_order_share,
-    CAST(orders_store AS DOUBLE) / NULLIF(orders_placed, 0)                AS store_order_share,
-    COALESCE(channel_count, 0)                                             AS channel_count,
-    COALESCE(category_count, 0)                                            AS category_count,
-    CASE WHEN first_status IS NULL THEN NULL
-         WHEN first_status IN ('returned', 'refunded', 'cancelled') THEN 1 ELSE 0 END AS first_order_returned,
-    CASE WHEN first_status IS NULL THEN NULL
-         WHEN first_discount > 0 THEN 1 ELSE 0 END                         AS first_order_discounted,
-    CASE WHEN first_status IS NULL OR NOT has_tickets THEN NULL
-         WHEN first_tickets > 0 THEN 1 ELSE 0 END                          AS first_order_ticket,
-    -- Support
-    CASE WHEN has_tickets THEN COALESCE(tickets_lifetime, 0) END           AS tickets_lifetime,
-    CASE WHEN has_tickets THEN COALESCE(tickets_90d, 0) END                AS tickets_90d,
-    CASE WHEN has_tickets THEN COALESCE(open_tickets, 0) END               AS open_tickets,
-    CASE WHEN has_tickets THEN COALESCE(reopened_lifetime, 0) END          AS reopened_lifetime,
-    CASE WHEN has_tickets THEN COALESCE(reopened_90d, 0) END               AS reopened_90d,
-    worst_csat_90d,
-    CASE WHEN has_tickets THEN CAST(COALESCE(worst_csat_90d, 5) AS DOUBLE) END AS worst_csat_90d_or_5,
-    last_csat,
-    round(mean_resolution_hours, 4)                                        AS mean_resolution_hours,
-    days_since_ticket,
-    -- Engagement
-    CASE WHEN has_events THEN COALESCE(email_sends_90d, 0) END             AS email_sends_90d,
-    CASE WHEN has_events THEN COALESCE(email_opens_90d, 0) END             AS email_opens_90d,
-    CASE WHEN has_events THEN COALESCE(email_clicks_90d, 0) END            AS email_clicks_90d,
-    CAST(email_opens_90d AS DOUBLE) / NULLIF(email_sends_90d, 0)           AS email_open_rate_90d,
-    CAST(email_clicks_90d AS DOUBLE) / NULLIF(email_sends_90d, 0)          AS email_click_rate_90d,
-    CASE WHEN has_events THEN COALESCE(web_sessions_90d, 0) END            AS web_sessions_90d,
-    CASE WHEN has_events THEN COALESCE(app_sessions_90d, 0) END            AS app_sessions_90d,
-    CASE WHEN has_events THEN COALESCE(web_sessions_90d, 0) + COALESCE(app_sessions_90d, 0) END AS sessions_90d,
-    CASE WHEN has_events THEN COALESCE(sessions_prev_90d, 0) END           AS sessions_prev_90d,
-    CASE WHEN has_events THEN
-      CAST(COALESCE(web_sessions_90d, 0) + COALESCE(app_sessions_90d, 0) - COALESCE(sessions_prev_90d, 0) AS DOUBLE)
-      / (COALESCE(web_sessions_90d, 0) + COALESCE(app_sessions_90d, 0) + COALESCE(sessions_prev_90d, 0) + 1) END AS sessions_trend,
-    CASE WHEN has_events THEN COALESCE(engagement_90d, 0) END              AS engagement_90d,
-    CASE WHEN has_events THEN
-      CAST(COALESCE(engagement_90d, 0) - COALESCE(engagement_prev_90d, 0) AS DOUBLE)
-      / (COALESCE(engagement_90d, 0) + COALESCE(engagement_prev_90d, 0) + 1) END AS engagement_trend,
-    CASE WHEN has_events THEN COALESCE(reviews_lifetime, 0) END            AS reviews_lifetime,
-    CASE WHEN has_events THEN COALESCE(referrals_lifetime, 0) END          AS referrals_lifetime,
-    CASE WHEN has_events THEN COALESCE(loyalty_redeems_365d, 0) END        AS loyalty_redeems_365d,
-    CASE WHEN has_events THEN COALESCE(content_events_lifetime, 0) END     AS content_events_lifetime,
-    CASE WHEN has_events THEN COALESCE(unsubscribed, 0) END                AS unsubscribed,
-    -- Never engaged: counted from the start of tenure.
-    CASE WHEN has_events THEN COALESCE(days_since_engagement, tenure_days) END AS days_since_engagement,
-    -- Offers
-    CASE WHEN has_contacts THEN COALESCE(offers_received, 0) END           AS offers_received,
-    CAST(offers_answered AS DOUBLE) / NULLIF(offers_received, 0)           AS offer_response_rate,
-    -- Customer
-    tenure_days,
-    CASE WHEN loyalty_member_b THEN 1 WHEN NOT loyalty_member_b THEN 0 END AS loyalty_member,
-    CASE WHEN email_opt_in_b THEN 1 WHEN NOT email_opt_in_b THEN 0 END     AS email_opt_in,
-    CASE WHEN sms_opt_in_b THEN 1 WHEN NOT sms_opt_in_b THEN 0 END         AS sms_opt_in,
-    CAST(date_part('year', as_of_date) - date_part('year', birth_date)
-      - CASE WHEN date_part('month', as_of_date) * 100 + date_part('day', as_of_date)
-                < date_part('month', birth_date) * 100 + date_part('day', birth_date)
-             THEN 1 ELSE 0 END AS BIGINT)                                  AS age_years,
-    (next_birthday_s - as_of_s) / 86400.0                                  AS days_to_birthday,
-    (next_anniversary_s - as_of_s) / 86400.0                               AS days_to_signup_anniversary
-  FROM joined
+    u.customer_id,
+    p.as_of_date                                                           AS as_of,
+    ov.* EXCLUDE (customer_id),
+    sv.* EXCLUDE (customer_id),
+    ev.* EXCLUDE (customer_id),
+    fv.* EXCLUDE (customer_id),
+    cv.* EXCLUDE (customer_id)
+  FROM params p
+  CROSS JOIN universe u
+  JOIN orders_v ov          ON ov.customer_id = u.customer_id
+  LEFT JOIN support_v sv    ON sv.customer_id = u.customer_id AND p.has_tickets
+  LEFT JOIN engagement_v ev ON ev.customer_id = u.customer_id AND p.has_events
+  LEFT JOIN offers_v fv     ON fv.customer_id = u.customer_id AND p.has_contacts
+  JOIN customer_v cv        ON cv.customer_id = u.customer_id
 ),
 -- Shopper-type evidence: each signal that holds counts one point.
 typed AS (
