@@ -3,13 +3,13 @@
 -- Input  `raw_customers`: the export as read, with the reader's provenance columns
 --        (see staging/orders.sql).
 -- Params $timestamp_format, $valid_from, $valid_until (see staging/orders.sql).
--- Output: the canonical columns of DESIGN.md, then `_reject_reason`, `_reject_column`,
---         `_reject_detail`, `_source_file`, `_source_row`.
+-- Output: the canonical columns of DESIGN.md, then `_invalid`, `_read_detail`,
+--         `_source_file`, `_source_row` (see staging/orders.sql).
 -- Rules:  customer_id present, signup_at a timestamp within [$valid_from, $valid_until),
 --         birth_date empty or a date, the three flags true/false.
--- Dedup:  one row per customer_id; versions ranked by (signup_at, then every other
---         column): the first is staged, identical copies are `exact_duplicate`, other
---         versions are quarantined as `duplicate_key`.
+-- Dedup:  (done by the pipeline, contract.rs) one row per customer_id; versions ranked
+--        by (signup_at, then every other column): the first is staged, identical copies
+--        are `exact_duplicate`, other versions are quarantined as `duplicate_key`.
 WITH typed AS (
   SELECT
     NULLIF(trim(CAST(customer_id AS VARCHAR)), '')                         AS customer_id,
@@ -27,35 +27,26 @@ checked AS (
   SELECT
     *,
     CASE
-      WHEN _read_error IS NOT NULL THEN _read_error
-      WHEN customer_id IS NULL THEN 'missing_value'
-      WHEN signup_at IS NULL THEN 'invalid_timestamp'
-      WHEN signup_at < $valid_from THEN 'out_of_range_date'
-      WHEN signup_at >= $valid_until THEN 'future_date'
-      WHEN birth_date_raw IS NOT NULL AND birth_date IS NULL THEN 'invalid_date'
-      WHEN email_opt_in IS NULL OR sms_opt_in IS NULL OR loyalty_member IS NULL THEN 'invalid_boolean'
-    END AS _invalid_reason,
-    CASE
-      WHEN _read_error IS NOT NULL THEN _read_column
-      WHEN customer_id IS NULL THEN 'customer_id'
-      WHEN signup_at IS NULL OR signup_at < $valid_from OR signup_at >= $valid_until THEN 'signup_at'
-      WHEN birth_date_raw IS NOT NULL AND birth_date IS NULL THEN 'birth_date'
-      WHEN email_opt_in IS NULL THEN 'email_opt_in'
-      WHEN sms_opt_in IS NULL THEN 'sms_opt_in'
-      WHEN loyalty_member IS NULL THEN 'loyalty_member'
-    END AS _invalid_column
+      WHEN _read_error IS NOT NULL
+        THEN named_struct('reason', _read_error, 'column', _read_column)
+      WHEN customer_id IS NULL
+        THEN named_struct('reason', 'missing_value', 'column', 'customer_id')
+      WHEN signup_at IS NULL
+        THEN named_struct('reason', 'invalid_timestamp', 'column', 'signup_at')
+      WHEN signup_at < $valid_from
+        THEN named_struct('reason', 'out_of_range_date', 'column', 'signup_at')
+      WHEN signup_at >= $valid_until
+        THEN named_struct('reason', 'future_date', 'column', 'signup_at')
+      WHEN birth_date_raw IS NOT NULL AND birth_date IS NULL
+        THEN named_struct('reason', 'invalid_date', 'column', 'birth_date')
+      WHEN email_opt_in IS NULL
+        THEN named_struct('reason', 'invalid_boolean', 'column', 'email_opt_in')
+      WHEN sms_opt_in IS NULL
+        THEN named_struct('reason', 'invalid_boolean', 'column', 'sms_opt_in')
+      WHEN loyalty_member IS NULL
+        THEN named_struct('reason', 'invalid_boolean', 'column', 'loyalty_member')
+    END AS _invalid
   FROM typed
-),
-ranked AS (
-  SELECT
-    *,
-    DENSE_RANK() OVER w AS _version,
-    ROW_NUMBER() OVER w AS _copy
-  FROM checked
-  WINDOW w AS (
-    PARTITION BY customer_id, _invalid_reason IS NULL
-    ORDER BY signup_at, country, birth_date, email_opt_in, sms_opt_in, loyalty_member
-  )
 )
 SELECT
   customer_id,
@@ -65,14 +56,8 @@ SELECT
   email_opt_in,
   sms_opt_in,
   loyalty_member,
-  CASE WHEN _invalid_reason IS NOT NULL THEN _invalid_reason
-       WHEN _version > 1 THEN 'duplicate_key'
-       WHEN _copy > 1 THEN 'exact_duplicate' END AS _reject_reason,
-  CASE WHEN _invalid_reason IS NOT NULL THEN _invalid_column
-       WHEN _copy > 1 THEN 'customer_id' END AS _reject_column,
-  CASE WHEN _invalid_reason IS NOT NULL THEN _read_detail
-       WHEN _version > 1 THEN 'another row with this customer_id has different values and was staged' END AS _reject_detail,
+  _invalid,
+  _read_detail,
   _source_file,
   _source_row
-FROM ranked
-ORDER BY customer_id, signup_at, _source_file, _source_row
+FROM checked

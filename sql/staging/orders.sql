@@ -8,16 +8,23 @@
 -- Params $timestamp_format  chrono format of local timestamps ('' = ISO-8601 only)
 --        $valid_from        earliest plausible timestamp (older: out_of_range_date)
 --        $valid_until       end of the as-of day (later: future_date)
--- Output: canonical columns, then `_reject_reason`, `_reject_column`, `_reject_detail`,
---         `_source_file`, `_source_row`. Rows with a reason go to quarantine/orders/
---         (all but `exact_duplicate`, which is counted as a duplicate removed).
+-- Output: canonical columns, then `_invalid`, `_read_detail`, `_source_file`,
+--         `_source_row`. `_invalid` is the rules' verdict, from one CASE: NULL for a
+--         valid row, else named_struct('reason', <code>, 'column', <column>), the first
+--         rule that fails. The pipeline then deduplicates by the table's key
+--         (crates/retain-pipeline/src/contract.rs, `dedup_rule`), adds `_reject_reason`,
+--         `_reject_column` and `_reject_detail`, and sorts the rows. Rows with a reason go
+--         to quarantine/orders/ (all but `exact_duplicate`, which is counted as a
+--         duplicate removed). A query that returns `_reject_reason` itself (instead of
+--         `_invalid`) is taken as it is, deduplication and order included.
 -- Rules:  amounts are non-negative, discount <= gross, item_count >= 1, status is one of
 --         completed / cancelled / refunded / returned, customer_id is known, ordered_at
 --         is within [$valid_from, $valid_until).
--- Dedup:  one row per order_id. Versions of an order are ranked by (ordered_at, then
---         every other column); the first is staged, copies identical to it are
---         `exact_duplicate`, other versions are quarantined as `duplicate_key`. The
---         choice depends only on the values, never on file or row order.
+-- Dedup:  (done by the pipeline, contract.rs) one row per order_id. Versions of an
+--        order are ranked by (ordered_at, then every other column); the first is
+--        staged, copies identical to it are `exact_duplicate`, other versions are
+--        quarantined as `duplicate_key`. The choice depends only on the values, never
+--        on file or row order. Rows are sorted by customer, time and order_id.
 WITH typed AS (
   SELECT
     NULLIF(trim(CAST(order_id AS VARCHAR)), '')                            AS order_id,
@@ -37,47 +44,39 @@ checked AS (
   SELECT
     t.*,
     CASE
-      WHEN t._read_error IS NOT NULL THEN t._read_error
-      WHEN t.order_id IS NULL THEN 'missing_value'
-      WHEN t.customer_id IS NULL THEN 'missing_value'
-      WHEN t.ordered_at IS NULL THEN 'invalid_timestamp'
-      WHEN t.ordered_at < $valid_from THEN 'out_of_range_date'
-      WHEN t.ordered_at >= $valid_until THEN 'future_date'
-      WHEN t.status IS NULL OR t.status NOT IN ('completed', 'cancelled', 'refunded', 'returned') THEN 'unknown_status'
-      WHEN t.gross_amount IS NULL OR isnan(t.gross_amount) OR abs(t.gross_amount) > 1e12 THEN 'invalid_number'
-      WHEN t.gross_amount < 0 THEN 'negative_amount'
-      WHEN t.discount_amount IS NULL OR isnan(t.discount_amount) OR abs(t.discount_amount) > 1e12 THEN 'invalid_number'
-      WHEN t.discount_amount < 0 OR t.discount_amount > t.gross_amount THEN 'invalid_discount'
-      WHEN t.item_count IS NULL THEN 'invalid_number'
-      WHEN t.item_count < 1 THEN 'invalid_item_count'
-      WHEN $check_customers AND c.customer_id IS NULL THEN 'unknown_customer'
-    END AS _invalid_reason,
-    CASE
-      WHEN t._read_error IS NOT NULL THEN t._read_column
-      WHEN t.order_id IS NULL THEN 'order_id'
-      WHEN t.customer_id IS NULL THEN 'customer_id'
-      WHEN t.ordered_at IS NULL OR t.ordered_at < $valid_from OR t.ordered_at >= $valid_until THEN 'ordered_at'
-      WHEN t.status IS NULL OR t.status NOT IN ('completed', 'cancelled', 'refunded', 'returned') THEN 'status'
-      WHEN t.gross_amount IS NULL OR isnan(t.gross_amount) OR abs(t.gross_amount) > 1e12 OR t.gross_amount < 0 THEN 'gross_amount'
-      WHEN t.discount_amount IS NULL OR isnan(t.discount_amount) OR abs(t.discount_amount) > 1e12 OR t.discount_amount < 0 OR t.discount_amount > t.gross_amount THEN 'discount_amount'
-      WHEN t.item_count IS NULL OR t.item_count < 1 THEN 'item_count'
-      WHEN $check_customers AND c.customer_id IS NULL THEN 'customer_id'
-    END AS _invalid_column
+      WHEN t._read_error IS NOT NULL
+        THEN named_struct('reason', t._read_error, 'column', t._read_column)
+      WHEN t.order_id IS NULL
+        THEN named_struct('reason', 'missing_value', 'column', 'order_id')
+      WHEN t.customer_id IS NULL
+        THEN named_struct('reason', 'missing_value', 'column', 'customer_id')
+      WHEN t.ordered_at IS NULL
+        THEN named_struct('reason', 'invalid_timestamp', 'column', 'ordered_at')
+      WHEN t.ordered_at < $valid_from
+        THEN named_struct('reason', 'out_of_range_date', 'column', 'ordered_at')
+      WHEN t.ordered_at >= $valid_until
+        THEN named_struct('reason', 'future_date', 'column', 'ordered_at')
+      WHEN t.status IS NULL OR t.status NOT IN ('completed', 'cancelled', 'refunded', 'returned')
+        THEN named_struct('reason', 'unknown_status', 'column', 'status')
+      WHEN t.gross_amount IS NULL OR isnan(t.gross_amount) OR abs(t.gross_amount) > 1e12
+        THEN named_struct('reason', 'invalid_number', 'column', 'gross_amount')
+      WHEN t.gross_amount < 0
+        THEN named_struct('reason', 'negative_amount', 'column', 'gross_amount')
+      WHEN t.discount_amount IS NULL OR isnan(t.discount_amount) OR abs(t.discount_amount) > 1e12
+        THEN named_struct('reason', 'invalid_number', 'column', 'discount_amount')
+      WHEN t.discount_amount < 0 OR t.discount_amount > t.gross_amount
+        THEN named_struct('reason', 'invalid_discount', 'column', 'discount_amount')
+      WHEN t.item_count IS NULL
+        THEN named_struct('reason', 'invalid_number', 'column', 'item_count')
+      WHEN t.item_count < 1
+        THEN named_struct('reason', 'invalid_item_count', 'column', 'item_count')
+      WHEN $check_customers AND c.customer_id IS NULL
+        THEN named_struct('reason', 'unknown_customer', 'column', 'customer_id')
+    END AS _invalid
   -- customers first: the (small) customers table is the hash join's build side and the
   -- export streams past it; written the other way round the export is held in memory.
   FROM customers c
   RIGHT JOIN typed t ON c.customer_id = t.customer_id
-),
-ranked AS (
-  SELECT
-    *,
-    DENSE_RANK() OVER w AS _version,
-    ROW_NUMBER() OVER w AS _copy
-  FROM checked
-  WINDOW w AS (
-    PARTITION BY order_id, _invalid_reason IS NULL
-    ORDER BY ordered_at, customer_id, status, gross_amount, discount_amount, currency, channel, category, item_count
-  )
 )
 SELECT
   order_id,
@@ -90,16 +89,8 @@ SELECT
   channel,
   category,
   item_count,
-  CASE WHEN _invalid_reason IS NOT NULL THEN _invalid_reason
-       WHEN _version > 1 THEN 'duplicate_key'
-       WHEN _copy > 1 THEN 'exact_duplicate' END AS _reject_reason,
-  CASE WHEN _invalid_reason IS NOT NULL THEN _invalid_column
-       WHEN _copy > 1 THEN 'order_id' END AS _reject_column,
-  CASE WHEN _invalid_reason IS NOT NULL THEN _read_detail
-       WHEN _version > 1 THEN 'another row with this order_id has different values and was staged' END AS _reject_detail,
+  _invalid,
+  _read_detail,
   _source_file,
   _source_row
-FROM ranked
--- Sorted by customer and time: reruns write the same rows in the same order, and
--- the feature queries read clustered row groups.
-ORDER BY customer_id, ordered_at, order_id, _source_file, _source_row
+FROM checked

@@ -12,13 +12,15 @@
 --        customers source).
 -- Params $timestamp_format, $valid_from, $valid_until, $check_customers (see
 --        staging/orders.sql).
--- Output: the canonical orders. What the log does not say is filled with neutral values:
---         status 'completed' (refunds, if the log has them, are negative amounts and
---         are quarantined as negative_amount), no discount, item_count 1, currency,
---         channel and category null.
+-- Output: the canonical orders, then `_invalid`, `_read_detail`, `_source_file`,
+--         `_source_row` (see staging/orders.sql). What the log does not say is filled
+--         with neutral values: status 'completed' (refunds, if the log has them, are
+--         negative amounts and are quarantined as negative_amount), no discount,
+--         item_count 1, currency, channel and category null.
 -- Ids:    a log has no order id, so one is made from the values: customer, time, amount
 --         and the rank among identical lines (`C1|2025-03-01T12:00:00Z|25.5|1`). Two
---         identical lines are two purchases: nothing is deduplicated.
+--         identical lines are two purchases: the ids differ, so the pipeline's
+--         deduplication by order_id (contract.rs) removes nothing.
 WITH typed AS (
   SELECT
     NULLIF(trim(CAST(customer_id AS VARCHAR)), '')                         AS customer_id,
@@ -31,22 +33,23 @@ checked AS (
   SELECT
     t.*,
     CASE
-      WHEN t._read_error IS NOT NULL THEN t._read_error
-      WHEN t.customer_id IS NULL THEN 'missing_value'
-      WHEN t.ordered_at IS NULL THEN 'invalid_timestamp'
-      WHEN t.ordered_at < $valid_from THEN 'out_of_range_date'
-      WHEN t.ordered_at >= $valid_until THEN 'future_date'
-      WHEN t.gross_amount IS NULL OR isnan(t.gross_amount) OR abs(t.gross_amount) > 1e12 THEN 'invalid_number'
-      WHEN t.gross_amount < 0 THEN 'negative_amount'
-      WHEN $check_customers AND c.customer_id IS NULL THEN 'unknown_customer'
-    END AS _invalid_reason,
-    CASE
-      WHEN t._read_error IS NOT NULL THEN t._read_column
-      WHEN t.customer_id IS NULL THEN 'customer_id'
-      WHEN t.ordered_at IS NULL OR t.ordered_at < $valid_from OR t.ordered_at >= $valid_until THEN 'ordered_at'
-      WHEN t.gross_amount IS NULL OR isnan(t.gross_amount) OR abs(t.gross_amount) > 1e12 OR t.gross_amount < 0 THEN 'amount'
-      WHEN $check_customers AND c.customer_id IS NULL THEN 'customer_id'
-    END AS _invalid_column
+      WHEN t._read_error IS NOT NULL
+        THEN named_struct('reason', t._read_error, 'column', t._read_column)
+      WHEN t.customer_id IS NULL
+        THEN named_struct('reason', 'missing_value', 'column', 'customer_id')
+      WHEN t.ordered_at IS NULL
+        THEN named_struct('reason', 'invalid_timestamp', 'column', 'ordered_at')
+      WHEN t.ordered_at < $valid_from
+        THEN named_struct('reason', 'out_of_range_date', 'column', 'ordered_at')
+      WHEN t.ordered_at >= $valid_until
+        THEN named_struct('reason', 'future_date', 'column', 'ordered_at')
+      WHEN t.gross_amount IS NULL OR isnan(t.gross_amount) OR abs(t.gross_amount) > 1e12
+        THEN named_struct('reason', 'invalid_number', 'column', 'amount')
+      WHEN t.gross_amount < 0
+        THEN named_struct('reason', 'negative_amount', 'column', 'amount')
+      WHEN $check_customers AND c.customer_id IS NULL
+        THEN named_struct('reason', 'unknown_customer', 'column', 'customer_id')
+    END AS _invalid
   -- customers first: the (small) customers table is the hash join's build side and the
   -- export streams past it; written the other way round the export is held in memory.
   FROM customers c
@@ -57,7 +60,7 @@ numbered AS (
     *,
     ROW_NUMBER() OVER (
       PARTITION BY customer_id, ordered_at, gross_amount
-      ORDER BY _invalid_reason NULLS FIRST
+      ORDER BY get_field(_invalid, 'reason') NULLS FIRST
     ) AS _nth
   FROM checked
 )
@@ -72,10 +75,8 @@ SELECT
   CAST(NULL AS VARCHAR)              AS channel,
   CAST(NULL AS VARCHAR)              AS category,
   CAST(1 AS BIGINT)                  AS item_count,
-  _invalid_reason                    AS _reject_reason,
-  _invalid_column                    AS _reject_column,
-  CASE WHEN _invalid_reason IS NOT NULL THEN _read_detail END AS _reject_detail,
+  _invalid,
+  _read_detail,
   _source_file,
   _source_row
 FROM numbered
-ORDER BY customer_id, ordered_at, order_id, _source_file, _source_row

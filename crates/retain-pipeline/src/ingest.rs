@@ -574,6 +574,12 @@ pub(crate) async fn plan_staging(
             message,
         }
     })?;
+    // The deduplication and reject columns, written once from the table's contract.
+    let df = contract::staging_tail(table, df).map_err(|message| Error::Contract {
+        table: table.into(),
+        origin: file.origin.clone(),
+        message,
+    })?;
     let produced = df.schema().as_arrow().clone();
     contract::check(table, &produced).map_err(|message| Error::Contract {
         table: table.into(),
