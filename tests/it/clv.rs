@@ -121,7 +121,7 @@ fn clv_fit_registers_a_checked_version_and_report_reads_it_back() {
         !html.contains("http://") && !html.contains("https://"),
         "no external resource"
     );
-    let page = retain_report::browser::check_page(&v1.join("report.html")).unwrap();
+    let page = retain_test::browser::check_page(&v1.join("report.html")).unwrap();
     assert_eq!(page.title, "CLV models v0001, as of 2026-11-01");
     assert_eq!(
         (page.images_loaded, page.images_total),

@@ -145,7 +145,7 @@ fn train_beats_the_naive_baseline_and_the_registry_keeps_the_best() {
     ] {
         assert!(html.contains(needle), "report lacks `{needle}`");
     }
-    let page = retain_report::browser::check_page(&v1.join("report.html")).unwrap();
+    let page = retain_test::browser::check_page(&v1.join("report.html")).unwrap();
     assert_eq!(page.title, "churn v0001 (logistic)");
     assert_eq!(
         (page.images_loaded, page.images_total),

@@ -9,8 +9,9 @@
 //!   whatever the result;
 //! - the CDNOW data set (see `cdnow.rs`), unpacked from the `lifetimes` wheel into
 //!   `target/cdnow/` and checked against its sha256s, for the lifetime-value model tests;
-//! - headless Chromium for retain-report's browser checks (see `chromium`): Debian's
-//!   `chromium` package, installed with apt-get when `/usr/bin/chromium` is missing;
+//! - headless Chromium for the reports' browser checks (`retain_test::browser`; see
+//!   `chromium`): Debian's `chromium` package, installed with apt-get when
+//!   `/usr/bin/chromium` is missing;
 //! - then the whole workspace's tests, with `RETAIN_TEST_PYTHON` pointing at the venv,
 //!   `RETAIN_TEST_CDNOW` at the CDNOW folder, `RETAIN_TEST_CHROMIUM` at Chromium and
 //!   `RETAIN_TEST_S3_{ENDPOINT,BUCKET,ACCESS_KEY,SECRET_KEY,REGION}` at the server.
@@ -180,7 +181,7 @@ fn test(root: &Path, extra: &[String]) -> Result<ExitCode> {
     })
 }
 
-/// Where the report tests look for Chromium (`retain_report::browser::chromium`).
+/// Where the report tests look for Chromium (`retain_test::browser::chromium`).
 const CHROMIUM_ENV: &str = "RETAIN_TEST_CHROMIUM";
 
 /// Headless Chromium for the report tests: `$RETAIN_TEST_CHROMIUM` when the caller set it,

@@ -4,8 +4,8 @@
 //! A [`Report`] is a list of blocks — headings, paragraphs, tables and [`Chart`]s — that
 //! [`Report::to_html`] writes as one HTML page. Charts are drawn by plotters' SVG backend
 //! ([`render_svg`]) and embedded as `data:image/svg+xml;base64,…` images, so a browser has
-//! to decode each one (a headless browser check, [`browser::check_page`], can tell whether
-//! every image did).
+//! to decode each one (a headless browser check, `retain_test::browser::check_page` in the
+//! tests, can tell whether every image did).
 //!
 //! Two rules every change must keep:
 //! - **Self-contained.** The page loads nothing: no CDN, no web font, no external
@@ -19,18 +19,15 @@
 //! Bad input (an empty series, lengths that do not match, a NaN where none is allowed) is an
 //! [`Error`], never a panic.
 
-pub mod browser;
 mod chart;
-pub mod sample;
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use base64::Engine as _;
 
 pub use chart::render_svg;
 
-/// Everything that can go wrong while rendering a chart or checking a page.
+/// Everything that can go wrong while rendering a chart.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A chart has nothing to draw: no series, a series without points, no categories.
@@ -61,37 +58,6 @@ pub enum Error {
     /// message is kept).
     #[error("chart `{chart}`: drawing failed: {message}")]
     Draw { chart: String, message: String },
-    /// No Chromium where [`browser::chromium`] looked.
-    #[error(
-        "chromium not found at {} ({how}): run the tests with `cargo xtask test`, which \
-         installs it, or set RETAIN_TEST_CHROMIUM to a Chromium binary",
-        path.display()
-    )]
-    ChromiumMissing { path: PathBuf, how: &'static str },
-    /// Chromium did not finish within the time limit and was killed.
-    #[error("chromium did not finish on {} within {timeout:?} and was killed", page.display())]
-    ChromiumTimeout {
-        page: PathBuf,
-        timeout: std::time::Duration,
-    },
-    /// Chromium exited with an error, or exited without producing what was asked for.
-    #[error("chromium failed on {}: {message}\nstderr:\n{stderr}", page.display())]
-    ChromiumFailed {
-        page: PathBuf,
-        message: String,
-        stderr: String,
-    },
-    /// The DOM Chromium dumped lacks what the page's script writes.
-    #[error("the DOM dumped for {} has no {what}", page.display())]
-    PageCheck { page: PathBuf, what: String },
-    /// Reading or writing a file, or starting a process.
-    #[error("{action} {}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -437,7 +403,7 @@ figcaption { font-size: 0.85rem; color: #59636e; margin-top: 0.3rem; }
 "#;
 
 /// Writes how many images the page has and how many decoded into `<body data-images-total
-/// data-images-loaded>`, for a headless browser's dumped DOM ([`browser::check_page`]).
+/// data-images-loaded>`, for a headless browser's dumped DOM (`retain_test::browser`).
 const SCRIPT: &str = r#"<script>
 window.addEventListener("load", function () {
   var images = document.images, loaded = 0;

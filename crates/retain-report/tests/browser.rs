@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use retain_report::browser::{self, PageCheck};
-use retain_report::{Report, sample};
+use retain_report::Report;
+use retain_test::browser::{self, PageCheck};
+use retain_test::sample;
 
 fn chromium() -> PathBuf {
     browser::chromium().unwrap_or_else(|e| panic!("{e}"))

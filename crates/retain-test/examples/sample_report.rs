@@ -2,7 +2,7 @@
 //! headless Chromium and take a screenshot:
 //!
 //! ```text
-//! cargo run -p retain-report --example sample_report -- report.html [screenshot.png]
+//! cargo run -p retain-test --example sample_report -- report.html [screenshot.png]
 //! ```
 
 use std::path::PathBuf;
@@ -27,9 +27,9 @@ fn main() -> ExitCode {
 }
 
 #[allow(clippy::print_stderr)]
-fn run(html: &std::path::Path, png: Option<&std::path::Path>) -> retain_report::Result<()> {
-    let page = retain_report::sample::report()?.to_html();
-    std::fs::write(html, &page).map_err(|source| retain_report::Error::Io {
+fn run(html: &std::path::Path, png: Option<&std::path::Path>) -> retain_test::Result<()> {
+    let page = retain_test::sample::report()?.to_html();
+    std::fs::write(html, &page).map_err(|source| retain_test::Error::Io {
         action: "writing",
         path: html.to_owned(),
         source,
@@ -37,10 +37,10 @@ fn run(html: &std::path::Path, png: Option<&std::path::Path>) -> retain_report::
     eprintln!("wrote {} ({} bytes)", html.display(), page.len());
     if let Some(png) = png {
         let started = Instant::now();
-        let check = retain_report::browser::check_page(html)?;
+        let check = retain_test::browser::check_page(html)?;
         eprintln!("checked in {:.2?}: {check:?}", started.elapsed());
         let started = Instant::now();
-        retain_report::browser::screenshot(html, png, 900, 2720)?;
+        retain_test::browser::screenshot(html, png, 900, 2720)?;
         eprintln!("screenshot {} in {:.2?}", png.display(), started.elapsed());
     }
     Ok(())

@@ -1,9 +1,9 @@
 //! A sample report with one chart of each kind, on made-up but plausible retention numbers
-//! (computed from formulas: no randomness, so the page is the same every time). The
-//! browser test checks it and `examples/sample_report.rs` writes it for the docs
-//! screenshot (`docs/images/report-charts.png`).
+//! (computed from formulas: no randomness, so the page is the same every time).
+//! retain-report's chart and browser tests check it, and `examples/sample_report.rs`
+//! writes it for the docs screenshot (`docs/images/report-charts.png`).
 
-use crate::{BarChart, Chart, HeatMap, Histogram, LineChart, Report, Result, Series};
+use retain_report::{BarChart, Chart, HeatMap, Histogram, LineChart, Report, Result, Series};
 
 /// Title of [`report`]'s page.
 pub const TITLE: &str = "Churn model report — sample";
