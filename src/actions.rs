@@ -51,8 +51,9 @@ pub struct EvaluateArgs {
 }
 
 pub async fn score(args: ScoreArgs) -> Result<ExitCode> {
-    let settings = args.place.settings(args.as_of)?;
-    let r = retain_pipeline::score_customers(settings)
+    let settings = args.place.settings()?;
+    let as_of = settings.as_of(args.as_of)?;
+    let r = retain_pipeline::score_customers(&settings, as_of)
         .await
         .context("scoring failed")?;
     let mut out = String::new();
@@ -106,12 +107,13 @@ pub(crate) fn print_drift(out: &mut String, drift: &[DriftRow]) {
 }
 
 pub async fn actions(args: ActionsArgs) -> Result<ExitCode> {
-    let mut settings = args.place.settings(args.as_of)?;
+    let mut settings = args.place.settings()?;
+    let as_of = settings.as_of(args.as_of)?;
     if let Some(p) = args.policy {
         settings.pipeline.policy.file = Some(p);
     }
     // The pipeline's errors name the stage, the policy file and the action.
-    let r = retain_pipeline::decide_actions(settings).await?;
+    let r = retain_pipeline::decide_actions(&settings, as_of).await?;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -174,8 +176,9 @@ pub(crate) fn print_policy(out: &mut String, s: &PolicySummary) {
 }
 
 pub async fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
-    let settings = args.place.settings(args.as_of)?;
-    let e = retain_pipeline::evaluate_actions(settings, args.horizon_days)
+    let settings = args.place.settings()?;
+    let as_of = settings.as_of(args.as_of)?;
+    let e = retain_pipeline::evaluate_actions(&settings, as_of, args.horizon_days)
         .await
         .context("evaluating the actions failed")?;
     if !e.complete {

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 use retain_config::{PipelineConfig, Stage};
-use retain_pipeline::schedule::{self, Every};
+use retain_pipeline::schedule::{self, BackfillStep, Every};
 use retain_pipeline::{RunReport, Settings};
 use retain_store::Location;
 use retain_synth::SynthOptions;
@@ -255,7 +255,7 @@ struct ValidateArgs {
 const VERBOSE_FILTER: &str = "info,retain=debug,retain_pipeline=debug,retain_store=debug,retain_sql=debug,retain_read=debug,retain_model=debug,retain_score=debug,retain_policy=debug";
 
 /// Exit code: nothing to do (docs/cli.md).
-const NOTHING_TO_DO: u8 = 4;
+const NOTHING_TO_DO: u8 = retain_pipeline::error::EXIT_NOTHING_TO_DO;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -292,13 +292,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             // One line, whatever the error chain: some DataFusion messages span several.
-            let chain = format!("{err:#}");
-            let line = chain
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
+            let line = retain_pipeline::one_line(err.as_ref());
             let code = exit_code(&err);
             // With --verbose, the causes one per line, outermost first.
             let causes: Vec<String> = if verbose {
@@ -322,7 +316,7 @@ fn main() -> ExitCode {
                 for c in &causes {
                     eprintln!(
                         "  caused by: {}",
-                        c.split_whitespace().collect::<Vec<_>>().join(" ")
+                        retain_pipeline::error::collapse_whitespace(c)
                     );
                 }
             }
@@ -335,19 +329,18 @@ fn main() -> ExitCode {
 /// (a pipeline file, model spec or policy that does not parse or does not fit the data),
 /// 3 data-quality threshold breached (nothing published), 4 nothing to do.
 fn exit_code(err: &anyhow::Error) -> u8 {
-    use retain_pipeline::Error as E;
-    let pipeline = |f: fn(&E) -> bool| err.chain().any(|e| e.downcast_ref::<E>().is_some_and(f));
-    let usage = err.chain().any(|e| {
-        e.downcast_ref::<UsageError>().is_some()
+    use retain_pipeline::error::{EXIT_FAILURE, EXIT_USAGE};
+    for e in err.chain() {
+        if let Some(e) = e.downcast_ref::<retain_pipeline::Error>() {
+            return e.exit_code();
+        }
+        if e.downcast_ref::<UsageError>().is_some()
             || e.downcast_ref::<retain_config::Error>().is_some()
-    });
-    if usage || pipeline(|e| matches!(e, E::Config(_) | E::Invalid { .. })) {
-        2
-    } else if pipeline(|e| matches!(e, E::Quality { .. })) {
-        3
-    } else {
-        1
+        {
+            return EXIT_USAGE;
+        }
     }
+    EXIT_FAILURE
 }
 
 /// Help and version print as clap renders them; a usage error is one line and exit 2.
@@ -382,16 +375,17 @@ fn usage_error(e: clap::Error) -> ExitCode {
 static PROGRESS: std::sync::OnceLock<Arc<output::Bars>> = std::sync::OnceLock::new();
 
 /// [`Settings::resolve`], with the progress display attached when there is one.
-pub(crate) fn resolve_settings(
-    pipeline: PipelineConfig,
-    out: Option<String>,
-    as_of: Option<NaiveDate>,
-) -> Result<Settings> {
-    let mut settings = Settings::resolve(pipeline, out, as_of)?;
+pub(crate) fn resolve_settings(pipeline: PipelineConfig, out: Option<String>) -> Settings {
+    let mut settings = Settings::resolve(pipeline, out);
     if let Some(bars) = PROGRESS.get() {
         settings.progress = Some(bars.clone() as Arc<dyn retain_store::Progress>);
     }
-    Ok(settings)
+    settings
+}
+
+/// Load a pipeline file and resolve its settings with `--out`.
+fn load_settings(pipeline: &std::path::Path, out: Option<String>) -> Result<Settings> {
+    Ok(resolve_settings(PipelineConfig::load(pipeline)?, out))
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -473,17 +467,17 @@ async fn write_synth(out: &str, opts: &SynthOptions) -> Result<retain_synth::Syn
 }
 
 async fn run_pipeline(args: PipelineRunArgs) -> Result<ExitCode> {
-    let mut pipeline = PipelineConfig::load(&args.run.pipeline)?;
+    let mut settings = load_settings(&args.run.pipeline, args.run.out)?;
     if !args.stages.is_empty() {
         let mut stages = args.stages.clone();
         stages.sort();
         stages.dedup();
-        pipeline.stages = stages;
+        settings.pipeline.stages = stages;
     }
     let backfill = args.from.zip(args.to);
-    let settings = resolve_settings(pipeline, args.run.out, args.run.as_of.or(args.from))?;
+    let as_of = settings.as_of(args.run.as_of.or(args.from))?;
     if backfill.is_none() && !args.dry_run {
-        let report = retain_pipeline::run(settings)
+        let report = retain_pipeline::run(&settings, as_of)
             .await
             .context("pipeline run failed")?;
         print_report(&report, None);
@@ -496,7 +490,7 @@ async fn run_pipeline(args: PipelineRunArgs) -> Result<ExitCode> {
     };
     let dates = match backfill {
         Some((from, to)) => schedule::backfill_dates(from, to, every)?,
-        None => vec![settings.as_of],
+        None => vec![as_of],
     };
     // One date always runs (it was asked for by name); a backfill skips the dates
     // already published unless --force.
@@ -526,42 +520,16 @@ async fn run_pipeline(args: PipelineRunArgs) -> Result<ExitCode> {
         dates.len(),
         to_run.len()
     ));
-    let with = |stages: Vec<Stage>, as_of: NaiveDate| {
-        let mut s = settings.clone();
-        s.pipeline.stages = stages;
-        s.as_of = as_of;
-        s.run_id = retain_pipeline::new_run_id();
-        s
-    };
-    // Ingest once, as of the last date to run: its staged tables hold every fact each
-    // date's stages read (each reads only facts before its own date).
-    if let Some(d) = plan.ingest_as_of {
-        let report = retain_pipeline::run(with(vec![Stage::Ingest], d))
-            .await
-            .with_context(|| format!("backfill stopped at the ingest as of {d}"))?;
-        let mut out = format!("\ningest as of {d} (run {}):\n", report.run_id);
-        for s in &report.stages {
-            stage_line(&mut out, s);
+    let ran = schedule::backfill(&settings, &plan, |step| match step {
+        BackfillStep::Ingest(report) => {
+            let mut out = format!("\ningest as of {} (run {}):\n", report.as_of, report.run_id);
+            for s in &report.stages {
+                stage_line(&mut out, s);
+            }
+            print_out(out.trim_end());
         }
-        print_out(out.trim_end());
-    }
-    let rest: Vec<Stage> = plan
-        .stages
-        .iter()
-        .copied()
-        .filter(|s| *s != Stage::Ingest)
-        .collect();
-    if !rest.is_empty() {
-        for (i, &d) in to_run.iter().enumerate() {
-            let report = retain_pipeline::run(with(rest.clone(), d))
-                .await
-                .with_context(|| {
-                    format!(
-                        "backfill stopped at {d} ({i} of {} dates done; rerun to resume: published dates are skipped)",
-                        to_run.len()
-                    )
-                })?;
-            let mut out = format!("\nas of {d} (run {}):\n", report.run_id);
+        BackfillStep::Date(report) => {
+            let mut out = format!("\nas of {} (run {}):\n", report.as_of, report.run_id);
             for s in &report.stages {
                 stage_line(&mut out, s);
             }
@@ -571,10 +539,10 @@ async fn run_pipeline(args: PipelineRunArgs) -> Result<ExitCode> {
             ));
             print_out(out.trim_end());
         }
-    }
+    })
+    .await?;
     print_out(&format!(
-        "\nbackfill done: {} dates run, {skipped} skipped, {:.1}s",
-        to_run.len(),
+        "\nbackfill done: {ran} dates run, {skipped} skipped, {:.1}s",
         started.elapsed().as_secs_f64()
     ));
     Ok(ExitCode::SUCCESS)
@@ -638,9 +606,9 @@ fn format_plan(plan: &schedule::RunPlan) -> String {
 }
 
 async fn validate(args: ValidateArgs) -> Result<ExitCode> {
-    let pipeline = PipelineConfig::load(&args.run.pipeline)?;
-    let settings = resolve_settings(pipeline, args.run.out, args.run.as_of)?;
-    let v = retain_pipeline::validate::validate(&settings).await?;
+    let settings = load_settings(&args.run.pipeline, args.run.out)?;
+    let as_of = settings.as_of(args.run.as_of)?;
+    let v = retain_pipeline::validate::validate(&settings, as_of).await?;
     if args.json {
         let text = serde_json::to_string_pretty(&v).context("writing JSON")?;
         print_out(&text);
@@ -662,10 +630,10 @@ async fn validate(args: ValidateArgs) -> Result<ExitCode> {
 }
 
 async fn ingest(args: RunArgs) -> Result<ExitCode> {
-    let pipeline = PipelineConfig::load(&args.pipeline)?;
-    let settings = resolve_settings(pipeline, args.out, args.as_of)?;
+    let settings = load_settings(&args.pipeline, args.out)?;
+    let as_of = settings.as_of(args.as_of)?;
     let started = Instant::now();
-    let reports = retain_pipeline::ingest(settings)
+    let reports = retain_pipeline::ingest(&settings, as_of)
         .await
         .context("ingest failed")?;
     let mut out = String::new();
@@ -681,14 +649,14 @@ async fn ingest(args: RunArgs) -> Result<ExitCode> {
 }
 
 async fn features(args: FeaturesArgs) -> Result<ExitCode> {
-    let pipeline = PipelineConfig::load(&args.run.pipeline)?;
-    let settings = resolve_settings(pipeline, args.run.out, args.run.as_of)?;
-    let mut dates = vec![settings.as_of];
+    let settings = load_settings(&args.run.pipeline, args.run.out)?;
+    let as_of = settings.as_of(args.run.as_of)?;
+    let mut dates = vec![as_of];
     dates.extend(args.also);
     dates.sort();
     dates.dedup();
     let started = Instant::now();
-    let report = retain_pipeline::features(settings, &dates)
+    let report = retain_pipeline::features(&settings, as_of, &dates)
         .await
         .context("features failed")?;
     let mut out = String::new();
@@ -712,10 +680,10 @@ async fn features(args: FeaturesArgs) -> Result<ExitCode> {
 }
 
 async fn clv_fit(args: RunArgs) -> Result<ExitCode> {
-    let pipeline = PipelineConfig::load(&args.pipeline)?;
-    let settings = resolve_settings(pipeline, args.out, args.as_of)?;
+    let settings = load_settings(&args.pipeline, args.out)?;
+    let as_of = settings.as_of(args.as_of)?;
     let started = Instant::now();
-    let run = retain_pipeline::clv_fit(settings)
+    let run = retain_pipeline::clv_fit(&settings, as_of)
         .await
         .context("the CLV fit failed")?;
     let mut out = String::new();
@@ -728,9 +696,8 @@ async fn clv_fit(args: RunArgs) -> Result<ExitCode> {
 }
 
 async fn clv_report(args: ClvReportArgs) -> Result<ExitCode> {
-    let pipeline = PipelineConfig::load(&args.pipeline)?;
-    let settings = resolve_settings(pipeline, args.out, None)?;
-    let report = retain_pipeline::clv_show(settings, args.model_version.as_deref()).await?;
+    let settings = load_settings(&args.pipeline, args.out)?;
+    let report = retain_pipeline::clv_show(&settings, args.model_version.as_deref()).await?;
     let mut out = String::new();
     print_clv(&mut out, &report);
     print_out(out.trim_end());
@@ -845,8 +812,8 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
     let summary = write_synth(&raw.url(), &opts).await?;
     let synth_elapsed = started.elapsed();
     let pipeline = PipelineConfig::demo();
-    let settings = resolve_settings(pipeline, Some(args.out), Some(opts.end))?;
-    let report = retain_pipeline::run(settings)
+    let settings = resolve_settings(pipeline, Some(args.out));
+    let report = retain_pipeline::run(&settings, opts.end)
         .await
         .context("demo pipeline failed")?;
     print_out(&format!(

@@ -49,7 +49,7 @@ pub struct Place {
 }
 
 impl Place {
-    pub(crate) fn settings(&self, as_of: Option<NaiveDate>) -> Result<Settings> {
+    pub(crate) fn settings(&self) -> Result<Settings> {
         let pipeline = match &self.pipeline {
             Some(p) => PipelineConfig::load(p)?,
             None if Path::new("pipelines/demo.toml").exists() => {
@@ -57,7 +57,7 @@ impl Place {
             }
             None => PipelineConfig::demo(),
         };
-        crate::resolve_settings(pipeline, self.out.clone(), as_of)
+        Ok(crate::resolve_settings(pipeline, self.out.clone()))
     }
 }
 
@@ -112,7 +112,8 @@ pub async fn train(args: TrainArgs) -> Result<ExitCode> {
         .iter()
         .map(|p| ModelSpec::from_path(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let settings = args.place.settings(args.as_of)?;
+    let settings = args.place.settings()?;
+    let as_of = settings.as_of(args.as_of)?;
     let promote = if args.promote {
         Promote::Always
     } else if args.promote_if_better {
@@ -120,7 +121,7 @@ pub async fn train(args: TrainArgs) -> Result<ExitCode> {
     } else {
         Promote::Never
     };
-    let run = retain_pipeline::train_models(settings, &specs, promote)
+    let run = retain_pipeline::train_models(&settings, as_of, &specs, promote)
         .await
         .context("training failed")?;
     let mut out = String::new();
@@ -260,9 +261,9 @@ fn summary_f(v: &serde_json::Value, key: &str) -> String {
 }
 
 async fn list(a: ListArgs) -> Result<ExitCode> {
-    let settings = a.place.settings(Some(NaiveDate::MIN))?;
+    let settings = a.place.settings()?;
     let warehouse = settings.warehouse.clone();
-    let models = retain_pipeline::models_list(settings).await?;
+    let models = retain_pipeline::models_list(&settings).await?;
     let mut out = String::new();
     if models.is_empty() {
         let _ = writeln!(
@@ -306,8 +307,8 @@ async fn list(a: ListArgs) -> Result<ExitCode> {
 }
 
 async fn show(a: ShowArgs) -> Result<ExitCode> {
-    let settings = a.place.settings(Some(NaiveDate::MIN))?;
-    let v = retain_pipeline::models_show(settings, &a.model, a.model_version.as_deref()).await?;
+    let settings = a.place.settings()?;
+    let v = retain_pipeline::models_show(&settings, &a.model, a.model_version.as_deref()).await?;
     let m = &v.manifest;
     let mut out = String::new();
     let is_champion = v.champion.as_ref().is_some_and(|c| c.version == m.version);
@@ -385,8 +386,8 @@ async fn show(a: ShowArgs) -> Result<ExitCode> {
 }
 
 async fn promote(a: PromoteArgs) -> Result<ExitCode> {
-    let settings = a.place.settings(Some(NaiveDate::MIN))?;
-    let c = retain_pipeline::models_promote(settings, &a.model, &a.model_version).await?;
+    let settings = a.place.settings()?;
+    let c = retain_pipeline::models_promote(&settings, &a.model, &a.model_version).await?;
     print_out(&format!(
         "{} champion is now {} (was {})",
         a.model,

@@ -69,7 +69,7 @@ pub async fn runs(args: RunsArgs) -> Result<ExitCode> {
             place,
             json,
         }) => {
-            let shown = retain_pipeline::runs_show(place.settings(None)?, &run_id).await?;
+            let shown = retain_pipeline::runs_show(&place.settings()?, &run_id).await?;
             if json {
                 print_out(&serde_json::to_string_pretty(&shown.record)?);
             } else {
@@ -77,9 +77,9 @@ pub async fn runs(args: RunsArgs) -> Result<ExitCode> {
             }
         }
         None => {
-            let settings = args.place.settings(None)?;
+            let settings = args.place.settings()?;
             let url = settings.warehouse.clone();
-            let all = retain_pipeline::runs_list(settings).await?;
+            let all = retain_pipeline::runs_list(&settings).await?;
             // The command column fits the longest shown (`run:features,score,actions`).
             let w = all
                 .iter()

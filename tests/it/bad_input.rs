@@ -33,7 +33,7 @@ use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use retain_config::PipelineConfig;
-use retain_pipeline::{Error, IngestReport, Settings, new_run_id};
+use retain_pipeline::{Error, IngestReport, Settings};
 
 const AS_OF: NaiveDate = match NaiveDate::from_ymd_opt(2025, 6, 1) {
     Some(d) => d,
@@ -425,18 +425,17 @@ async fn run_case(case: &Case) -> String {
     }
     let pipeline = PipelineConfig::from_toml(&case.shop.pipeline(), case.name)
         .unwrap_or_else(|e| panic!("{}: {e}", case.name));
-    let run_id = new_run_id();
-    let settings = Settings {
-        pipeline,
-        warehouse: wh.display().to_string(),
-        as_of: AS_OF,
-        run_id: run_id.clone(),
-        progress: None,
-    };
-    let result = retain_pipeline::ingest(settings).await;
+    let settings = Settings::resolve(pipeline, Some(wh.display().to_string()));
+    let result = retain_pipeline::ingest(&settings, AS_OF).await;
     let name = case.name;
-    let record = format!("runs/{run_id}.json");
-    let report = format!("runs/{run_id}.html");
+    // The command's run record (the only one: each case has its own warehouse).
+    let records: Vec<String> = files_below(&wh)
+        .into_iter()
+        .filter(|f| f.starts_with("runs/") && f.ends_with(".json"))
+        .collect();
+    assert_eq!(records.len(), 1, "{name}: one run record, got {records:?}");
+    let record = records[0].clone();
+    let report = record.replace(".json", ".html");
     let reports = match result {
         Err(e) => {
             // Only the run's own record and its report, which say it failed and why.
@@ -1405,14 +1404,8 @@ async fn synthetic_dirty_rows_are_all_accounted() {
     let mut pipeline = PipelineConfig::demo();
     pipeline.warehouse = wh.clone();
     pipeline.quality.max_quarantine_ratio = 1.0;
-    let settings = Settings {
-        pipeline,
-        warehouse: wh,
-        as_of: opts.end,
-        run_id: new_run_id(),
-        progress: None,
-    };
-    let reports = retain_pipeline::ingest(settings)
+    let settings = Settings::resolve(pipeline, Some(wh));
+    let reports = retain_pipeline::ingest(&settings, opts.end)
         .await
         .expect("ingest the dirty shop");
     let tables: Vec<&str> = reports.iter().map(|r| r.table.as_str()).collect();

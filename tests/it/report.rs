@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use retain_pipeline::run_report::SECTIONS;
+use retain_pipeline::reports::run::SECTIONS;
 use serde_json::Value;
 
 use crate::{retain, run_ok};
@@ -48,7 +48,7 @@ fn new_run(wh: &Path, before: &[String]) -> (String, Value, String) {
     let record = json(&wh.join(format!("runs/{id}.json")));
     let page_path = wh.join(format!("runs/{id}.html"));
     let html = std::fs::read_to_string(&page_path).expect("the run report beside the record");
-    let check = retain_report::browser::check_page(&page_path).unwrap_or_else(|e| panic!("{e}"));
+    let check = retain_test::browser::check_page(&page_path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         check.title,
         format!("Run {id} (retain {})", record["command"].as_str().unwrap())
@@ -353,7 +353,7 @@ fn every_run_writes_a_report_that_matches_its_record() {
 
     if let Some(png) = std::env::var_os("RETAIN_RUN_REPORT_SCREENSHOT") {
         let png = Path::new(env!("CARGO_MANIFEST_DIR")).join(png);
-        retain_report::browser::screenshot(&wh.join(format!("runs/{id}.html")), &png, 1000, 2800)
+        retain_test::browser::screenshot(&wh.join(format!("runs/{id}.html")), &png, 1000, 2800)
             .unwrap_or_else(|e| panic!("{e}"));
     }
 

@@ -537,6 +537,32 @@ fn exit_codes_are_the_documented_ones() {
         code(retain().args(["run", "no/such.toml"]).output().unwrap()),
         Some(2)
     );
+    // No as-of date anywhere: neither `--as-of` nor the pipeline's `as-of` key.
+    let demo = std::fs::read_to_string("pipelines/demo.toml").unwrap();
+    let undated = wh.join("undated.toml");
+    std::fs::write(
+        &undated,
+        demo.lines()
+            .filter(|l| !l.starts_with("as-of"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    for command in ["run", "ingest", "validate", "score"] {
+        let mut cmd = retain();
+        if command == "score" {
+            cmd.args([command, "--pipeline"]);
+        } else {
+            cmd.arg(command);
+        }
+        let out = cmd.arg(&undated).arg("--out").arg(wh).output().unwrap();
+        let err = stderr(&out);
+        assert!(
+            err.contains("no as-of date: pass --as-of"),
+            "{command}: {err}"
+        );
+        assert_eq!(code(out), Some(2), "{command} without an as-of date");
+    }
     let typo = wh.join("typo.toml");
     std::fs::write(&typo, "name = \"x\"\nwarehouse = \"w\"\nstages = []\n").unwrap();
     assert_eq!(

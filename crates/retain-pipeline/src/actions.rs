@@ -163,8 +163,7 @@ const INPUT_COLUMNS: [&str; 7] = [
 /// The policy's input with one boolean column per action (`__eligible_i`), per consent
 /// (`__consent_k`), one string per uplift-by (`__segment_i`), every expression checked
 /// first, then per action the day it was last sent to the customer (`__last_i`).
-pub(crate) async fn plan(ctx: &Ctx, policy: &Policy) -> Result<DataFrame> {
-    let as_of = ctx.settings.as_of;
+pub(crate) async fn plan(ctx: &Ctx, as_of: NaiveDate, policy: &Policy) -> Result<DataFrame> {
     let history = ctx.sql.load("actions/contact_history.sql")?;
     let params = Params::new().with_as_of(as_of).with(
         "cap_window_days",
@@ -297,9 +296,10 @@ fn date_to_days(d: NaiveDate) -> i32 {
 /// customer_risk and features of the same date.
 pub(crate) async fn next_best_action(
     ctx: &mut Ctx,
+    as_of: NaiveDate,
     partition: &str,
     policy: &Policy,
-) -> Result<(Manifest, Summary)> {
+) -> Result<Decided> {
     let started = Instant::now();
     let risk = ctx
         .register_published("customer_risk", "scores/customer_risk", partition)
@@ -307,8 +307,7 @@ pub(crate) async fn next_best_action(
     let features = ctx
         .register_published("features", "features/customer", partition)
         .await?;
-    let as_of = ctx.settings.as_of;
-    let df = plan(ctx, policy).await?;
+    let df = plan(ctx, as_of, policy).await?;
     let n_actions = policy.actions.len();
     let n_consent = policy.consent.len();
     let mut arbiter = Arbiter::new(policy);
@@ -404,7 +403,7 @@ pub(crate) async fn next_best_action(
     let as_of_days = date_to_days(as_of);
     let valid_until = date_to_days(as_of + chrono::Days::new(u64::from(policy.valid_days)));
     let policy_tag = format!("{}@{}", policy.name, &policy.fingerprint()[..8]);
-    let run_id = ctx.settings.run_id.clone();
+    let run_id = ctx.run_id().to_owned();
     let batches = order.chunks(64 * 1024).map(|chunk| {
         let n = chunk.len();
         let d = |k: usize| &decisions[chunk[k] as usize];
@@ -476,9 +475,19 @@ pub(crate) async fn next_best_action(
             },
         )
         .await?;
-    ctx.published(&m);
-    ctx.actions = Some(crate::runs::ActionsRecord::new(policy_tag, &summary));
-    Ok((m, summary))
+    Ok(Decided {
+        manifest: m,
+        record: crate::runs::ActionsRecord::new(policy_tag, &summary),
+        summary,
+    })
+}
+
+/// What deciding the actions published and decided.
+pub(crate) struct Decided {
+    pub manifest: Manifest,
+    pub summary: Summary,
+    /// The action mix, for the run record.
+    pub record: crate::runs::ActionsRecord,
 }
 
 /// Treated against control outcomes of one action.
@@ -615,8 +624,11 @@ pub(crate) async fn outcomes_query(
     Ok((df, file.origin))
 }
 
-pub(crate) async fn evaluate(ctx: &mut Ctx, horizon_days: u32) -> Result<ActionEvaluation> {
-    let as_of = ctx.settings.as_of;
+pub(crate) async fn evaluate(
+    ctx: &mut Ctx,
+    as_of: NaiveDate,
+    horizon_days: u32,
+) -> Result<ActionEvaluation> {
     let partition = format!("as_of={as_of}");
     let decisions = ctx
         .register_published("decisions", "scores/next_best_action", &partition)

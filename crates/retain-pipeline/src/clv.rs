@@ -291,13 +291,16 @@ pub(crate) fn with_clv_fields(schema: &Schema) -> Schema {
     Schema::new_with_metadata(fields, schema.metadata().clone())
 }
 
+/// The CLV models fitted as of a date, or why they could not be.
+pub(crate) type FitResult = std::result::Result<ClvModel, String>;
+
 impl Ctx {
     /// The CLV models fitted as of `date` (once per run per date).
     pub(crate) async fn clv_fit(
         &mut self,
         date: NaiveDate,
-    ) -> Result<(Arc<SummaryRows>, std::result::Result<ClvModel, String>)> {
-        if let Some(hit) = self.clv_fits.get(&date) {
+    ) -> Result<(Arc<SummaryRows>, FitResult)> {
+        if let Some(hit) = self.memo.clv_fits.get(&date) {
             return Ok(hit.clone());
         }
         let started = std::time::Instant::now();
@@ -342,7 +345,9 @@ impl Ctx {
         {
             tracing::warn!(as_of = %date, "{reason}; clv_12m is NULL");
         }
-        self.clv_fits.insert(date, (rows.clone(), model.clone()));
+        self.memo
+            .clv_fits
+            .insert(date, (rows.clone(), model.clone()));
         Ok((rows, model))
     }
 
@@ -757,7 +762,7 @@ pub(crate) async fn register(ctx: &mut Ctx, as_of: NaiveDate) -> Result<ClvRepor
         p_alive: p_alive_grid(&model),
         checks,
         checks_error,
-        run_id: ctx.settings.run_id.clone(),
+        run_id: ctx.run_id().to_owned(),
     };
     let version = crate::registry::next_version(&ctx.wh, "clv").await?;
     let dir = format!("models/clv/{version}");

@@ -14,7 +14,7 @@ use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 use retain_config::PipelineConfig;
 use retain_sql::{Params, SqlFile};
-use retain_store::PublishMeta;
+use retain_store::{Manifest, PublishMeta};
 
 use crate::{Ctx, Result, clv, df_err, toml_params};
 
@@ -57,15 +57,24 @@ impl Ctx {
         let file = self
             .sql
             .load(cfg.sql.as_deref().unwrap_or(DEFAULT_FEATURE_SQL))?;
-        let params = feature_params(&self.settings.pipeline, &self.absent, date, &file.origin)?;
+        let params = feature_params(
+            &self.settings.pipeline,
+            &self.memo.absent,
+            date,
+            &file.origin,
+        )?;
         Ok((self.engine.query(&file, &params).await?, file))
     }
 
-    /// Publish features as of `date` (once per run) and return the partition name.
-    pub async fn features(&mut self, date: NaiveDate) -> Result<String> {
+    /// Publish features as of `date` (once per run: a date this run already published is
+    /// not published again, and comes back with `published` None).
+    pub async fn features(&mut self, date: NaiveDate) -> Result<FeaturesAsOf> {
         let partition = format!("as_of={date}");
-        if self.feature_dates.contains(&date) {
-            return Ok(partition);
+        if self.memo.features.contains_key(&date) {
+            return Ok(FeaturesAsOf {
+                partition,
+                published: None,
+            });
         }
         let started = Instant::now();
         let clv = self.clv_columns(date).await?;
@@ -84,7 +93,7 @@ impl Ctx {
         props.insert("sql".into(), file.origin.clone().into());
         props.insert(
             "absent_sources".into(),
-            serde_json::json!(self.absent.iter().collect::<Vec<_>>()),
+            serde_json::json!(self.memo.absent.iter().collect::<Vec<_>>()),
         );
         props.insert("clv".into(), clv.manifest.clone());
         let meta = PublishMeta {
@@ -97,10 +106,20 @@ impl Ctx {
             .publish("features/customer", &partition, schema, with_clv, meta)
             .await?;
         // retain-store logs the publish (table, partition, rows, elapsed_ms).
-        self.published(&m);
-        self.feature_dates.push(date);
-        Ok(partition)
+        self.memo.features.insert(date, m.clone());
+        Ok(FeaturesAsOf {
+            partition,
+            published: Some(m),
+        })
     }
+}
+
+/// A feature partition a stage asked for.
+pub(crate) struct FeaturesAsOf {
+    /// `as_of=YYYY-MM-DD`.
+    pub partition: String,
+    /// Its manifest, when this call published it (None: published before).
+    pub published: Option<Manifest>,
 }
 
 /// Property tests of the boundary rule and of determinism, on random shops run through

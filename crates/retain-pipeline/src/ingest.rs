@@ -17,6 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use chrono::NaiveDate;
+
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -33,7 +35,7 @@ use object_store::ObjectStoreExt;
 use retain_config::{Format, SourceConfig};
 use retain_read::{RawFile, RawSource, ReadError, ReadOptions};
 use retain_sql::Params;
-use retain_store::{InputEntry, Location, Pending, PublishMeta};
+use retain_store::{InputEntry, Location, Manifest, Pending, PublishMeta};
 use serde::Serialize;
 
 use crate::{Ctx, Error, Result, contract, df_err};
@@ -83,7 +85,17 @@ struct Written {
     quarantine: Pending,
 }
 
-pub(crate) async fn run(ctx: &mut Ctx) -> Result<Vec<IngestReport>> {
+/// What ingest published: every source's staged and quarantine partitions, committed
+/// together, and each source's accounting.
+pub(crate) struct Ingested {
+    pub reports: Vec<IngestReport>,
+    pub published: Vec<Manifest>,
+}
+
+/// Stage every configured source as of `as_of` (all or nothing) and register the staged
+/// tables for the stages after it; sources the pipeline does not configure are registered
+/// empty.
+pub(crate) async fn run(ctx: &mut Ctx, as_of: NaiveDate) -> Result<Ingested> {
     let raw = ctx.wh.root.resolve(&ctx.settings.pipeline.raw)?;
     let mut reports = Vec::new();
     let mut written: Vec<Written> = Vec::new();
@@ -119,7 +131,7 @@ pub(crate) async fn run(ctx: &mut Ctx) -> Result<Vec<IngestReport>> {
                 return Err(e);
             }
         };
-        let result = stage(ctx, table, &source, opened, has_customers, started).await;
+        let result = stage(ctx, as_of, table, &source, opened, has_customers, started).await;
         let (w, report) = match result {
             Ok(x) => x,
             Err(e) => {
@@ -157,23 +169,20 @@ pub(crate) async fn run(ctx: &mut Ctx) -> Result<Vec<IngestReport>> {
         reports.push(report);
     }
     if !breaches.is_empty() {
-        // The run record and report show what was refused, and why.
-        ctx.ingest_reports = reports;
         abort_all(ctx, written).await;
         return Err(Error::Quality {
             message: breaches.join("; "),
+            counted: reports,
         });
     }
+    let mut published = Vec::new();
     for w in written {
-        let staged = ctx.wh.commit(w.staged).await?;
-        ctx.published(&staged);
-        let q = ctx.wh.commit(w.quarantine).await?;
-        ctx.published(&q);
+        published.push(ctx.wh.commit(w.staged).await?);
+        published.push(ctx.wh.commit(w.quarantine).await?);
         ctx.register_published(w.table, &format!("staged/{}", w.table), "")
             .await?;
     }
-    ctx.ingest_reports = reports.clone();
-    Ok(reports)
+    Ok(Ingested { reports, published })
 }
 
 /// An optional source that could not be read: empty staged and quarantine partitions
@@ -499,6 +508,7 @@ fn column<'a>(
 /// `retain validate` stops here; ingest goes on to run it.
 pub(crate) async fn plan_staging(
     ctx: &Ctx,
+    as_of: NaiveDate,
     table: &'static str,
     source: &SourceConfig,
     opened: &Opened,
@@ -531,8 +541,7 @@ pub(crate) async fn plan_staging(
             .as_deref()
             .unwrap_or(&format!("staging/{table}.sql")),
     )?;
-    let as_of = ctx.settings.as_of;
-    let micros = |d: chrono::NaiveDate| {
+    let micros = |d: NaiveDate| {
         ScalarValue::TimestampMicrosecond(
             d.and_hms_opt(0, 0, 0)
                 .map(|t| t.and_utc().timestamp_micros()),
@@ -591,6 +600,7 @@ pub(crate) async fn plan_staging(
 
 async fn stage(
     ctx: &mut Ctx,
+    as_of: NaiveDate,
     table: &'static str,
     source: &SourceConfig,
     opened: Opened,
@@ -604,8 +614,16 @@ async fn stage(
             sink,
         })
     });
-    let (df, file, produced) =
-        plan_staging(ctx, table, source, &opened, has_customers, progress.clone()).await?;
+    let (df, file, produced) = plan_staging(
+        ctx,
+        as_of,
+        table,
+        source,
+        &opened,
+        has_customers,
+        progress.clone(),
+    )
+    .await?;
     let staged_schema = contract::schema(table).ok_or_else(|| Error::Stage {
         stage: "ingest",
         message: format!("no contract for `{table}`"),
@@ -853,7 +871,6 @@ mod tests {
     use super::*;
     use crate::{Settings, new_run_id};
     use retain_config::PipelineConfig;
-    use retain_sql::{Engine, EngineOptions, SqlSource};
     use retain_store::{Location, Warehouse};
 
     const CUSTOMERS: &str =
@@ -887,20 +904,15 @@ O8,C2,2025-03-07T12:00:00Z,completed,15.5,0,EUR,app,bags,0
             .await
             .unwrap();
         let pipeline = PipelineConfig::from_toml(pipeline, "test.toml").unwrap();
-        let settings = Settings {
-            warehouse: "memory:///wh".into(),
-            as_of: chrono::NaiveDate::from_ymd_opt(2025, 6, 1).unwrap(),
-            run_id: new_run_id(),
-            pipeline,
-            progress: None,
-        };
-        let engine = Engine::embedded(&EngineOptions::default()).unwrap();
-        engine
+        let settings = Settings::resolve(pipeline, Some("memory:///wh".into()));
+        let mut ctx = Ctx::open(&settings, &new_run_id()).await.unwrap();
+        // The test's store, not a new in-memory one: it holds the raw files.
+        ctx.engine
             .ctx()
             .register_object_store(&root.store_url, root.store.clone());
-        let wh = Warehouse::new(root, settings.run_id.clone());
-        let mut ctx = Ctx::new(engine, wh, SqlSource::default(), settings);
-        let reports = run(&mut ctx).await.unwrap();
+        ctx.wh = Warehouse::new(root, ctx.run_id().to_owned());
+        let as_of = NaiveDate::from_ymd_opt(2025, 6, 1).unwrap();
+        let reports = run(&mut ctx, as_of).await.unwrap().reports;
         (ctx, reports)
     }
 
@@ -1054,16 +1066,14 @@ max-quarantine-ratio = 1.0
             "name = \"spill\"\nwarehouse = \"{}\"\n[engine]\nmemory-limit = \"48MiB\"\ntarget-partitions = 1\n[sources.orders]\npath = \"orders.csv\"\n[models]\nchurn = \"churn\"\nrepeat_purchase = \"repeat_purchase\"\n",
             dir.path().display()
         );
-        let settings = Settings {
-            warehouse: dir.path().display().to_string(),
-            as_of: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-            run_id: new_run_id(),
-            pipeline: PipelineConfig::from_toml(&text, "spill.toml").unwrap(),
-            progress: None,
-        };
+        let settings = Settings::resolve(
+            PipelineConfig::from_toml(&text, "spill.toml").unwrap(),
+            Some(dir.path().display().to_string()),
+        );
+        let as_of = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
         // 20 MB of CSV is well over the 48 MiB pool as Arrow text columns, sorted twice.
         assert!(csv.len() > 16 << 20, "input of {} bytes", csv.len());
-        let reports = crate::ingest(settings).await.unwrap();
+        let reports = crate::ingest(&settings, as_of).await.unwrap();
         let r = &reports[0];
         assert_eq!((r.read, r.staged, r.quarantined), (n as u64, n as u64, 0));
         assert!(r.spills > 0, "no spill reported: {r:?}");

@@ -9,14 +9,13 @@
 //! `#[serde(default)]`.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::{
     Ctx, DriftRow, Error, IngestReport, ModelReport, PolicySummary, Result, Settings, StageReport,
-    TableReport, open_with,
+    TableReport,
 };
 
 /// Format tag of a run record.
@@ -327,93 +326,14 @@ fn f64_or_nan<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Er
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
-fn path(run_id: &str) -> String {
+/// Where a run's record is, relative to the warehouse.
+pub(crate) fn record_path(run_id: &str) -> String {
     format!("runs/{run_id}.json")
 }
 
 /// Where a run's report is, relative to the warehouse.
 pub(crate) fn report_path(run_id: &str) -> String {
     format!("runs/{run_id}.html")
-}
-
-impl Ctx {
-    /// The record of this run so far, ending now with `error` (None: succeeded).
-    pub(crate) fn record(&self, error: Option<String>) -> RunRecord {
-        let finished_at = Utc::now();
-        let mut reasons = BTreeMap::new();
-        for r in &self.ingest_reports {
-            for (k, v) in &r.reasons {
-                *reasons.entry(k.clone()).or_insert(0) += v;
-            }
-        }
-        RunRecord {
-            format: RUN_FORMAT.into(),
-            run_id: self.settings.run_id.clone(),
-            command: self.command.clone(),
-            pipeline: self.settings.pipeline.name.clone(),
-            as_of: self.settings.as_of,
-            started_at: self.started_at,
-            finished_at,
-            elapsed_ms: (finished_at - self.started_at).num_milliseconds().max(0) as u64,
-            status: if error.is_none() {
-                "succeeded"
-            } else {
-                "failed"
-            }
-            .into(),
-            error,
-            rows_read: self.ingest_reports.iter().map(|r| r.read).sum(),
-            rows_staged: self.ingest_reports.iter().map(|r| r.staged).sum(),
-            rows_quarantined: self.ingest_reports.iter().map(|r| r.quarantined).sum(),
-            quarantine_reasons: reasons,
-            selected_stages: self.selected_stages.clone(),
-            stages: self.stages.clone(),
-            tables: self.tables.clone(),
-            models_registered: self.models_registered.clone(),
-            models_used: self.models_used.clone(),
-            warehouse: self.wh.root.url(),
-            sources: self.ingest_reports.iter().map(SourceRecord::from).collect(),
-            drift: self.drift.clone(),
-            models: self.model_records.clone(),
-            actions: self.actions.clone(),
-        }
-    }
-
-    /// Write this run's record and its HTML report beside it (a failure to write either is
-    /// logged, not raised: the run's own outcome matters more).
-    pub(crate) async fn write_record(&self, error: Option<String>) {
-        let record = self.record(error);
-        if let Err(e) = self.wh.put_json(&path(&record.run_id), &record).await {
-            tracing::warn!(error = %e, "could not write the run record");
-        }
-        let report = report_path(&record.run_id);
-        match crate::run_report::html(&record) {
-            Ok(html) => {
-                let at = self.wh.root.child(&report);
-                if let Err(e) = self.wh.root.put(&at, html.into_bytes()).await {
-                    tracing::warn!(error = %e, "could not write the run report");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "could not render the run report"),
-        }
-    }
-
-    /// Record a finished stage for the run record (and log it), as `retain run` does.
-    pub(crate) fn stage_done(&mut self, stage: &str, started: Instant, rows: u64, detail: String) {
-        let elapsed = started.elapsed();
-        tracing::info!(
-            stage,
-            rows,
-            elapsed_ms = elapsed.as_millis() as u64,
-            "stage finished"
-        );
-        self.stages.push(StageReport {
-            stage: stage.to_owned(),
-            elapsed,
-            rows,
-            detail,
-        });
-    }
 }
 
 /// One recorded run, as `retain runs show` prints it.
@@ -426,8 +346,8 @@ pub struct ShownRun {
 }
 
 /// Every recorded run, newest first (run ids start with their UTC start time).
-pub async fn runs_list(settings: Settings) -> Result<Vec<RunRecord>> {
-    let ctx = open_with(&settings).await?;
+pub async fn runs_list(settings: &Settings) -> Result<Vec<RunRecord>> {
+    let ctx = Ctx::open(settings, "").await?;
     let mut out = Vec::new();
     for meta in ctx.wh.root.list(&ctx.wh.root.child("runs")).await? {
         let Some(name) = meta.location.filename() else {
@@ -436,7 +356,7 @@ pub async fn runs_list(settings: Settings) -> Result<Vec<RunRecord>> {
         let Some(id) = name.strip_suffix(".json") else {
             continue;
         };
-        match ctx.wh.get_json::<RunRecord>(&path(id)).await {
+        match ctx.wh.get_json::<RunRecord>(&record_path(id)).await {
             Ok(Some(r)) => out.push(r),
             Ok(None) => {}
             Err(e) => tracing::warn!(run = id, error = %e, "skipping an unreadable run record"),
@@ -451,11 +371,11 @@ pub async fn runs_list(settings: Settings) -> Result<Vec<RunRecord>> {
 }
 
 /// One recorded run and where its report is.
-pub async fn runs_show(settings: Settings, run_id: &str) -> Result<ShownRun> {
-    let ctx = open_with(&settings).await?;
+pub async fn runs_show(settings: &Settings, run_id: &str) -> Result<ShownRun> {
+    let ctx = Ctx::open(settings, "").await?;
     let record = ctx
         .wh
-        .get_json::<RunRecord>(&path(run_id))
+        .get_json::<RunRecord>(&record_path(run_id))
         .await?
         .ok_or_else(|| Error::Stage {
             stage: "runs",

@@ -1,12 +1,15 @@
-//! What `retain run` would do, before it does it: the as-of dates of a backfill, which of
-//! them are already published, and each stage's inputs and outputs (`--dry-run`). Read
-//! only: nothing here takes the lock or writes.
+//! Runs over several as-of dates: what `retain run` would do before it does it (the
+//! as-of dates of a backfill, which of them are already published, and each stage's
+//! inputs and outputs, `--dry-run`), and the backfill itself ([`backfill`]), a
+//! [`crate::commands::run`] per date on top of one ingest. Planning is read only: it
+//! takes no lock and writes nothing.
 
 use chrono::{Months, NaiveDate};
 use retain_config::{ModelSpec, Stage};
 use serde::Serialize;
 
-use crate::{Error, Result, Settings, open_with, registry};
+use crate::kernel::Ctx;
+use crate::{Error, Result, RunReport, Settings, registry};
 
 /// The step between the dates of a backfill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -88,7 +91,7 @@ impl RunPlan {
 /// Plan a run of the settings' stages over `dates`: which dates are already published
 /// (skipped unless `force`), and each stage's inputs and outputs.
 pub async fn plan(settings: &Settings, dates: &[NaiveDate], force: bool) -> Result<RunPlan> {
-    let ctx = open_with(settings).await?;
+    let ctx = Ctx::open(settings, "").await?;
     let stages = settings.pipeline.stages.clone();
     let specs_dir = settings.pipeline.models_dir.as_deref();
     let specs = [
@@ -166,6 +169,70 @@ pub async fn plan(settings: &Settings, dates: &[NaiveDate], force: bool) -> Resu
         ingest_as_of,
         detail,
     })
+}
+
+/// One finished step of a [`backfill`], as it finishes (for progress output).
+#[derive(Debug, Clone, Copy)]
+pub enum BackfillStep<'a> {
+    /// The single ingest, as of the plan's `ingest_as_of`.
+    Ingest(&'a RunReport),
+    /// The other stages as of one date.
+    Date(&'a RunReport),
+}
+
+/// Run `plan` (from [`plan`] over the same settings): ingest once, as of the last date
+/// to run, whose staged tables hold every fact each date's stages read (each reads only
+/// facts before its own date); then the other selected stages per date to run, oldest
+/// first, each date its own run with its own run id and record. `on_step` hears of each
+/// step as it finishes. A failure stops the backfill with [`Error::Backfill`], which says
+/// how many dates were done (a rerun resumes: published dates are skipped). Returns the
+/// number of dates run.
+pub async fn backfill(
+    settings: &Settings,
+    plan: &RunPlan,
+    mut on_step: impl FnMut(BackfillStep<'_>),
+) -> Result<usize> {
+    let to_run: Vec<NaiveDate> = plan.to_run().collect();
+    let with = |stages: Vec<Stage>| {
+        let mut s = settings.clone();
+        s.pipeline.stages = stages;
+        s
+    };
+    if let Some(d) = plan.ingest_as_of {
+        let report = crate::commands::run(&with(vec![Stage::Ingest]), d)
+            .await
+            .map_err(|e| Error::Backfill {
+                date: None,
+                ingest_as_of: Some(d),
+                done: 0,
+                total: to_run.len(),
+                source: Box::new(e),
+            })?;
+        on_step(BackfillStep::Ingest(&report));
+    }
+    let rest: Vec<Stage> = plan
+        .stages
+        .iter()
+        .copied()
+        .filter(|s| *s != Stage::Ingest)
+        .collect();
+    if rest.is_empty() {
+        return Ok(to_run.len());
+    }
+    let settings = with(rest);
+    for (i, &d) in to_run.iter().enumerate() {
+        let report = crate::commands::run(&settings, d)
+            .await
+            .map_err(|e| Error::Backfill {
+                date: Some(d),
+                ingest_as_of: plan.ingest_as_of,
+                done: i,
+                total: to_run.len(),
+                source: Box::new(e),
+            })?;
+        on_step(BackfillStep::Date(&report));
+    }
+    Ok(to_run.len())
 }
 
 /// A stage's inputs and outputs as of `d`, as URLs or warehouse paths.

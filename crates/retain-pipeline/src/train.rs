@@ -21,13 +21,14 @@ use retain_model::calibration::{self, Calibration, Method};
 use retain_model::forest::{ForestParams, TreeParams, fit_decision_tree, fit_random_forest};
 use retain_model::gbdt::{GbdtParams, fit_gbdt};
 use retain_model::{
-    Dataset, Encoding, Estimator, Metrics, ModelArtifact, TrainingInfo, design_matrix, evaluate,
+    Dataset, Encoding, Estimator, ModelArtifact, TrainingInfo, design_matrix, evaluate,
     feature_stats, fit_logistic, metrics,
 };
 use retain_sql::Params;
-use retain_store::PublishMeta;
+use retain_store::{Manifest, PublishMeta};
 use serde::Serialize;
 
+use crate::evaluation::{Baseline, ModelMetrics, ModelReport, SnapshotStats, Trained};
 use crate::{Ctx, Error, Result, df_err, registry, toml_params};
 
 /// What `train` does with the champion pointer.
@@ -41,72 +42,6 @@ pub enum Promote {
     IfBetter,
     /// Always promote.
     Always,
-}
-
-/// What training a model produced.
-#[derive(Debug, Clone, Serialize)]
-pub struct ModelReport {
-    pub name: String,
-    /// The spec file (path, or `models/<name>.toml (embedded)`).
-    pub spec: String,
-    pub version: String,
-    pub algorithm: String,
-    pub training_snapshots: usize,
-    pub validation_snapshot: NaiveDate,
-    /// Rows the estimator was fitted on.
-    pub training_rows: u64,
-    /// Training rows held out to fit the calibration and the baseline.
-    pub calibration_rows: u64,
-    pub validation_rows: u64,
-    /// ROC AUC on the rows it was fitted on; `None` with one class only.
-    pub train_auc: Option<f64>,
-    /// ROC AUC on the validation snapshot; `None` when it has one class only.
-    pub validation_auc: Option<f64>,
-    pub validation_base_rate: f64,
-    /// Out-of-time metrics of the calibrated model, the uncalibrated one, and the
-    /// recency-only baseline.
-    pub validation: Metrics,
-    pub uncalibrated: Metrics,
-    pub baseline: Option<Metrics>,
-    /// Seconds spent fitting the estimator.
-    pub fit_seconds: f64,
-    /// The champion after this training, and what happened to it.
-    pub champion: Option<String>,
-    pub promotion: String,
-    /// Where the version's files are.
-    pub location: String,
-}
-
-/// `metrics.json` of a version: out-of-time metrics of the model, the uncalibrated
-/// model and the naive baseline, plus the in-sample ones. No timestamps or run ids, so
-/// the same data, spec and seed give the same bytes.
-#[derive(Debug, Clone, Serialize)]
-pub struct ModelMetrics {
-    pub model: String,
-    pub version: String,
-    pub algorithm: String,
-    pub validation_snapshot: NaiveDate,
-    /// Calibrated probabilities on the validation snapshot: the model's numbers.
-    pub validation: Metrics,
-    pub validation_uncalibrated: Metrics,
-    pub baseline: Option<Baseline>,
-    /// Rows the estimator was fitted on (in-sample).
-    pub train: Metrics,
-    /// The held-out calibration slice, after calibration.
-    pub calibration: Option<Metrics>,
-    pub snapshots: Vec<SnapshotStats>,
-}
-
-/// The naive baseline: customers ranked by days since their last order alone, turned
-/// into probabilities by an isotonic fit on the calibration slice.
-#[derive(Debug, Clone, Serialize)]
-pub struct Baseline {
-    pub feature: String,
-    /// `higher` when more days since the last order means the label is more likely.
-    pub direction: String,
-    /// Ranking metrics (ROC/PR AUC, lift, capture) of the raw rank; probability metrics
-    /// (log loss, Brier, ECE) of the isotonic probabilities.
-    pub validation: Metrics,
 }
 
 /// Snapshot dates: (training dates ascending, validation date).
@@ -210,7 +145,7 @@ impl Split {
 /// the customer id below `share`. By customer, so one customer's snapshots are all on
 /// the same side.
 pub(crate) fn in_holdout(customer_id: &str, seed: u64, share: f64) -> bool {
-    share > 0.0 && retain_model::stable_unit(seed, &[customer_id]) < share
+    share > 0.0 && retain_policy::stable_unit(seed, &[customer_id]) < share
 }
 
 fn rows(x: &Array2<f64>, idx: &[usize]) -> Array2<f64> {
@@ -334,18 +269,6 @@ fn baseline(
     )))
 }
 
-/// Everything one training produced, for the registry and the report.
-pub(crate) struct Trained {
-    pub artifact: ModelArtifact,
-    pub metrics: ModelMetrics,
-    /// Validation labels and scores (calibrated, raw, baseline) for the report's curves.
-    pub y_val: Vec<bool>,
-    pub p_val: Vec<f64>,
-    pub raw_val: Vec<f64>,
-    pub baseline_val: Option<Vec<f64>>,
-    pub fit_seconds: f64,
-}
-
 /// The spec's label SQL as of `date`: one row per customer of its population, with the
 /// label from the horizon after `date`.
 pub(crate) async fn label_query(
@@ -429,13 +352,28 @@ pub(crate) async fn population(
     Ok((ids, features))
 }
 
+/// What training one spec produced.
+pub(crate) struct TrainOutput {
+    /// The registered version's artifact.
+    #[allow(dead_code)]
+    pub artifact: ModelArtifact,
+    pub report: ModelReport,
+    /// The partitions it published, in order: feature partitions of its snapshots this
+    /// run had not published yet, then its training set.
+    pub published: Vec<Manifest>,
+}
+
+/// Train, evaluate and register `spec` as of `as_of` (its snapshots and validation date
+/// follow from `as_of`, see the module docs), applying `promote`.
 pub(crate) async fn train(
     ctx: &mut Ctx,
     spec: &ModelSpec,
+    as_of: NaiveDate,
     promote: Promote,
-) -> Result<(ModelArtifact, ModelReport)> {
+) -> Result<TrainOutput> {
     let started = Instant::now();
-    let (train_dates, validation_date) = snapshot_dates(spec, ctx.settings.as_of);
+    let mut published = Vec::new();
+    let (train_dates, validation_date) = snapshot_dates(spec, as_of);
     let label_file = ctx.sql.load(&spec.label_sql)?;
     let label_params = toml_params(&spec.label_params, &label_file.origin)?;
     check_horizon(ctx, spec, validation_date).await?;
@@ -449,7 +387,9 @@ pub(crate) async fn train(
         .map(|d| (*d, "train"))
         .chain(std::iter::once((validation_date, "validation")))
     {
-        let partition = ctx.features(date).await?;
+        let f = ctx.features(date).await?;
+        published.extend(f.published);
+        let partition = f.partition;
         let (_, mut table) = ctx.read_published("features/customer", &partition).await?;
         if features.is_none() {
             features = Some(resolve_features(spec, table.schema().as_arrow())?);
@@ -532,8 +472,9 @@ pub(crate) async fn train(
     let fit_idx: Vec<usize> = (0..holdout.len()).filter(|&i| !holdout[i]).collect();
     let cal_idx: Vec<usize> = (0..holdout.len()).filter(|&i| holdout[i]).collect();
 
-    publish_training_set(
+    let training_set = publish_training_set(
         ctx,
+        as_of,
         spec,
         &train_split,
         &validation_split,
@@ -544,6 +485,7 @@ pub(crate) async fn train(
         started,
     )
     .await?;
+    published.extend(training_set);
 
     let pick = |v: &[bool], idx: &[usize]| -> Vec<bool> { idx.iter().map(|&i| v[i]).collect() };
     let fit_data = Dataset {
@@ -655,7 +597,7 @@ pub(crate) async fn train(
         baseline_val,
         fit_seconds,
     };
-    let report = register(ctx, spec, &trained, &validation_split, promote).await?;
+    let report = register(ctx, as_of, spec, &trained, &validation_split, promote).await?;
     // One event per training job with its rows and duration (for `retain train`, whose
     // commands have no `stage finished` events).
     tracing::info!(
@@ -665,12 +607,17 @@ pub(crate) async fn train(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "trained"
     );
-    Ok((trained.artifact, report))
+    Ok(TrainOutput {
+        artifact: trained.artifact,
+        report,
+        published,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn publish_training_set(
     ctx: &mut Ctx,
+    as_of: NaiveDate,
     spec: &ModelSpec,
     train: &Split,
     validation: &Split,
@@ -679,7 +626,7 @@ async fn publish_training_set(
     validation_date: NaiveDate,
     stats: &[SnapshotStats],
     started: Instant,
-) -> Result<()> {
+) -> Result<Option<Manifest>> {
     // The calibration rows are marked `calibration` in the `split` column.
     let mut all = Vec::with_capacity(train.batches.len() + validation.batches.len());
     let mut offset = 0;
@@ -710,7 +657,7 @@ async fn publish_training_set(
     }
     all.extend(validation.batches.iter().cloned());
     let Some(first) = all.first() else {
-        return Ok(());
+        return Ok(None);
     };
     let schema = first.schema();
     let mut props = serde_json::Map::new();
@@ -738,7 +685,7 @@ async fn publish_training_set(
             // Keyed `run_as_of`, not `as_of`: the rows carry their snapshot date in an
             // `as_of` column, which hive-partitioned readers (DuckDB, pyarrow, polars,
             // Spark) would overwrite with the folder's value.
-            &format!("run_as_of={}", ctx.settings.as_of),
+            &format!("run_as_of={as_of}"),
             schema,
             futures::stream::iter(all.into_iter().map(Ok::<_, std::io::Error>)),
             PublishMeta {
@@ -748,13 +695,13 @@ async fn publish_training_set(
             },
         )
         .await?;
-    ctx.published(&m);
-    Ok(())
+    Ok(Some(m))
 }
 
 /// Write the version's files, register it, and apply the promotion rule.
 async fn register(
     ctx: &mut Ctx,
+    as_of: NaiveDate,
     spec: &ModelSpec,
     t: &Trained,
     validation: &Split,
@@ -771,7 +718,7 @@ async fn register(
         .zip(&a.feature_stats)
         .map(|((f, imp), s)| serde_json::json!({"name": f, "importance": imp, "training": s}))
         .collect();
-    let html = crate::model_report::html(t).map_err(|e| Error::Stage {
+    let html = crate::reports::model::html(t).map_err(|e| Error::Stage {
         stage: "train",
         message: format!("rendering the report of {name} {version}: {e}"),
     })?;
@@ -801,7 +748,7 @@ async fn register(
         "fit_rows": a.training.fit_rows,
         "fit_seconds": t.fit_seconds,
     });
-    registry::register(&ctx.wh, name, version, ctx.settings.as_of, files, summary).await?;
+    registry::register(&ctx.wh, name, version, as_of, files, summary).await?;
     let location = ctx
         .wh
         .root
@@ -874,7 +821,6 @@ async fn register(
         }
     };
     tracing::info!(model = %name, version = %version, algorithm = a.estimator.kind(), validation_auc = v.roc_auc, ece = v.ece, %promotion, "model registered");
-    ctx.models_registered.insert(name.clone(), version.clone());
     let report = ModelReport {
         name: name.clone(),
         spec: spec.origin.clone(),
@@ -896,20 +842,7 @@ async fn register(
         promotion,
         location,
     };
-    ctx.model_records
-        .push(crate::runs::ModelRecord::trained(&report));
     Ok(report)
-}
-
-/// Rows and label rate of one labelled snapshot (in the training set's manifest).
-#[derive(Debug, Clone, Serialize)]
-pub struct SnapshotStats {
-    pub as_of: NaiveDate,
-    pub split: &'static str,
-    pub rows: u64,
-    pub positives: u64,
-    /// Share of positive labels; null for a snapshot without rows.
-    pub label_rate: Option<f64>,
 }
 
 /// Refuse a snapshot whose horizon runs past the end of the data: its labels would
@@ -945,7 +878,7 @@ async fn check_horizon(ctx: &mut Ctx, spec: &ModelSpec, latest: NaiveDate) -> Re
 /// quiet last day in a small shop's orders does not count as missing data. Computed
 /// once per run.
 async fn data_end(ctx: &mut Ctx) -> Result<Option<NaiveDate>> {
-    if let Some(end) = ctx.data_end {
+    if let Some(end) = ctx.memo.data_end {
         return Ok(end);
     }
     let mut last_day: Option<NaiveDate> = None;
@@ -973,7 +906,7 @@ async fn data_end(ctx: &mut Ctx) -> Result<Option<NaiveDate>> {
             .map(|t| t.date_naive());
         last_day = last_day.max(day);
     }
-    ctx.data_end = Some(last_day);
+    ctx.memo.data_end = Some(last_day);
     Ok(last_day)
 }
 

@@ -14,7 +14,7 @@ use retain_config::ModelSpec;
 use serde::Serialize;
 
 use crate::{
-    Error, Result, Settings, actions, clv, contract, df_err, ingest, open_with, toml_params, train,
+    Ctx, Error, Result, Settings, actions, clv, contract, df_err, ingest, toml_params, train,
 };
 
 /// One thing checked, for the report: what, and what was found.
@@ -43,8 +43,8 @@ async fn physical(df: DataFrame, what: &str) -> Result<()> {
         .map_err(df_err(format!("planning {what}")))
 }
 
-/// Validate the settings' pipeline as of the settings' date (see the module docs).
-pub async fn validate(settings: &Settings) -> Result<Validation> {
+/// Validate the settings' pipeline as of `as_of` (see the module docs).
+pub async fn validate(settings: &Settings, as_of: chrono::NaiveDate) -> Result<Validation> {
     let pipeline = &settings.pipeline;
     let mut checks = Vec::new();
     let mut warnings = Vec::new();
@@ -82,7 +82,7 @@ pub async fn validate(settings: &Settings) -> Result<Validation> {
         format!("{} ({} actions)", policy.origin, policy.actions.len()),
     );
 
-    let mut ctx = open_with(settings).await?;
+    let mut ctx = Ctx::open(settings, "").await?;
     // The warehouse answers (a listing; nothing is written).
     ctx.wh.root.list(&ctx.wh.root.child("runs")).await?;
     check("warehouse".into(), ctx.wh.root.url());
@@ -109,7 +109,7 @@ pub async fn validate(settings: &Settings) -> Result<Validation> {
             Err(e) => return Err(e),
         };
         let (df, file, _) =
-            ingest::plan_staging(&ctx, table, &source, &opened, has_customers, None).await?;
+            ingest::plan_staging(&ctx, as_of, table, &source, &opened, has_customers, None).await?;
         physical(df, &file.origin).await?;
         let schema = contract::schema(table).ok_or_else(|| Error::Stage {
             stage: "validate",
@@ -136,7 +136,6 @@ pub async fn validate(settings: &Settings) -> Result<Validation> {
     }
 
     // Features: the feature SQL (and the CLV summary it is joined with).
-    let as_of = settings.as_of;
     let (df, file) = ctx.feature_query(as_of).await?;
     let feature_schema: SchemaRef = Arc::new(clv::with_clv_fields(df.schema().as_arrow()));
     physical(df, &file.origin).await?;
@@ -177,7 +176,7 @@ pub async fn validate(settings: &Settings) -> Result<Validation> {
 
     // The policy: its input SQL and every expression, against customer_risk's schema.
     ctx.register_schema("customer_risk", retain_score::customer_risk_schema())?;
-    let input = actions::plan(&ctx, &policy).await?;
+    let input = actions::plan(&ctx, as_of, &policy).await?;
     physical(input, &policy.origin).await?;
     check(
         "policy expressions".into(),

@@ -1,0 +1,207 @@
+//! The pipeline's error type, the exit code each variant means (docs/cli.md), and the
+//! one renderer of an error chain as one line (run records, the CLI's stderr).
+
+use std::error::Error as StdError;
+
+use chrono::NaiveDate;
+
+use crate::ingest::IngestReport;
+
+/// Errors of a pipeline run. Each says which stage and table it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] retain_config::Error),
+    #[error(transparent)]
+    Store(#[from] retain_store::Error),
+    #[error(transparent)]
+    Sql(#[from] retain_sql::Error),
+    #[error(transparent)]
+    Model(#[from] retain_model::Error),
+    #[error(transparent)]
+    Score(#[from] retain_score::Error),
+    /// A raw source could not be read.
+    #[error("source `{table}` at `{location}`: {message}")]
+    Source {
+        table: String,
+        location: String,
+        message: String,
+    },
+    /// A staging query does not produce the canonical table.
+    #[error("staging SQL `{origin}` for `{table}` {message}")]
+    Contract {
+        table: String,
+        origin: String,
+        message: String,
+    },
+    /// A stage's input or output breaks an assumption (empty training set, ...).
+    #[error("{stage}: {message}")]
+    Stage {
+        stage: &'static str,
+        message: String,
+    },
+    /// A configuration file (pipeline, model spec, policy) or command line that parsed
+    /// but does not fit the data: a feature that is not a column, a policy expression
+    /// that is not a boolean, a backfill that ends before it starts. Exit code 2.
+    #[error("{stage}: {message}")]
+    Invalid {
+        stage: &'static str,
+        message: String,
+    },
+    /// Neither the command line nor the pipeline file gives an as-of date. Exit code 2.
+    #[error("no as-of date: pass --as-of YYYY-MM-DD or set `as-of` in the pipeline file")]
+    NoAsOf,
+    /// A source breached the quarantine threshold: nothing was published. Carries what
+    /// the refused ingest counted, for the run record. Exit code 3.
+    #[error(
+        "data quality: {message}; nothing was published (see docs/pipeline-file.md, [quality])"
+    )]
+    Quality {
+        message: String,
+        /// Every source's accounting, as counted before the ingest was refused.
+        counted: Vec<IngestReport>,
+    },
+    /// A backfill stopped at one of its dates (or at its single ingest, `date` None).
+    #[error("{}", backfill_message(*date, *ingest_as_of, *done, *total))]
+    Backfill {
+        /// The as-of date that failed; None when the backfill's ingest failed.
+        date: Option<NaiveDate>,
+        /// The as-of date of the backfill's ingest.
+        ingest_as_of: Option<NaiveDate>,
+        /// Dates done before it.
+        done: usize,
+        /// Dates the backfill had to run.
+        total: usize,
+        #[source]
+        source: Box<Error>,
+    },
+    #[error("{context}: {source}")]
+    DataFusion {
+        context: String,
+        #[source]
+        source: Box<datafusion::error::DataFusionError>,
+    },
+}
+
+fn backfill_message(
+    date: Option<NaiveDate>,
+    ingest_as_of: Option<NaiveDate>,
+    done: usize,
+    total: usize,
+) -> String {
+    match date {
+        Some(d) => format!(
+            "backfill stopped at {d} ({done} of {total} dates done; rerun to resume: published dates are skipped)"
+        ),
+        None => format!(
+            "backfill stopped at the ingest as of {}",
+            ingest_as_of.map(|d| d.to_string()).unwrap_or_default()
+        ),
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: a failure worth retrying (missing source files, an unreachable store, no
+/// champion, the lock held...).
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code: a usage or configuration error (do not retry: fix the file or the flags).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: a data-quality threshold was breached; nothing was published.
+pub const EXIT_QUALITY: u8 = 3;
+/// Exit code: nothing to do (every date of a backfill is already published).
+pub const EXIT_NOTHING_TO_DO: u8 = 4;
+
+impl Error {
+    /// The process exit code this error means (docs/cli.md's table).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_) | Error::Invalid { .. } | Error::NoAsOf => EXIT_USAGE,
+            Error::Quality { .. } => EXIT_QUALITY,
+            Error::Backfill { source, .. } => source.exit_code(),
+            _ => EXIT_FAILURE,
+        }
+    }
+}
+
+pub(crate) fn df_err(
+    context: impl Into<String>,
+) -> impl FnOnce(datafusion::error::DataFusionError) -> Error {
+    let context = context.into();
+    move |e| Error::DataFusion {
+        context,
+        source: Box::new(e),
+    }
+}
+
+/// An error and its causes in one line: each cause's text is appended unless an outer
+/// message already contains it, and runs of whitespace (some DataFusion and TOML messages
+/// span several lines) become one space. The one renderer for run records and the CLI.
+pub fn one_line(e: &(dyn StdError + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let t = inner.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        source = inner.source();
+    }
+    collapse_whitespace(&s)
+}
+
+/// `s` with every run of whitespace (newlines included) replaced by one space.
+pub fn collapse_whitespace(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_joins_causes_once_and_collapses_whitespace() {
+        let inner = Error::Stage {
+            stage: "score",
+            message: "no champion\n  for churn".into(),
+        };
+        let outer = Error::Backfill {
+            date: NaiveDate::from_ymd_opt(2026, 1, 2),
+            ingest_as_of: None,
+            done: 1,
+            total: 3,
+            source: Box::new(inner),
+        };
+        assert_eq!(
+            one_line(&outer),
+            "backfill stopped at 2026-01-02 (1 of 3 dates done; rerun to resume: published \
+             dates are skipped): score: no champion for churn"
+        );
+    }
+
+    #[test]
+    fn exit_codes_follow_the_variant_through_a_backfill() {
+        let quality = Error::Quality {
+            message: "x".into(),
+            counted: vec![],
+        };
+        assert_eq!(quality.exit_code(), EXIT_QUALITY);
+        assert_eq!(Error::NoAsOf.exit_code(), EXIT_USAGE);
+        let wrapped = Error::Backfill {
+            date: None,
+            ingest_as_of: None,
+            done: 0,
+            total: 2,
+            source: Box::new(quality),
+        };
+        assert_eq!(wrapped.exit_code(), EXIT_QUALITY);
+        let failure = Error::Stage {
+            stage: "s",
+            message: "m".into(),
+        };
+        assert_eq!(failure.exit_code(), EXIT_FAILURE);
+    }
+}
