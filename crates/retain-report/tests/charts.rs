@@ -1,7 +1,7 @@
 //! The sample report's charts (`retain_test::sample`) through the public API: every kind
 //! draws its title, axis labels and series names, and rendering is deterministic.
 //!
-//! Integration tests rather than unit tests in `src/chart.rs`: the sample lives in
+//! Integration tests rather than unit tests in `src/chart/`: the sample lives in
 //! retain-test, which depends on retain-report, so only a test that links the ordinary
 //! library shares its types.
 
