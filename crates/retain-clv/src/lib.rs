@@ -72,7 +72,7 @@ pub use optim::FitReport;
 pub use special::hyp2f1;
 
 /// What can go wrong in this crate.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// Input columns of different lengths.
     #[error("column `{column}` has {len} rows but `x` has {expected}")]

@@ -1,4 +1,4 @@
-//! The crate's one error type and its `Result` alias, and `one_line`, which flattens
+//! The crate's one error type and its `Result` alias, and `toml_message`, which flattens
 //! toml's multi-line parse errors into the single line the CLI prints.
 
 use std::path::PathBuf;
@@ -35,7 +35,7 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// toml's errors span several lines with a source excerpt; the CLI prints one line.
-pub(crate) fn one_line(s: &str) -> String {
+pub(crate) fn toml_message(s: &str) -> String {
     s.lines()
         .map(str::trim)
         .filter(|l| {

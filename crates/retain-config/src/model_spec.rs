@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result, one_line};
+use crate::error::{Error, Result, toml_message};
 
 /// Model specs shipped in `models/`, embedded: (name, TOML text).
 pub const EMBEDDED_MODELS: &[(&str, &str)] = &[
@@ -265,7 +265,7 @@ impl ModelSpec {
         let mut spec: Self = toml::from_str(text).map_err(|e| Error::Parse {
             what: "model spec",
             path: origin.to_owned(),
-            message: one_line(&e.to_string()),
+            message: toml_message(&e.to_string()),
         })?;
         spec.text = text.to_owned();
         spec.origin = origin.to_owned();

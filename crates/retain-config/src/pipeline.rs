@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use crate::env::{expand_env, holds_secret};
-use crate::error::{Error, Result, one_line};
+use crate::error::{Error, Result, toml_message};
 use crate::units::Duration;
 
 mod sections;
@@ -126,7 +126,7 @@ impl PipelineConfig {
         let mut cfg: Self = toml::from_str(text).map_err(|e| Error::Parse {
             what: "pipeline file",
             path: origin.to_owned(),
-            message: one_line(&e.to_string()),
+            message: toml_message(&e.to_string()),
         })?;
         cfg.validate(origin)?;
         cfg.stages.sort();

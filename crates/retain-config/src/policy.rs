@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result, one_line};
+use crate::error::{Error, Result, toml_message};
 
 /// The default policy shipped as `pipelines/policies/retention.toml`, embedded.
 pub const DEFAULT_POLICY: &str = include_str!("../../../pipelines/policies/retention.toml");
@@ -198,7 +198,7 @@ impl Policy {
         let mut p: Self = toml::from_str(text).map_err(|e| Error::Parse {
             what: "policy file",
             path: origin.to_owned(),
-            message: one_line(&e.to_string()),
+            message: toml_message(&e.to_string()),
         })?;
         p.origin = origin.to_owned();
         p.text = text.to_owned();

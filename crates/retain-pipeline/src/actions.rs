@@ -17,6 +17,7 @@ use datafusion::arrow::compute;
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Field, Float64Type, Int64Type, Schema, SchemaRef,
 };
+use datafusion::arrow::error::ArrowError;
 use datafusion::common::JoinType;
 use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
@@ -35,6 +36,7 @@ use retain_sql::Params;
 use retain_store::{Manifest, PublishMeta};
 use serde::Serialize;
 
+use crate::error::collapse_whitespace;
 use crate::{Ctx, Error, Result, df_err};
 
 const DEFAULT_INPUT_SQL: &str = "actions/policy_input.sql";
@@ -76,8 +78,7 @@ fn policy_error(policy: &Policy, message: String) -> Error {
 /// pure, row-by-row expression (subqueries, aggregates, window functions, parameters,
 /// volatile functions such as random()).
 fn boolean_expr(input: &DataFrame, sql: &str, policy: &Policy, what: &str) -> Result<Expr> {
-    let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let shown = one_line(sql);
+    let shown = collapse_whitespace(sql);
     // A subquery would fail to plan with a confusing message (or read other tables):
     // refuse it by its SELECT keyword, found by the SQL tokenizer (not in strings).
     let tokens = Tokenizer::new(&GenericDialect {}, sql)
@@ -95,7 +96,7 @@ fn boolean_expr(input: &DataFrame, sql: &str, policy: &Policy, what: &str) -> Re
         ));
     }
     let expr = input.parse_sql_expr(sql).map_err(|e| {
-        let msg = one_line(&e.to_string());
+        let msg = collapse_whitespace(&e.to_string());
         // DataFusion lists every valid field after an unknown one: keep the name and the
         // suggestion, without the input's internal table aliases.
         let msg = match msg.find(" Valid fields are") {
@@ -318,26 +319,25 @@ pub(crate) async fn next_best_action(
         .execute_stream()
         .await
         .map_err(df_err("running the next-best-action policy"))?;
-    let err = |m: &str| Error::Stage {
-        stage: "next best action",
-        message: m.to_owned(),
+    // The columns are the ones `plan` built, so these fail only on a bug.
+    let err = |e: ArrowError| Error::Arrow {
+        context: "next best action: reading the policy's output".into(),
+        source: e,
     };
     while let Some(batch) = stream.next().await {
         let b = batch.map_err(df_err("running the next-best-action policy"))?;
         let s = |i: usize| {
             b.column(i)
                 .as_string_opt::<i32>()
-                .ok_or_else(|| err("expected a string column"))
+                .ok_or_else(|| err(ArrowError::CastError("expected a string column".into())))
         };
         let f = |i: usize| -> Result<Float64Array> {
-            let c =
-                compute::cast(b.column(i), &DataType::Float64).map_err(|e| err(&e.to_string()))?;
+            let c = compute::cast(b.column(i), &DataType::Float64).map_err(err)?;
             Ok(c.as_primitive::<Float64Type>().clone())
         };
         let (ids, stage, shopper) = (s(0)?, s(1)?, s(2)?);
         let (churn, repeat, value) = (f(3)?, f(4)?, f(5)?);
-        let contacts =
-            compute::cast(b.column(6), &DataType::Int64).map_err(|e| err(&e.to_string()))?;
+        let contacts = compute::cast(b.column(6), &DataType::Int64).map_err(err)?;
         let contacts = contacts.as_primitive::<Int64Type>();
         // The policy's columns, in the order `plan` added them.
         let mut next = INPUT_COLUMNS.len();
@@ -459,7 +459,11 @@ pub(crate) async fn next_best_action(
     );
     props.insert(
         "summary".into(),
-        serde_json::to_value(&summary).map_err(|e| err(&e.to_string()))?,
+        serde_json::to_value(&summary).map_err(|source| Error::Serialise {
+            stage: "next best action",
+            what: "the summary".into(),
+            source,
+        })?,
     );
     let m = ctx
         .wh

@@ -97,18 +97,20 @@ pub struct ClvModel {
 impl ClvModel {
     /// The `clv_12m` horizon: 12 months of 365.25/12 days, discounted monthly at the
     /// monthly rate equivalent to the yearly one.
-    fn horizon(&self) -> std::result::Result<ClvHorizon, String> {
+    fn horizon(&self) -> std::result::Result<ClvHorizon, retain_clv::Error> {
         ClvHorizon::with_annual_rate(
             CLV_MONTHS,
             DAYS_PER_MONTH / f64::from(self.time_unit_days),
             self.annual_discount_rate,
             12.0,
         )
-        .map_err(|e| e.to_string())
     }
 
     /// Predictions for every row of a summary (T = 0 included).
-    fn predict(&self, rows: &SummaryRows) -> std::result::Result<Vec<CustomerPrediction>, String> {
+    fn predict(
+        &self,
+        rows: &SummaryRows,
+    ) -> std::result::Result<Vec<CustomerPrediction>, retain_clv::Error> {
         let unit = f64::from(self.time_unit_days);
         let mut out = retain_clv::predict_each(
             &self.bg_nbd.params,
@@ -119,8 +121,7 @@ impl ClvModel {
             &rows.zbar,
             EXPECTED_PURCHASES_DAYS / unit,
             &self.horizon()?,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         for p in &mut out {
             p.clv = p.clv.map(|v| round_cents(v * self.margin));
         }
@@ -132,26 +133,106 @@ fn round_cents(v: f64) -> f64 {
     (v * 100.0).round() / 100.0 + 0.0
 }
 
-/// Fit both models on a summary. `Err` (a message naming the date) only when the
-/// purchase model cannot be fitted; a spend model that cannot is recorded in the result.
-pub(crate) fn fit(
-    rows: &SummaryRows,
-    cfg: &ClvConfig,
-    as_of: NaiveDate,
-) -> std::result::Result<ClvModel, String> {
+/// Why the CLV models of a date are not there: kept in the run's cache (hence Clone)
+/// and recorded in the feature partition's manifest (`properties.clv.reason`).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClvFitError {
+    #[error(
+        "the CLV models as of {as_of} cannot be fitted: no customer has a completed order before {as_of}"
+    )]
+    NoCustomers { as_of: NaiveDate },
+    #[error("the CLV models as of {as_of} cannot be fitted: {source}")]
+    Fit {
+        as_of: NaiveDate,
+        #[source]
+        source: retain_clv::Error,
+    },
+    /// The holdout checks' calibration period has no customer.
+    #[error("no customer before {date}")]
+    NoCustomerBefore { date: NaiveDate },
+    #[error("the CLV models as of {as_of} were fitted but cannot predict: {source}")]
+    Predict {
+        as_of: NaiveDate,
+        #[source]
+        source: retain_clv::Error,
+    },
+}
+
+/// A CLV query's output the stage cannot read, a holdout computation that failed, or a
+/// registered CLV version that is missing or unreadable.
+#[derive(Debug, thiserror::Error)]
+pub enum ClvError {
+    /// The summary SQL's output (`origin`) is not what the fit reads.
+    #[error("{origin}: {problem}")]
+    Summary {
+        origin: String,
+        problem: SummaryProblem,
+    },
+    #[error("{origin} must return `{key}` and `{count}` (BIGINT), without NULLs")]
+    CountShape {
+        origin: String,
+        key: String,
+        count: String,
+    },
+    #[error("holdout expectation for {customer}: {source}")]
+    Holdout {
+        customer: String,
+        #[source]
+        source: retain_clv::Error,
+    },
+    #[error("E[X({days} days)]: {source}")]
+    Expectation {
+        days: usize,
+        #[source]
+        source: retain_clv::Error,
+    },
+    #[error("no CLV model in {root}: run `retain clv fit <pipeline.toml>` first")]
+    NoModel { root: String },
+    #[error("models/clv/champion has no `version`")]
+    NoChampionVersion,
+    #[error("no CLV model version `{version}` ({dir}/model.json)")]
+    NoVersion { version: String, dir: String },
+    #[error("{dir}/model.json has format `{found}`; this retain reads `{CLV_MODEL_FORMAT}`")]
+    Format { dir: String, found: String },
+    #[error("{dir}/metrics.json is missing")]
+    NoMetrics { dir: String },
+}
+
+/// What is wrong with a CLV summary's rows.
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryProblem {
+    #[error("the summary has no column `{0}`")]
+    NoColumn(String),
+    #[error("column `{column}`: {source}")]
+    Cast {
+        column: String,
+        #[source]
+        source: ArrowError,
+    },
+    #[error("`{column}` must be {expected}")]
+    Type {
+        column: &'static str,
+        expected: &'static str,
+    },
+    #[error("row {0} has a NULL customer_id, first_purchase_day, x, t_x or t")]
+    Null(usize),
+    #[error("`first_purchase_day` out of range")]
+    DateOutOfRange,
+}
+
+/// Fit both models on a summary. `Err` only when the purchase model cannot be fitted; a
+/// spend model that cannot is recorded in the result.
+pub(crate) fn fit(rows: &SummaryRows, cfg: &ClvConfig, as_of: NaiveDate) -> FitResult {
     let n = rows.x.len();
     if n == 0 {
-        return Err(format!(
-            "the CLV models as of {as_of} cannot be fitted: no customer has a completed order before {as_of}"
-        ));
+        return Err(ClvFitError::NoCustomers { as_of });
     }
     // T = 0 (first purchase on the last observed day) says nothing about rates yet and
     // is outside the likelihood's domain: such customers are predicted, not fitted on.
     let keep: Vec<usize> = (0..n).filter(|&i| rows.t[i] > 0.0).collect();
     let pick = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<f64>>();
     let (x, t_x, t) = (pick(&rows.x), pick(&rows.t_x), pick(&rows.t));
-    let context =
-        |e: retain_clv::Error| format!("the CLV models as of {as_of} cannot be fitted: {e}");
+    let context = |source| ClvFitError::Fit { as_of, source };
     let summary = Summary::new(&x, &t_x, &t).map_err(context)?;
     let bg_nbd = BgNbdFit::fit(&summary, &Default::default()).map_err(context)?;
 
@@ -231,18 +312,14 @@ impl ClvColumns {
 
 /// The feature columns of every customer of a summary, from a fit on it (or the reason
 /// there is none, recorded in the manifest).
-pub(crate) fn columns(
-    rows: &SummaryRows,
-    model: &std::result::Result<ClvModel, String>,
-    date: NaiveDate,
-) -> ClvColumns {
+pub(crate) fn columns(rows: &SummaryRows, model: &FitResult, date: NaiveDate) -> ClvColumns {
     let model = match model {
         Ok(m) => m,
         Err(reason) => {
             tracing::warn!(as_of = %date, "{reason}; the CLV features are NULL");
             return ClvColumns {
                 by_customer: HashMap::new(),
-                manifest: serde_json::json!({ "status": "not fitted", "reason": reason }),
+                manifest: serde_json::json!({ "status": "not fitted", "reason": reason.to_string() }),
             };
         }
     };
@@ -252,7 +329,7 @@ pub(crate) fn columns(
             tracing::warn!(as_of = %date, "CLV predictions failed: {reason}; the CLV features are NULL");
             return ClvColumns {
                 by_customer: HashMap::new(),
-                manifest: serde_json::json!({ "status": "not predicted", "reason": reason }),
+                manifest: serde_json::json!({ "status": "not predicted", "reason": reason.to_string() }),
             };
         }
     };
@@ -292,7 +369,7 @@ pub(crate) fn with_clv_fields(schema: &Schema) -> Schema {
 }
 
 /// The CLV models fitted as of a date, or why they could not be.
-pub(crate) type FitResult = std::result::Result<ClvModel, String>;
+pub(crate) type FitResult = std::result::Result<ClvModel, ClvFitError>;
 
 impl Ctx {
     /// The CLV models fitted as of `date` (once per run per date).
@@ -314,15 +391,17 @@ impl Ctx {
             tokio::task::spawn_blocking(move || {
                 fit(&rows, &cfg, date).and_then(|m| match m.predict(&rows) {
                     Ok(_) => Ok(m),
-                    Err(reason) => Err(format!(
-                        "the CLV models as of {date} were fitted but cannot predict: {reason}"
-                    )),
+                    Err(source) => Err(ClvFitError::Predict {
+                        as_of: date,
+                        source,
+                    }),
                 })
             })
             .await
-            .map_err(|e| Error::Stage {
+            .map_err(|source| Error::Stopped {
                 stage: "clv",
-                message: format!("the CLV fit as of {date} stopped: {e}"),
+                what: format!("the CLV fit as of {date}"),
+                source,
             })?
         };
         match &model {
@@ -383,33 +462,47 @@ impl Ctx {
             .collect()
             .await
             .map_err(df_err(format!("running {origin}")))?;
-        summary_rows(&batches).map_err(|message| Error::Stage {
-            stage: "clv",
-            message: format!("{origin}: {message}"),
+        summary_rows(&batches).map_err(|problem| {
+            ClvError::Summary {
+                origin: origin.to_string(),
+                problem,
+            }
+            .into()
         })
     }
 }
 
 /// Read the summary SQL's output (customer_id, first_purchase_day, x, t_x, t,
 /// monetary_value).
-pub(crate) fn summary_rows(batches: &[RecordBatch]) -> std::result::Result<SummaryRows, String> {
+pub(crate) fn summary_rows(
+    batches: &[RecordBatch],
+) -> std::result::Result<SummaryRows, SummaryProblem> {
     let mut rows = SummaryRows::default();
     for b in batches {
         let col = |name: &str| {
             b.column_by_name(name)
-                .ok_or_else(|| format!("the summary has no column `{name}`"))
+                .ok_or_else(|| SummaryProblem::NoColumn(name.to_owned()))
         };
-        let float = |name: &str| -> std::result::Result<Float64Array, String> {
-            let c = cast(col(name)?, &DataType::Float64)
-                .map_err(|e| format!("column `{name}`: {e}"))?;
+        let float = |name: &str| -> std::result::Result<Float64Array, SummaryProblem> {
+            let c =
+                cast(col(name)?, &DataType::Float64).map_err(|source| SummaryProblem::Cast {
+                    column: name.to_owned(),
+                    source,
+                })?;
             Ok(c.as_primitive::<Float64Type>().clone())
         };
         let ids = col("customer_id")?
             .as_string_opt::<i32>()
-            .ok_or("`customer_id` must be a string")?;
+            .ok_or(SummaryProblem::Type {
+                column: "customer_id",
+                expected: "a string",
+            })?;
         let first = col("first_purchase_day")?
             .as_primitive_opt::<Date32Type>()
-            .ok_or("`first_purchase_day` must be a DATE")?;
+            .ok_or(SummaryProblem::Type {
+                column: "first_purchase_day",
+                expected: "a DATE",
+            })?;
         let (x, t_x, t, m) = (
             float("x")?,
             float("t_x")?,
@@ -419,16 +512,13 @@ pub(crate) fn summary_rows(batches: &[RecordBatch]) -> std::result::Result<Summa
         for i in 0..b.num_rows() {
             if ids.is_null(i) || first.is_null(i) || x.is_null(i) || t_x.is_null(i) || t.is_null(i)
             {
-                return Err(format!(
-                    "row {} has a NULL customer_id, first_purchase_day, x, t_x or t",
-                    rows.x.len()
-                ));
+                return Err(SummaryProblem::Null(rows.x.len()));
             }
             rows.ids.push(ids.value(i).to_owned());
             rows.first_day.push(
                 first
                     .value_as_date(i)
-                    .ok_or("`first_purchase_day` out of range")?,
+                    .ok_or(SummaryProblem::DateOutOfRange)?,
             );
             rows.x.push(x.value(i));
             rows.t_x.push(t_x.value(i));
@@ -575,19 +665,17 @@ impl Ctx {
             .map_err(df_err(format!("running {}", file.origin)))?;
         let mut out = Vec::new();
         for b in &batches {
-            let bad = || Error::Stage {
-                stage: "clv",
-                message: format!(
-                    "{} must return `{key_column}` and `{count_column}` (BIGINT), without NULLs",
-                    file.origin
-                ),
+            let bad = || ClvError::CountShape {
+                origin: file.origin.clone(),
+                key: key_column.to_string(),
+                count: count_column.to_string(),
             };
             let (Some(keys), Some(n)) = (
                 b.column_by_name(key_column),
                 b.column_by_name(count_column)
                     .and_then(|c| c.as_primitive_opt::<Int64Type>()),
             ) else {
-                return Err(bad());
+                return Err(bad().into());
             };
             for i in 0..b.num_rows() {
                 let k = key(keys, i).filter(|_| keys.is_valid(i)).ok_or_else(bad)?;
@@ -601,7 +689,7 @@ impl Ctx {
     async fn clv_checks(
         &mut self,
         as_of: NaiveDate,
-    ) -> Result<std::result::Result<ClvChecks, String>> {
+    ) -> Result<std::result::Result<ClvChecks, ClvFitError>> {
         let holdout_days = self.settings.pipeline.clv.holdout_days;
         let unit = f64::from(self.settings.pipeline.clv.time_unit_days);
         let calibration_end = as_of - Duration::days(i64::from(holdout_days));
@@ -632,9 +720,9 @@ impl Ctx {
         for i in 0..rows.ids.len() {
             let expected = p
                 .conditional_expected_purchases_one(horizon, rows.x[i], rows.t_x[i], rows.t[i])
-                .map_err(|e| Error::Stage {
-                    stage: "clv",
-                    message: format!("holdout expectation for {}: {e}", rows.ids[i]),
+                .map_err(|source| ClvError::Holdout {
+                    customer: rows.ids[i].clone(),
+                    source,
                 })?;
             let g = &mut groups[frequency_group(rows.x[i])];
             g.0 += 1;
@@ -668,18 +756,18 @@ impl Ctx {
             *cohorts.entry(*d).or_default() += 1.0;
         }
         let Some(start) = cohorts.keys().next().copied() else {
-            return Ok(Err(format!("no customer before {calibration_end}")));
+            return Ok(Err(ClvFitError::NoCustomerBefore {
+                date: calibration_end,
+            }));
         };
         // E[X(k days)] for every whole number of days k the grid needs.
         let span = (as_of - start).num_days().max(0) as usize;
         let mut unconditional = Vec::with_capacity(span + 1);
         for k in 0..=span {
-            unconditional.push(p.expected_purchases(k as f64 / unit).map_err(|e| {
-                Error::Stage {
-                    stage: "clv",
-                    message: format!("E[X({k} days)]: {e}"),
-                }
-            })?);
+            unconditional.push(
+                p.expected_purchases(k as f64 / unit)
+                    .map_err(|source| ClvError::Expectation { days: k, source })?,
+            );
         }
         let mut tracking = Vec::new();
         let mut day = start;
@@ -724,14 +812,10 @@ impl Ctx {
 pub(crate) async fn register(ctx: &mut Ctx, as_of: NaiveDate) -> Result<ClvReport> {
     let started = std::time::Instant::now();
     let (rows, model) = ctx.clv_fit(as_of).await?;
-    let model = model.map_err(|message| Error::Stage {
-        stage: "clv",
-        message,
-    })?;
-    let predictions = model.predict(&rows).map_err(|message| Error::Stage {
-        stage: "clv",
-        message,
-    })?;
+    let model = model?;
+    let predictions = model
+        .predict(&rows)
+        .map_err(|source| ClvFitError::Predict { as_of, source })?;
     let clvs: Vec<f64> = predictions.iter().filter_map(|p| p.clv).collect();
     let (mean_clv_12m, total_clv_12m) = if clvs.is_empty() {
         (None, None)
@@ -746,7 +830,7 @@ pub(crate) async fn register(ctx: &mut Ctx, as_of: NaiveDate) -> Result<ClvRepor
         Ok(c) => (Some(c), None),
         Err(reason) => {
             tracing::warn!("CLV holdout checks skipped: {reason}");
-            (None, Some(reason))
+            (None, Some(reason.to_string()))
         }
     };
     let metrics = ClvMetrics {
@@ -766,9 +850,10 @@ pub(crate) async fn register(ctx: &mut Ctx, as_of: NaiveDate) -> Result<ClvRepor
     };
     let version = crate::registry::next_version(&ctx.wh, "clv").await?;
     let dir = format!("models/clv/{version}");
-    let html = report_html(&version, &model, &metrics, &clvs).map_err(|e| Error::Stage {
+    let html = report_html(&version, &model, &metrics, &clvs).map_err(|source| Error::Render {
         stage: "clv",
-        message: format!("rendering {dir}/report.html: {e}"),
+        what: format!("{dir}/report.html"),
+        source,
     })?;
     let files = vec![
         (
@@ -1066,10 +1151,6 @@ pub fn report_html(
 
 /// A registered version of `models/clv/`: the champion when `version` is None.
 pub(crate) async fn load(ctx: &Ctx, version: Option<&str>) -> Result<ClvReport> {
-    let missing = |what: String| Error::Stage {
-        stage: "clv",
-        message: what,
-    };
     let version = match version {
         Some(v) => v.to_owned(),
         None => {
@@ -1077,17 +1158,14 @@ pub(crate) async fn load(ctx: &Ctx, version: Option<&str>) -> Result<ClvReport> 
                 .wh
                 .get_json("models/clv/champion")
                 .await?
-                .ok_or_else(|| {
-                    missing(format!(
-                        "no CLV model in {}: run `retain clv fit <pipeline.toml>` first",
-                        ctx.wh.root.url()
-                    ))
+                .ok_or_else(|| ClvError::NoModel {
+                    root: ctx.wh.root.url(),
                 })?;
             pointer
                 .get("version")
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
-                .ok_or_else(|| missing("models/clv/champion has no `version`".into()))?
+                .ok_or(ClvError::NoChampionVersion)?
         }
     };
     let dir = format!("models/clv/{version}");
@@ -1095,22 +1173,22 @@ pub(crate) async fn load(ctx: &Ctx, version: Option<&str>) -> Result<ClvReport> 
         .wh
         .get_json(&format!("{dir}/model.json"))
         .await?
-        .ok_or_else(|| {
-            missing(format!(
-                "no CLV model version `{version}` ({dir}/model.json)"
-            ))
+        .ok_or_else(|| ClvError::NoVersion {
+            version: version.clone(),
+            dir: dir.clone(),
         })?;
     if model.format != CLV_MODEL_FORMAT {
-        return Err(missing(format!(
-            "{dir}/model.json has format `{}`; this retain reads `{CLV_MODEL_FORMAT}`",
-            model.format
-        )));
+        return Err(ClvError::Format {
+            dir,
+            found: model.format,
+        }
+        .into());
     }
     let metrics: ClvMetrics = ctx
         .wh
         .get_json(&format!("{dir}/metrics.json"))
         .await?
-        .ok_or_else(|| missing(format!("{dir}/metrics.json is missing")))?;
+        .ok_or_else(|| ClvError::NoMetrics { dir: dir.clone() })?;
     Ok(ClvReport {
         location: ctx.wh.root.url_of(&ctx.wh.root.child(&dir)),
         version,

@@ -322,12 +322,10 @@ pub async fn models_show(
         (Some(v), _) => v.to_owned(),
         (None, Some(c)) => c.version.clone(),
         (None, None) => {
-            return Err(Error::Stage {
-                stage: "registry",
-                message: format!(
-                    "model `{model}` has no champion; name a version (see `retain models list`)"
-                ),
-            });
+            return Err(registry::RegistryError::NoChampionToShow {
+                model: model.to_owned(),
+            }
+            .into());
         }
     };
     let manifest = registry::manifest(&ctx.wh, model, &version).await?;
@@ -335,10 +333,12 @@ pub async fn models_show(
         registry::read_verified(&ctx.wh, model, &version, file).await?;
     }
     let metrics = registry::read_verified(&ctx.wh, model, &version, "metrics.json").await?;
-    let metrics = serde_json::from_slice(&metrics).map_err(|e| Error::Stage {
-        stage: "registry",
-        message: format!("models/{model}/{version}/metrics.json: {e}"),
-    })?;
+    let metrics =
+        serde_json::from_slice(&metrics).map_err(|source| registry::RegistryError::Unreadable {
+            path: format!("models/{model}/{version}/metrics.json"),
+            expected: "a metrics file this retain reads",
+            source,
+        })?;
     Ok(ModelVersion {
         location: ctx
             .wh
@@ -398,31 +398,25 @@ async fn require_scores(ctx: &Ctx, as_of: NaiveDate) -> Result<()> {
     {
         return Ok(());
     }
-    Err(Error::Stage {
-        stage: "next best action",
-        message: format!(
-            "no scores/customer_risk/{partition} in {}: run `retain score --as-of {as_of}` first",
-            ctx.wh.root.url(),
-        ),
+    Err(Error::NoScores {
+        partition,
+        root: ctx.wh.root.url(),
+        as_of,
     })
 }
 
 /// The champions of the pipeline's churn and repeat-purchase models (hash-verified).
 async fn champions(ctx: &Ctx) -> Result<[ModelArtifact; 2]> {
     let specs_dir = ctx.settings.pipeline.models_dir.as_deref();
-    let mut out = Vec::new();
-    for name in [
-        &ctx.settings.pipeline.models.churn,
-        &ctx.settings.pipeline.models.repeat_purchase,
-    ] {
+    let champion = async |name: &str| -> Result<ModelArtifact> {
         let spec = ModelSpec::load(name, specs_dir)?;
-        out.push(registry::load_champion(&ctx.wh, &spec.name).await?);
-    }
-    let [churn, repeat]: [ModelArtifact; 2] = out.try_into().map_err(|_| Error::Stage {
-        stage: "score",
-        message: "two models expected".into(),
-    })?;
-    Ok([churn, repeat])
+        registry::load_champion(&ctx.wh, &spec.name).await
+    };
+    let models = &ctx.settings.pipeline.models;
+    Ok([
+        champion(&models.churn).await?,
+        champion(&models.repeat_purchase).await?,
+    ])
 }
 
 /// The score stage: `champions` score the features as of `as_of` (published, else

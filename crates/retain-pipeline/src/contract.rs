@@ -30,6 +30,14 @@ fn f(name: &str, dt: DataType) -> Field {
     Field::new(name, dt, true)
 }
 
+/// [`schema`] of a table the pipeline itself names: a missing contract is a programming
+/// error (the table lists are out of step), reported as [`crate::Error::NoContract`].
+pub fn required_schema(table: &str) -> crate::Result<SchemaRef> {
+    schema(table).ok_or_else(|| crate::Error::NoContract {
+        table: table.to_owned(),
+    })
+}
+
 /// The canonical schema of a staged table.
 pub fn schema(table: &str) -> Option<SchemaRef> {
     use DataType::*;

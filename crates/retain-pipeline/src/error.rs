@@ -1,9 +1,8 @@
 //! The pipeline's error type, the exit code each variant means (docs/cli.md), and the
 //! one renderer of an error chain as one line (run records, the CLI's stderr).
 
-use std::error::Error as StdError;
-
 use chrono::NaiveDate;
+use datafusion::arrow::error::ArrowError;
 
 use crate::ingest::IngestReport;
 
@@ -34,11 +33,98 @@ pub enum Error {
         origin: String,
         message: String,
     },
-    /// A stage's input or output breaks an assumption (empty training set, ...).
-    #[error("{stage}: {message}")]
-    Stage {
-        stage: &'static str,
+    /// The model registry (`models/<model>/`) lacks what was asked for, or holds a file
+    /// that does not verify.
+    #[error("registry: {0}")]
+    Registry(#[from] crate::registry::RegistryError),
+    /// The CLV models could not be fitted or applied as of a date.
+    #[error("clv: {0}")]
+    ClvFit(#[from] crate::clv::ClvFitError),
+    /// A CLV query returned something the CLV stage cannot read, or a registered CLV
+    /// version is missing or unreadable.
+    #[error("clv: {0}")]
+    Clv(#[from] crate::clv::ClvError),
+    /// A model cannot be trained on this data.
+    #[error("train: model `{model}`: {problem}")]
+    Train {
+        model: String,
+        problem: crate::train::TrainProblem,
+    },
+    /// A model spec's feature selection does not fit the training set.
+    #[error("train: model spec {origin}: {source}")]
+    Spec {
+        origin: String,
+        #[source]
+        source: retain_model::Error,
+    },
+    /// `retain actions` needs the scores of its date, which are not published.
+    #[error(
+        "next best action: no scores/customer_risk/{partition} in {root}: run `retain score --as-of {as_of}` first"
+    )]
+    NoScores {
+        partition: String,
+        root: String,
+        as_of: NaiveDate,
+    },
+    /// A command needs a staged table that no ingest has published.
+    #[error("staged tables: {table} is not in {root}: run `retain ingest` (or `retain run`) first")]
+    NotStaged { table: String, root: String },
+    /// `retain runs show` names a run that has no record.
+    #[error("runs: no run `{run_id}` in {root} (see `retain runs`)")]
+    NoRun { run_id: String, root: String },
+    /// A table name without a contract in `contract.rs`: a programming error (the table
+    /// lists are out of step), never the user's input.
+    #[error("no contract for `{table}`")]
+    NoContract { table: String },
+    /// A parameter value in a pipeline or model file that a SQL job cannot bind.
+    #[error("parameters: parameter `{name}` for `{origin}`: {message}")]
+    Parameter {
+        name: String,
+        origin: String,
         message: String,
+    },
+    /// Rows read did not equal rows staged + quarantined + duplicates: nothing of the
+    /// table is published rather than a table that lost rows silently.
+    #[error(
+        "ingest: {table}: row accounting does not add up ({read} read, {staged} staged, {quarantined} quarantined, {duplicates} duplicates)"
+    )]
+    Accounting {
+        table: String,
+        read: u64,
+        staged: u64,
+        quarantined: u64,
+        duplicates: u64,
+    },
+    /// A blocking task (a model fit) panicked or was cancelled.
+    #[error("{stage}: {what} stopped: {source}")]
+    Stopped {
+        stage: &'static str,
+        what: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// An HTML page (model or CLV report) could not be drawn.
+    #[error("{stage}: rendering {what}: {source}")]
+    Render {
+        stage: &'static str,
+        what: String,
+        #[source]
+        source: retain_report::Error,
+    },
+    /// A document (manifest, model file, summary) could not be written as JSON.
+    #[error("{stage}: serialising {what}: {source}")]
+    Serialise {
+        stage: &'static str,
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// An Arrow operation on a stage's own intermediate data failed.
+    #[error("{context}: {source}")]
+    Arrow {
+        context: String,
+        #[source]
+        source: ArrowError,
     },
     /// A configuration file (pipeline, model spec, policy) or command line that parsed
     /// but does not fit the data: a feature that is not a column, a policy expression
@@ -121,7 +207,29 @@ impl Error {
             Error::Config(_) | Error::Invalid { .. } | Error::NoAsOf => EXIT_USAGE,
             Error::Quality { .. } => EXIT_QUALITY,
             Error::Backfill { source, .. } => source.exit_code(),
-            _ => EXIT_FAILURE,
+            // Written out, not `_`: a new variant has to choose its code.
+            Error::Store(_)
+            | Error::Sql(_)
+            | Error::Model(_)
+            | Error::Score(_)
+            | Error::Source { .. }
+            | Error::Contract { .. }
+            | Error::Registry(_)
+            | Error::ClvFit(_)
+            | Error::Clv(_)
+            | Error::Train { .. }
+            | Error::Spec { .. }
+            | Error::NoScores { .. }
+            | Error::NotStaged { .. }
+            | Error::NoRun { .. }
+            | Error::NoContract { .. }
+            | Error::Parameter { .. }
+            | Error::Accounting { .. }
+            | Error::Stopped { .. }
+            | Error::Render { .. }
+            | Error::Arrow { .. }
+            | Error::Serialise { .. }
+            | Error::DataFusion { .. } => EXIT_FAILURE,
         }
     }
 }
@@ -136,22 +244,9 @@ pub(crate) fn df_err(
     }
 }
 
-/// An error and its causes in one line: each cause's text is appended unless an outer
-/// message already contains it, and runs of whitespace (some DataFusion and TOML messages
-/// span several lines) become one space. The one renderer for run records and the CLI.
-pub fn one_line(e: &(dyn StdError + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        let t = inner.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        source = inner.source();
-    }
-    collapse_whitespace(&s)
-}
+/// An error and its causes in one line (run records, the CLI's stderr): the
+/// workspace's one renderer, defined in retain-store.
+pub use retain_store::chain_line as one_line;
 
 /// `s` with every run of whitespace (newlines included) replaced by one space.
 pub fn collapse_whitespace(s: &str) -> String {
@@ -164,9 +259,10 @@ mod tests {
 
     #[test]
     fn one_line_joins_causes_once_and_collapses_whitespace() {
-        let inner = Error::Stage {
-            stage: "score",
-            message: "no champion\n  for churn".into(),
+        let inner = Error::Parameter {
+            name: "window".into(),
+            origin: "models/churn.toml".into(),
+            message: "not a\n  number".into(),
         };
         let outer = Error::Backfill {
             date: NaiveDate::from_ymd_opt(2026, 1, 2),
@@ -178,7 +274,7 @@ mod tests {
         assert_eq!(
             one_line(&outer),
             "backfill stopped at 2026-01-02 (1 of 3 dates done; rerun to resume: published \
-             dates are skipped): score: no champion for churn"
+             dates are skipped): parameters: parameter `window` for `models/churn.toml`: not a number"
         );
     }
 
@@ -198,9 +294,9 @@ mod tests {
             source: Box::new(quality),
         };
         assert_eq!(wrapped.exit_code(), EXIT_QUALITY);
-        let failure = Error::Stage {
-            stage: "s",
-            message: "m".into(),
+        let failure = Error::NoRun {
+            run_id: "r".into(),
+            root: "file:///w".into(),
         };
         assert_eq!(failure.exit_code(), EXIT_FAILURE);
     }

@@ -189,10 +189,7 @@ pub(crate) async fn run(ctx: &mut Ctx, as_of: NaiveDate) -> Result<Ingested> {
 /// whose manifests say why.
 async fn skip(ctx: &mut Ctx, table: &'static str, why: &Error) -> Result<(Written, IngestReport)> {
     ctx.register_empty(table)?;
-    let schema = contract::schema(table).ok_or_else(|| Error::Stage {
-        stage: "ingest",
-        message: format!("no contract for `{table}`"),
-    })?;
+    let schema = contract::required_schema(table)?;
     let mut properties = serde_json::Map::new();
     properties.insert(
         "skipped".into(),
@@ -339,7 +336,7 @@ async fn list_files(
     let meta = loc.store.head(&loc.prefix).await.map_err(|e| {
         source_err(table, &url)(match e {
             object_store::Error::NotFound { .. } => "file not found".into(),
-            other => retain_store::one_line(&other),
+            other => retain_store::describe(&other),
         })
     })?;
     Ok((url, loc, vec![meta]))
@@ -347,7 +344,7 @@ async fn list_files(
 
 fn store_message(e: &retain_store::Error) -> String {
     match e {
-        retain_store::Error::Store { source, .. } => retain_store::one_line(source),
+        retain_store::Error::Store { source, .. } => retain_store::describe(source),
         other => other.to_string(),
     }
 }
@@ -624,10 +621,7 @@ async fn stage(
         progress.clone(),
     )
     .await?;
-    let staged_schema = contract::schema(table).ok_or_else(|| Error::Stage {
-        stage: "ingest",
-        message: format!("no contract for `{table}`"),
-    })?;
+    let staged_schema = contract::required_schema(table)?;
     let n_staged = staged_schema.fields().len();
     let plan = df
         .create_physical_plan()
@@ -757,11 +751,12 @@ async fn stage(
     let read: u64 = accounts.iter().map(|a| a.read).sum();
     let staged_rows = staged.manifest.rows;
     if read != staged_rows + quarantined + duplicates {
-        return Err(Error::Stage {
-            stage: "ingest",
-            message: format!(
-                "{table}: row accounting does not add up ({read} read, {staged_rows} staged, {quarantined} quarantined, {duplicates} duplicates)"
-            ),
+        return Err(Error::Accounting {
+            table: table.to_owned(),
+            read,
+            staged: staged_rows,
+            quarantined,
+            duplicates,
         });
     }
     let mut properties = serde_json::Map::new();

@@ -182,10 +182,7 @@ impl Ctx {
     /// Register an empty table (a source the shop does not have).
     pub fn register_empty(&mut self, name: &str) -> Result<()> {
         self.memo.absent.insert(name.to_owned());
-        let schema = contract::schema(name).ok_or_else(|| Error::Stage {
-            stage: "ingest",
-            message: format!("no contract for `{name}`"),
-        })?;
+        let schema = contract::required_schema(name)?;
         self.register_schema(name, schema)
     }
 
@@ -212,13 +209,12 @@ impl Ctx {
                 self.register_published(table, &staged, "")
                     .await
                     .map_err(|e| match e {
-                        Error::Store(retain_store::Error::NotPublished { .. }) => Error::Stage {
-                            stage: "staged tables",
-                            message: format!(
-                                "{staged} is not in {}: run `retain ingest` (or `retain run`) first",
-                                self.wh.root.url()
-                            ),
-                        },
+                        Error::Store(retain_store::Error::NotPublished { .. }) => {
+                            Error::NotStaged {
+                                table: staged.clone(),
+                                root: self.wh.root.url(),
+                            }
+                        }
                         e => e,
                     })?;
             } else {
@@ -262,8 +258,9 @@ pub(crate) fn toml_params(
 }
 
 fn param_err(name: &str, origin: &str, message: &str) -> Error {
-    Error::Stage {
-        stage: "parameters",
-        message: format!("parameter `{name}` for `{origin}`: {message}"),
+    Error::Parameter {
+        name: name.to_owned(),
+        origin: origin.to_owned(),
+        message: message.to_owned(),
     }
 }

@@ -64,8 +64,7 @@ pub struct Champion {
 
 /// A registry document as pretty JSON ending in a newline; `what` names it in the error.
 pub fn json_bytes(value: &impl Serialize, what: &str) -> Result<Vec<u8>> {
-    let mut bytes =
-        serde_json::to_vec_pretty(value).map_err(|e| err(format!("serialising {what}: {e}")))?;
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(serialise(what))?;
     bytes.push(b'\n');
     Ok(bytes)
 }
@@ -78,10 +77,77 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn err(message: String) -> Error {
-    Error::Stage {
+/// What can be wrong in the model registry. Each names the model, version or file.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// A registry file that exists but does not parse as what it should be.
+    #[error("{path} is not {expected}: {source}")]
+    Unreadable {
+        path: String,
+        expected: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "{path} already exists: another run registered {model} {version} at the same time; versions are never overwritten, so train again"
+    )]
+    VersionTaken {
+        path: String,
+        model: String,
+        version: String,
+    },
+    #[error("{path} already exists: {model} {version} was registered concurrently")]
+    ManifestTaken {
+        path: String,
+        model: String,
+        version: String,
+    },
+    #[error("model `{model}` has no registered versions in {root}")]
+    NoVersions { model: String, root: String },
+    #[error("model `{model}` has no version `{version}` (registered: {})", registered.join(", "))]
+    NoSuchVersion {
+        model: String,
+        version: String,
+        registered: Vec<String>,
+    },
+    #[error("models/{model}/{version} has no `{file}` in its manifest")]
+    NotInManifest {
+        model: String,
+        version: String,
+        file: String,
+    },
+    #[error(
+        "{path} has SHA-256 {actual}, but the registry recorded {recorded}: the file changed after it was registered; refusing to use it"
+    )]
+    Tampered {
+        path: String,
+        actual: String,
+        recorded: String,
+    },
+    #[error(
+        "model `{model}` has no champion in {root}: train one with `retain train models/{model}.toml --promote-if-better`, or promote a version with `retain models promote {model} <version>` (see `retain models list`)"
+    )]
+    NoChampion { model: String, root: String },
+    /// `retain models show <model>` without a version, and no champion to default to.
+    #[error("model `{model}` has no champion; name a version (see `retain models list`)")]
+    NoChampionToShow { model: String },
+    #[error(
+        "the champion of `{model}` changed while promoting {version} (it is now {}); nothing was changed by this promotion, check `retain models list` and retry",
+        now.as_deref().unwrap_or("none")
+    )]
+    PromotionRace {
+        model: String,
+        version: String,
+        now: Option<String>,
+    },
+}
+
+fn serialise(what: impl Into<String>) -> impl FnOnce(serde_json::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Serialise {
         stage: "registry",
-        message,
+        what,
+        source,
     }
 }
 
@@ -133,10 +199,12 @@ pub async fn register(
         );
         let path = wh.root.child(&format!("{dir}/{name}"));
         if !wh.root.put_new(&path, bytes).await? {
-            return Err(err(format!(
-                "{} already exists: another run registered {model} {version} at the same time; versions are never overwritten, so train again",
-                wh.root.url_of(&path)
-            )));
+            return Err(RegistryError::VersionTaken {
+                path: wh.root.url_of(&path),
+                model: model.to_owned(),
+                version: version.to_owned(),
+            }
+            .into());
         }
     }
     let manifest = VersionManifest {
@@ -150,13 +218,15 @@ pub async fn register(
         summary,
     };
     let bytes = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| err(format!("serialising the manifest of {dir}: {e}")))?;
+        .map_err(serialise(format!("the manifest of {dir}")))?;
     let path = wh.root.child(&format!("{dir}/{MANIFEST}"));
     if !wh.root.put_new(&path, bytes).await? {
-        return Err(err(format!(
-            "{} already exists: {model} {version} was registered concurrently",
-            wh.root.url_of(&path)
-        )));
+        return Err(RegistryError::ManifestTaken {
+            path: wh.root.url_of(&path),
+            model: model.to_owned(),
+            version: version.to_owned(),
+        }
+        .into());
     }
     Ok(manifest)
 }
@@ -173,17 +243,19 @@ pub async fn manifest(wh: &Warehouse, model: &str, version: &str) -> Result<Vers
                 .into_iter()
                 .map(|m| m.version)
                 .collect();
-            Err(err(if known.is_empty() {
-                format!(
-                    "model `{model}` has no registered versions in {}",
-                    wh.root.url()
-                )
+            Err(if known.is_empty() {
+                RegistryError::NoVersions {
+                    model: model.to_owned(),
+                    root: wh.root.url(),
+                }
             } else {
-                format!(
-                    "model `{model}` has no version `{version}` (registered: {})",
-                    known.join(", ")
-                )
-            }))
+                RegistryError::NoSuchVersion {
+                    model: model.to_owned(),
+                    version: version.to_owned(),
+                    registered: known,
+                }
+            }
+            .into())
         }
     }
 }
@@ -196,20 +268,24 @@ pub async fn read_verified(
     file: &str,
 ) -> Result<Vec<u8>> {
     let m = manifest(wh, model, version).await?;
-    let digest = m.files.get(file).ok_or_else(|| {
-        err(format!(
-            "models/{model}/{version} has no `{file}` in its manifest"
-        ))
-    })?;
+    let digest = m
+        .files
+        .get(file)
+        .ok_or_else(|| RegistryError::NotInManifest {
+            model: model.to_owned(),
+            version: version.to_owned(),
+            file: file.to_owned(),
+        })?;
     let path = wh.root.child(&format!("models/{model}/{version}/{file}"));
     let bytes = wh.root.get(&path).await?;
     let actual = sha256_hex(&bytes);
     if actual != digest.sha256 {
-        return Err(err(format!(
-            "{} has SHA-256 {actual}, but the registry recorded {}: the file changed after it was registered; refusing to use it",
-            wh.root.url_of(&path),
-            digest.sha256
-        )));
+        return Err(RegistryError::Tampered {
+            path: wh.root.url_of(&path),
+            actual,
+            recorded: digest.sha256.clone(),
+        }
+        .into());
     }
     Ok(bytes)
 }
@@ -217,10 +293,13 @@ pub async fn read_verified(
 /// A registered classifier artifact, hash-verified.
 pub async fn load_artifact(wh: &Warehouse, model: &str, version: &str) -> Result<ModelArtifact> {
     let bytes = read_verified(wh, model, version, "model.json").await?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        err(format!(
-            "models/{model}/{version}/model.json is not a model artifact this retain reads: {e}"
-        ))
+    serde_json::from_slice(&bytes).map_err(|source| {
+        RegistryError::Unreadable {
+            path: format!("models/{model}/{version}/model.json"),
+            expected: "a model artifact this retain reads",
+            source,
+        }
+        .into()
     })
 }
 
@@ -233,10 +312,11 @@ pub async fn champion(wh: &Warehouse, model: &str) -> Result<Option<Champion>> {
 /// make one.
 pub async fn load_champion(wh: &Warehouse, model: &str) -> Result<ModelArtifact> {
     let Some(c) = champion(wh, model).await? else {
-        return Err(err(format!(
-            "model `{model}` has no champion in {}: train one with `retain train models/{model}.toml --promote-if-better`, or promote a version with `retain models promote {model} <version>` (see `retain models list`)",
-            wh.root.url()
-        )));
+        return Err(RegistryError::NoChampion {
+            model: model.to_owned(),
+            root: wh.root.url(),
+        }
+        .into());
     };
     load_artifact(wh, model, &c.version).await
 }
@@ -253,12 +333,12 @@ pub async fn promote(wh: &Warehouse, model: &str, version: &str, reason: &str) -
     let current = wh.root.get_versioned(&path).await?;
     let (previous, expected) = match current {
         Some((bytes, v)) => {
-            let c: Champion = serde_json::from_slice(&bytes).map_err(|e| {
-                err(format!(
-                    "{} is not a champion pointer: {e}",
-                    wh.root.url_of(&path)
-                ))
-            })?;
+            let c: Champion =
+                serde_json::from_slice(&bytes).map_err(|source| RegistryError::Unreadable {
+                    path: wh.root.url_of(&path),
+                    expected: "a champion pointer",
+                    source,
+                })?;
             (Some(c.version), Some(v))
         }
         None => (None, None),
@@ -269,14 +349,15 @@ pub async fn promote(wh: &Warehouse, model: &str, version: &str, reason: &str) -
         reason: Some(reason.to_owned()),
         previous,
     };
-    let bytes = serde_json::to_vec_pretty(&c)
-        .map_err(|e| err(format!("serialising the champion pointer: {e}")))?;
+    let bytes = serde_json::to_vec_pretty(&c).map_err(serialise("the champion pointer"))?;
     if !wh.root.put_if_unchanged(&path, bytes, expected).await? {
         let now = champion(wh, model).await?.map(|c| c.version);
-        return Err(err(format!(
-            "the champion of `{model}` changed while promoting {version} (it is now {}); nothing was changed by this promotion, check `retain models list` and retry",
-            now.as_deref().unwrap_or("none")
-        )));
+        return Err(RegistryError::PromotionRace {
+            model: model.to_owned(),
+            version: version.to_owned(),
+            now,
+        }
+        .into());
     }
     tracing::info!(model, version, reason, "champion promoted");
     Ok(c)

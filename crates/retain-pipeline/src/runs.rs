@@ -226,9 +226,13 @@ impl ModelRecord {
             crate::registry::read_verified(&ctx.wh, &model.name, &model.version, "metrics.json")
                 .await
                 .and_then(|bytes| {
-                    serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| Error::Stage {
-                        stage: "run record",
-                        message: e.to_string(),
+                    serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|source| {
+                        crate::registry::RegistryError::Unreadable {
+                            path: format!("models/{}/{}/metrics.json", model.name, model.version),
+                            expected: "JSON",
+                            source,
+                        }
+                        .into()
                     })
                 });
         match metrics {
@@ -377,12 +381,9 @@ pub async fn runs_show(settings: &Settings, run_id: &str) -> Result<ShownRun> {
         .wh
         .get_json::<RunRecord>(&record_path(run_id))
         .await?
-        .ok_or_else(|| Error::Stage {
-            stage: "runs",
-            message: format!(
-                "no run `{run_id}` in {} (see `retain runs`)",
-                ctx.wh.root.url()
-            ),
+        .ok_or_else(|| Error::NoRun {
+            run_id: run_id.to_owned(),
+            root: ctx.wh.root.url(),
         })?;
     let at = ctx.wh.root.child(&report_path(run_id));
     let report = if ctx.wh.root.exists(&at).await? {

@@ -31,6 +31,45 @@ use serde::Serialize;
 use crate::evaluation::{Baseline, ModelMetrics, ModelReport, SnapshotStats, Trained};
 use crate::{Ctx, Error, Result, df_err, registry, toml_params};
 
+/// Why a model cannot be trained on this data ([`Error::Train`] names the model).
+#[derive(Debug, thiserror::Error)]
+pub enum TrainProblem {
+    #[error("the validation snapshot {date} has no labelled customers")]
+    NoValidationLabels { date: NaiveDate },
+    #[error(
+        "the calibration slice ({rows} rows, holdout-share {share}) cannot be calibrated: {source}"
+    )]
+    Calibration {
+        rows: usize,
+        share: f64,
+        #[source]
+        source: retain_model::Error,
+    },
+    #[error("there are no staged orders to label")]
+    NoOrders,
+    #[error(
+        "snapshot {snapshot} needs orders through {through} for its {horizon_days}-day horizon, \
+         but the data ends on {last_day}; use an as-of date of at most {latest_as_of} \
+         (the validation snapshot is as-of minus horizon-days) or a shorter horizon-days"
+    )]
+    PastTheData {
+        snapshot: NaiveDate,
+        through: NaiveDate,
+        horizon_days: u32,
+        last_day: NaiveDate,
+        latest_as_of: NaiveDate,
+    },
+    #[error("label SQL `{sql}` must return a BOOLEAN `label`")]
+    LabelType { sql: String },
+}
+
+fn problem(spec: &ModelSpec, problem: TrainProblem) -> Error {
+    Error::Train {
+        model: spec.name.clone(),
+        problem,
+    }
+}
+
 /// What `train` does with the champion pointer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -444,10 +483,10 @@ pub(crate) async fn train(
         }
     }
     let encoding =
-        Encoding::learn(&train_split.batches, &features.unwrap_or_default()).map_err(|e| {
-            Error::Stage {
-                stage: "train",
-                message: format!("model spec {}: {e}", spec.origin),
+        Encoding::learn(&train_split.batches, &features.unwrap_or_default()).map_err(|source| {
+            Error::Spec {
+                origin: spec.origin.clone(),
+                source,
             }
         })?;
     let features = encoding.columns();
@@ -455,13 +494,12 @@ pub(crate) async fn train(
     let (x_train, y_train) = train_split.matrix(&encoding, spec)?;
     let (x_val, y_val) = validation_split.matrix(&encoding, spec)?;
     if y_val.is_empty() {
-        return Err(Error::Stage {
-            stage: "train",
-            message: format!(
-                "model `{}`: the validation snapshot {validation_date} has no labelled customers",
-                spec.name
-            ),
-        });
+        return Err(problem(
+            spec,
+            TrainProblem::NoValidationLabels {
+                date: validation_date,
+            },
+        ));
     }
     let share = spec.calibration.holdout_share;
     let holdout: Vec<bool> = train_split
@@ -502,9 +540,10 @@ pub(crate) async fn train(
         fit_estimator(&spec_owned, &fit_data).map(|(e, h)| (e, h, fit_data))
     })
     .await
-    .map_err(|e| Error::Stage {
+    .map_err(|source| Error::Stopped {
         stage: "train",
-        message: format!("the fit of `{}` stopped: {e}", spec.name),
+        what: format!("the fit of `{}`", spec.name),
+        source,
     })??;
     let fit_seconds = fit_started.elapsed().as_secs_f64();
     tracing::info!(model = %spec.name, algorithm = estimator.kind(), rows = fit_data.rows(), elapsed_ms = (fit_seconds * 1000.0) as u64, "fitted");
@@ -518,13 +557,15 @@ pub(crate) async fn train(
             } else {
                 Method::Isotonic
             };
-            calibration::fit(method, &raw_cal, &y_cal).map_err(|e| Error::Stage {
-                stage: "train",
-                message: format!(
-                    "model `{}`: the calibration slice ({} rows, holdout-share {share}) cannot be calibrated: {e}",
-                    spec.name,
-                    y_cal.len()
-                ),
+            calibration::fit(method, &raw_cal, &y_cal).map_err(|source| {
+                problem(
+                    spec,
+                    TrainProblem::Calibration {
+                        rows: y_cal.len(),
+                        share,
+                        source,
+                    },
+                )
             })?
         }
     };
@@ -642,16 +683,19 @@ async fn publish_training_set(
             })
             .collect();
         offset += n;
-        let idx = b.schema().index_of("split").map_err(|e| Error::Stage {
-            stage: "train",
-            message: format!("training set: {e}"),
-        })?;
+        let idx = b
+            .schema()
+            .index_of("split")
+            .map_err(|source| Error::Arrow {
+                context: "train: training set".into(),
+                source,
+            })?;
         let mut cols = b.columns().to_vec();
         cols[idx] = std::sync::Arc::new(split);
         all.push(
-            RecordBatch::try_new(b.schema(), cols).map_err(|e| Error::Stage {
-                stage: "train",
-                message: format!("training set: {e}"),
+            RecordBatch::try_new(b.schema(), cols).map_err(|source| Error::Arrow {
+                context: "train: training set".into(),
+                source,
             })?,
         );
     }
@@ -718,9 +762,10 @@ async fn register(
         .zip(&a.feature_stats)
         .map(|((f, imp), s)| serde_json::json!({"name": f, "importance": imp, "training": s}))
         .collect();
-    let html = crate::reports::model::html(t).map_err(|e| Error::Stage {
+    let html = crate::reports::model::html(t).map_err(|source| Error::Render {
         stage: "train",
-        message: format!("rendering the report of {name} {version}: {e}"),
+        what: format!("the report of {name} {version}"),
+        source,
     })?;
     let files = vec![
         ("model.json", registry::json_bytes(a, &what("model.json"))?),
@@ -850,26 +895,21 @@ async fn register(
 /// been exported yet.
 async fn check_horizon(ctx: &mut Ctx, spec: &ModelSpec, latest: NaiveDate) -> Result<()> {
     let Some(last_day) = data_end(ctx).await? else {
-        return Err(Error::Stage {
-            stage: "train",
-            message: format!("model `{}`: there are no staged orders to label", spec.name),
-        });
+        return Err(problem(spec, TrainProblem::NoOrders));
     };
     let horizon = Duration::days(i64::from(spec.horizon_days));
     // The horizon [D, D + H) needs every day up to D + H − 1 in the data.
     if latest + horizon > last_day + Duration::days(1) {
-        return Err(Error::Stage {
-            stage: "train",
-            message: format!(
-                "model `{}`: snapshot {latest} needs orders through {} for its {}-day horizon, \
-                 but the data ends on {last_day}; use an as-of date of at most {} \
-                 (the validation snapshot is as-of minus horizon-days) or a shorter horizon-days",
-                spec.name,
-                latest + horizon - Duration::days(1),
-                spec.horizon_days,
-                last_day + Duration::days(1),
-            ),
-        });
+        return Err(problem(
+            spec,
+            TrainProblem::PastTheData {
+                snapshot: latest,
+                through: latest + horizon - Duration::days(1),
+                horizon_days: spec.horizon_days,
+                last_day,
+                latest_as_of: last_day + Duration::days(1),
+            },
+        ));
     }
     Ok(())
 }
@@ -921,12 +961,13 @@ fn matrix(
         let label = b
             .column_by_name("label")
             .and_then(|c| c.as_boolean_opt())
-            .ok_or_else(|| Error::Stage {
-                stage: "train",
-                message: format!(
-                    "label SQL `{}` must return a BOOLEAN `label`",
-                    spec.label_sql
-                ),
+            .ok_or_else(|| {
+                problem(
+                    spec,
+                    TrainProblem::LabelType {
+                        sql: spec.label_sql.clone(),
+                    },
+                )
             })?;
         y.extend(label.iter().map(|v| v.unwrap_or(false)));
     }

@@ -13,9 +13,7 @@ use datafusion::prelude::DataFrame;
 use retain_config::ModelSpec;
 use serde::Serialize;
 
-use crate::{
-    Ctx, Error, Result, Settings, actions, clv, contract, df_err, ingest, toml_params, train,
-};
+use crate::{Ctx, Result, Settings, actions, clv, contract, df_err, ingest, toml_params, train};
 
 /// One thing checked, for the report: what, and what was found.
 #[derive(Debug, Clone, Serialize)]
@@ -111,10 +109,7 @@ pub async fn validate(settings: &Settings, as_of: chrono::NaiveDate) -> Result<V
         let (df, file, _) =
             ingest::plan_staging(&ctx, as_of, table, &source, &opened, has_customers, None).await?;
         physical(df, &file.origin).await?;
-        let schema = contract::schema(table).ok_or_else(|| Error::Stage {
-            stage: "validate",
-            message: format!("no contract for `{table}`"),
-        })?;
+        let schema = contract::required_schema(table)?;
         ctx.register_schema(table, schema)?;
         check(
             format!("source {table}"),

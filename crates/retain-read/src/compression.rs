@@ -39,10 +39,10 @@ pub(crate) fn open_text(
 ) -> Result<TextReader, ReadError> {
     let get = handle
         .block_on(store.get(&file.path))
-        .map_err(|e| ReadError::new(file, retain_store::one_line(&e)))?;
+        .map_err(|e| ReadError::new(file, retain_store::describe(&e)))?;
     let bytes = get
         .into_stream()
-        .map_err(|e| std::io::Error::other(retain_store::one_line(&e)));
+        .map_err(|e| std::io::Error::other(retain_store::describe(&e)));
     let bridge = tokio_util::io::SyncIoBridge::new_with_handle(
         tokio_util::io::StreamReader::new(bytes),
         handle,

@@ -11,7 +11,7 @@ pub enum Error {
     #[error("invalid location `{location}`: {message}")]
     InvalidLocation { location: String, message: String },
     /// The object store refused or failed an operation.
-    #[error("storage error at `{location}`: {}", one_line(source))]
+    #[error("storage error at `{location}`: {}", describe(source))]
     Store {
         location: String,
         #[source]
@@ -76,23 +76,30 @@ fn humantime(d: Duration) -> String {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// An error and its causes in one line: each cause's text is appended unless an outer
+/// message already contains it, and runs of whitespace (some DataFusion, TOML and HTTP
+/// messages span several lines) become one space. The workspace's one renderer of an
+/// error chain: retain-pipeline re-exports it as `one_line` for run records and the CLI.
+/// It lives here, in the lowest crate whose errors have chains worth walking.
+pub fn chain_line(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let t = inner.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        source = inner.source();
+    }
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// An object_store error as one line: the kind of failure first, without the retry
 /// bookkeeping and nested `source:` chains a user cannot act on.
-pub fn one_line(e: &object_store::Error) -> String {
+pub fn describe(e: &object_store::Error) -> String {
     use object_store::Error as E;
-    let full = {
-        let mut text = e.to_string();
-        let mut src = std::error::Error::source(e);
-        while let Some(s) = src {
-            let t = s.to_string();
-            if !text.contains(&t) {
-                text.push_str(": ");
-                text.push_str(&t);
-            }
-            src = s.source();
-        }
-        text.replace('\n', " ")
-    };
+    let full = chain_line(e);
     let has = |needle: &str| full.contains(needle);
     match e {
         E::NotFound { .. } if has("NoSuchBucket") => "bucket does not exist".into(),

@@ -12,7 +12,7 @@ use object_store::{
 };
 use url::Url;
 
-use crate::error::{Error, Result, one_line};
+use crate::error::{Error, Result, describe};
 
 /// A warehouse (or any location) on an object store: the store, the URL of its root and
 /// the prefix inside it.
@@ -114,7 +114,7 @@ impl StoreOptions {
         use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
         let invalid = |e: object_store::Error| Error::InvalidLocation {
             location: location.to_owned(),
-            message: one_line(&e),
+            message: describe(&e),
         };
         let path = Path::from_url_path(url.path()).map_err(|e| Error::InvalidLocation {
             location: location.to_owned(),
