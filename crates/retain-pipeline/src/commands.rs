@@ -1,7 +1,7 @@
 //! The commands a caller runs: the CLI, a scheduler, or any Rust program. Each takes
 //! [`Settings`] and, when it depends on one, the as-of date; a writing command takes the
-//! warehouse's write lock, runs its stages, adds what they return to its [`RunLog`] and
-//! writes the run record and report whatever the outcome ([`writing`]). Read-only
+//! warehouse's write lock, runs its stages, adds what they return to its `RunLog` and
+//! writes the run record and report whatever the outcome (`writing`). Read-only
 //! commands open the warehouse without the lock.
 //!
 //! Architecture invariant: nothing here prints or parses arguments; the binary does.

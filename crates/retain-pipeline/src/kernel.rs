@@ -1,12 +1,12 @@
 //! The kernel every stage runs on: [`Settings`] (what the pipeline file and the command
-//! line resolve to) and [`Ctx`] (the engine, the warehouse, the SQL source and the
+//! line resolve to) and `Ctx` (the engine, the warehouse, the SQL source and the
 //! settings of one run), with the table plumbing the stages share: reading and
 //! registering published partitions, registering a source the shop lacks.
 //!
 //! Architecture invariant: the as-of date is not here. Every stage function and SQL job
 //! that depends on it takes it as an argument, so it can be followed from `main` down.
 //! Nothing a stage publishes or decides is kept here either: stages return it
-//! ([`crate::run_log::RunLog`] collects it for the run record).
+//! (`run_log::RunLog` collects it for the run record).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;

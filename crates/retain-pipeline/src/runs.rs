@@ -1,6 +1,6 @@
 //! Run history: every writing command leaves `runs/<run_id>.json` in the warehouse
 //! (`retain.run/1`, docs/storage.md) and its report `runs/<run_id>.html`
-//! ([`crate::run_report`]) when it ends, succeeded or failed, and `retain runs` /
+//! (`reports::run`) when it ends, succeeded or failed, and `retain runs` /
 //! `retain runs show` read them back.
 //!
 //! The record keeps its own copies of what the report shows (sources, drift, models,

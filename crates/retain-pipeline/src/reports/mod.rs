@@ -3,7 +3,7 @@
 //! tested from its record:
 //! - [`run`]: `runs/<run_id>.html`, from a [`RunRecord`](crate::RunRecord);
 //! - `model`: `models/<model>/<version>/report.html`, from what training produced
-//!   ([`crate::evaluation`]'s types).
+//!   (`crate::evaluation`'s types).
 //!
 //! Architecture invariant: nothing here reads the warehouse or runs SQL.
 
