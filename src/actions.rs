@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::Args;
-use retain_pipeline::{ActionEvaluation, DriftRow, PolicySummary};
+use retain_pipeline::ActionEvaluation;
 
 use crate::models::Place;
-use crate::print_out;
+use crate::print::{print_drift, print_out, print_policy};
 
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
@@ -81,31 +81,6 @@ pub async fn score(args: ScoreArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn print_drift(out: &mut String, drift: &[DriftRow]) {
-    if drift.is_empty() {
-        let _ = writeln!(
-            out,
-            "\ndrift: none (every model input within its thresholds of the training data)"
-        );
-        return;
-    }
-    let _ = writeln!(out, "\ndrift against the champions' training data:");
-    for d in drift {
-        let _ = writeln!(
-            out,
-            "  {:<16} {:<28} mean {} (training {:.3}, {} sd), missing {:.1}% (training {:.1}%)",
-            d.model,
-            d.feature,
-            d.scoring_mean
-                .map_or_else(|| "n/a".into(), |m| format!("{m:.3}")),
-            d.training_mean,
-            d.shift.map_or_else(|| "n/a".into(), |s| format!("{s:.2}")),
-            100.0 * d.scoring_null_share,
-            100.0 * d.training_null_share
-        );
-    }
-}
-
 pub async fn actions(args: ActionsArgs) -> Result<ExitCode> {
     let mut settings = args.place.settings()?;
     let as_of = settings.as_of(args.as_of)?;
@@ -124,55 +99,6 @@ pub async fn actions(args: ActionsArgs) -> Result<ExitCode> {
     let _ = writeln!(out, "\n{} -> {}", r.table.table, r.table.url);
     print_out(out.trim_end());
     Ok(ExitCode::SUCCESS)
-}
-
-/// The policy summary: per action, selected / treated / control, spend and value.
-pub(crate) fn print_policy(out: &mut String, s: &PolicySummary) {
-    let _ = writeln!(
-        out,
-        "  {:<22} {:>9} {:>9} {:>8} {:>11} {:>14}  limit",
-        "action", "customers", "treated", "control", "spent", "expected value"
-    );
-    for (name, a) in &s.actions {
-        if name == "no_action" {
-            continue;
-        }
-        let limit = match (a.capacity, a.budget) {
-            (Some(c), Some(b)) => format!("capacity {c}, budget {b:.2}"),
-            (Some(c), None) => format!("capacity {c}"),
-            (None, Some(b)) => format!("budget {b:.2}"),
-            (None, None) => String::new(),
-        };
-        let _ = writeln!(
-            out,
-            "  {:<22} {:>9} {:>9} {:>8} {:>11.2} {:>14.2}  {limit}",
-            name, a.selected, a.treated, a.control, a.spent, a.expected_value
-        );
-    }
-    let none = s.actions.get("no_action").map_or(0, |a| a.selected);
-    let reasons: Vec<String> = s
-        .no_action
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
-    let _ = writeln!(
-        out,
-        "  {:<22} {:>9}  ({})",
-        "no_action",
-        none,
-        reasons.join(", ")
-    );
-    let _ = writeln!(
-        out,
-        "  total: {} customers, spent {:.2}{}, expected value {:.2}, {} held out as controls",
-        s.customers,
-        s.spent,
-        s.budget
-            .map(|b| format!(" of a {b:.2} budget"))
-            .unwrap_or_default(),
-        s.expected_value,
-        s.controls
-    );
 }
 
 pub async fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {

@@ -10,7 +10,8 @@ use clap::{Args, Subcommand};
 use retain_config::{ModelSpec, PipelineConfig};
 use retain_pipeline::{ModelReport, Promote, Settings};
 
-use crate::print_out;
+use crate::print::print_out;
+use crate::settings::resolve_settings;
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -57,7 +58,7 @@ impl Place {
             }
             None => PipelineConfig::demo(),
         };
-        Ok(crate::resolve_settings(pipeline, self.out.clone()))
+        Ok(resolve_settings(pipeline, self.out.clone()))
     }
 }
 

@@ -9,7 +9,7 @@ use retain_config::Stage;
 use retain_pipeline::RunRecord;
 
 use crate::models::Place;
-use crate::print_out;
+use crate::print::{print_out, stage_line};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -183,7 +183,7 @@ fn show(r: &RunRecord, report: Option<&str>) -> String {
     if !r.stages.is_empty() {
         let _ = writeln!(out, "\nstages:");
         for s in &r.stages {
-            crate::stage_line(&mut out, s);
+            stage_line(&mut out, s);
         }
     }
     if r.rows_read > 0 {
