@@ -7,25 +7,7 @@
 
 use retain_report::{Chart, render_svg};
 use retain_test::sample;
-
-/// The texts plotters wrote as `<text>` elements (it writes each on its own line).
-fn texts(svg: &str) -> Vec<&str> {
-    let lines: Vec<&str> = svg.lines().collect();
-    lines
-        .windows(2)
-        .filter(|w| w[0].starts_with("<text"))
-        .map(|w| w[1])
-        .collect()
-}
-
-fn assert_svg(svg: &str, wanted: &[&str]) {
-    assert!(svg.starts_with("<svg "), "{svg}");
-    assert!(svg.trim_end().ends_with("</svg>"), "{svg}");
-    let texts = texts(svg);
-    for w in wanted {
-        assert!(texts.contains(w), "no <text> {w:?} in {texts:?}");
-    }
-}
+use retain_test::svg::{assert_svg, texts};
 
 #[test]
 fn each_kind_draws_its_title_axis_labels_and_series_names() {

@@ -6,9 +6,11 @@
 //!   integration tests).
 //! - [`sample`]: a sample report with one chart of each kind (retain-report's tests and
 //!   `examples/sample_report.rs`, which writes the docs screenshot).
+//! - [`svg`]: the `<text>` elements of a chart's SVG, and a check that wanted ones are there.
 
 pub mod browser;
 pub mod sample;
+pub mod svg;
 
 use std::path::PathBuf;
 

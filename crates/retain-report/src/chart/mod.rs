@@ -110,6 +110,7 @@ mod tests {
     use super::horizontal_bars::HBARS_MAX_ROWS;
     use super::*;
     use crate::{BarChart, HeatMap, Histogram, HorizontalBarChart, LineChart, Series};
+    use retain_test::svg::{assert_svg, texts};
 
     fn line(points: Vec<(f64, f64)>) -> Chart {
         Chart::Line(LineChart {
@@ -153,25 +154,6 @@ mod tests {
             bins,
             series: vec![("churned".to_owned(), counts)],
         })
-    }
-
-    /// The texts plotters wrote as `<text>` elements (it writes each on its own line).
-    fn texts(svg: &str) -> Vec<&str> {
-        let lines: Vec<&str> = svg.lines().collect();
-        lines
-            .windows(2)
-            .filter(|w| w[0].starts_with("<text"))
-            .map(|w| w[1])
-            .collect()
-    }
-
-    fn assert_svg(svg: &str, wanted: &[&str]) {
-        assert!(svg.starts_with("<svg "), "{svg}");
-        assert!(svg.trim_end().ends_with("</svg>"), "{svg}");
-        let texts = texts(svg);
-        for w in wanted {
-            assert!(texts.contains(w), "no <text> {w:?} in {texts:?}");
-        }
     }
 
     #[test]
