@@ -1,0 +1,251 @@
+//! Publishing a spec's training set and registering the trained version with its
+//! promotion rule.
+
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use datafusion::arrow::array::{RecordBatch, StringArray};
+
+use retain_config::ModelSpec;
+use retain_model::metrics;
+use retain_store::{Manifest, PublishMeta};
+
+use crate::evaluation::{ModelReport, SnapshotStats, Trained};
+use crate::{Ctx, Error, Result, registry};
+
+use super::*;
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn publish_training_set(
+    ctx: &mut Ctx,
+    as_of: NaiveDate,
+    spec: &ModelSpec,
+    train: &Split,
+    validation: &Split,
+    holdout: &[bool],
+    train_dates: &[NaiveDate],
+    validation_date: NaiveDate,
+    stats: &[SnapshotStats],
+    started: Instant,
+) -> Result<Option<Manifest>> {
+    // The calibration rows are marked `calibration` in the `split` column.
+    let mut all = Vec::with_capacity(train.batches.len() + validation.batches.len());
+    let mut offset = 0;
+    for b in &train.batches {
+        let n = b.num_rows();
+        let split: StringArray = (0..n)
+            .map(|i| {
+                Some(if holdout[offset + i] {
+                    "calibration"
+                } else {
+                    "train"
+                })
+            })
+            .collect();
+        offset += n;
+        let idx = b
+            .schema()
+            .index_of("split")
+            .map_err(|source| Error::Arrow {
+                context: "train: training set".into(),
+                source,
+            })?;
+        let mut cols = b.columns().to_vec();
+        cols[idx] = std::sync::Arc::new(split);
+        all.push(
+            RecordBatch::try_new(b.schema(), cols).map_err(|source| Error::Arrow {
+                context: "train: training set".into(),
+                source,
+            })?,
+        );
+    }
+    all.extend(validation.batches.iter().cloned());
+    let Some(first) = all.first() else {
+        return Ok(None);
+    };
+    let schema = first.schema();
+    let mut props = serde_json::Map::new();
+    props.insert(
+        "snapshots".into(),
+        serde_json::json!(
+            train_dates
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+        ),
+    );
+    props.insert(
+        "validation_snapshot".into(),
+        validation_date.to_string().into(),
+    );
+    props.insert("label_sql".into(), spec.label_sql.clone().into());
+    props.insert("spec".into(), spec.origin.clone().into());
+    props.insert("horizon_days".into(), spec.horizon_days.into());
+    props.insert("per_snapshot".into(), serde_json::json!(stats));
+    let m = ctx
+        .wh
+        .publish(
+            &format!("training/{}", spec_id(spec)),
+            // Keyed `run_as_of`, not `as_of`: the rows carry their snapshot date in an
+            // `as_of` column, which hive-partitioned readers (DuckDB, pyarrow, polars,
+            // Spark) would overwrite with the folder's value.
+            &format!("run_as_of={as_of}"),
+            schema,
+            futures::stream::iter(all.into_iter().map(Ok::<_, std::io::Error>)),
+            PublishMeta {
+                inputs: vec![],
+                properties: props,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+            },
+        )
+        .await?;
+    Ok(Some(m))
+}
+
+/// Write the version's files, register it, and apply the promotion rule.
+pub(super) async fn register(
+    ctx: &mut Ctx,
+    as_of: NaiveDate,
+    spec: &ModelSpec,
+    t: &Trained,
+    validation: &Split,
+    promote: Promote,
+) -> Result<ModelReport> {
+    let a = &t.artifact;
+    let name = &spec.name;
+    let version = &a.version;
+    let what = |file: &str| format!("models/{name}/{version}/{file}");
+    let importance: Vec<serde_json::Value> = a
+        .features()
+        .iter()
+        .zip(a.estimator.importance())
+        .zip(&a.feature_stats)
+        .map(|((f, imp), s)| serde_json::json!({"name": f, "importance": imp, "training": s}))
+        .collect();
+    let html = crate::reports::model::html(t).map_err(|source| Error::Render {
+        stage: "train",
+        what: format!("the report of {name} {version}"),
+        source,
+    })?;
+    let files = vec![
+        ("model.json", registry::json_bytes(a, &what("model.json"))?),
+        (
+            "metrics.json",
+            registry::json_bytes(&t.metrics, &what("metrics.json"))?,
+        ),
+        (
+            "features.json",
+            registry::json_bytes(&importance, &what("features.json"))?,
+        ),
+        ("spec.toml", spec.text.clone().into_bytes()),
+        ("report.html", html.into_bytes()),
+    ];
+    let v = &t.metrics.validation;
+    let summary = serde_json::json!({
+        "algorithm": a.estimator.kind(),
+        "spec": spec.origin,
+        "validation_snapshot": t.metrics.validation_snapshot,
+        "roc_auc": v.roc_auc,
+        "pr_auc": v.pr_auc,
+        "log_loss": v.log_loss,
+        "ece": v.ece,
+        "baseline_roc_auc": t.metrics.baseline.as_ref().and_then(|b| b.validation.roc_auc),
+        "fit_rows": a.training.fit_rows,
+        "fit_seconds": t.fit_seconds,
+    });
+    registry::register(&ctx.wh, name, version, as_of, files, summary).await?;
+    let location = ctx
+        .wh
+        .root
+        .url_of(&ctx.wh.root.child(&format!("models/{name}/{version}")));
+
+    let current = registry::champion(&ctx.wh, name).await?;
+    let auc = |m: Option<f64>| m.map_or_else(|| "n/a".to_owned(), |a| format!("{a:.4}"));
+    let (champion, promotion) = match (promote, &current) {
+        (Promote::Always, _) => {
+            registry::promote(&ctx.wh, name, version, "promoted on registration").await?;
+            (Some(version.clone()), "promoted to champion".to_owned())
+        }
+        (Promote::IfBetter, None) => {
+            registry::promote(&ctx.wh, name, version, "first version").await?;
+            (
+                Some(version.clone()),
+                "champion (the model's first)".to_owned(),
+            )
+        }
+        (Promote::Never, None) => (
+            None,
+            format!("not promoted; `retain models promote {name} {version}` makes it the champion"),
+        ),
+        (Promote::Never, Some(c)) => (
+            Some(c.version.clone()),
+            format!("not promoted; champion stays {}", c.version),
+        ),
+        (Promote::IfBetter, Some(c)) => {
+            let champ = registry::load_artifact(&ctx.wh, name, &c.version).await?;
+            let same_label = champ.training.label_sql == a.training.label_sql
+                && champ.training.horizon_days == a.training.horizon_days
+                && champ.training.population == a.training.population;
+            if !same_label {
+                (
+                    Some(c.version.clone()),
+                    format!(
+                        "not promoted: champion {} has another label or population, so the two are not comparable",
+                        c.version
+                    ),
+                )
+            } else {
+                let x = champ.matrix(&validation.batches)?;
+                let theirs = metrics::roc_auc(&champ.predict_all(&x), &t.y_val)?;
+                let ours = v.roc_auc;
+                let better = match (ours, theirs) {
+                    (Some(o), Some(t)) => o > t,
+                    (Some(_), None) => true,
+                    _ => false,
+                };
+                let cmp = format!(
+                    "validation AUC {} vs champion {} {} on {}",
+                    auc(ours),
+                    c.version,
+                    auc(theirs),
+                    t.metrics.validation_snapshot
+                );
+                if better {
+                    registry::promote(&ctx.wh, name, version, &format!("better: {cmp}")).await?;
+                    (
+                        Some(version.clone()),
+                        format!("promoted to champion ({cmp})"),
+                    )
+                } else {
+                    (
+                        Some(c.version.clone()),
+                        format!("not promoted ({cmp}); champion stays {}", c.version),
+                    )
+                }
+            }
+        }
+    };
+    tracing::info!(model = %name, version = %version, algorithm = a.estimator.kind(), validation_auc = v.roc_auc, ece = v.ece, %promotion, "model registered");
+    let report = ModelReport {
+        name: name.clone(),
+        spec: spec.origin.clone(),
+        version: version.clone(),
+        algorithm: a.estimator.kind().into(),
+        training_snapshots: a.training.training_snapshots.len(),
+        validation_snapshot: t.metrics.validation_snapshot,
+        training_rows: a.training.fit_rows,
+        calibration_rows: a.training.calibration_rows,
+        validation_rows: v.rows,
+        train_auc: t.metrics.train.roc_auc,
+        validation_auc: v.roc_auc,
+        validation_base_rate: v.base_rate,
+        validation: v.clone(),
+        uncalibrated: t.metrics.validation_uncalibrated.clone(),
+        baseline: t.metrics.baseline.as_ref().map(|b| b.validation.clone()),
+        fit_seconds: t.fit_seconds,
+        champion,
+        promotion,
+        location,
+    };
+    Ok(report)
+}
