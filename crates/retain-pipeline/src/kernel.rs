@@ -19,8 +19,10 @@ use retain_config::PipelineConfig;
 use retain_sql::{Engine, EngineOptions, SqlSource, toml_value};
 use retain_store::{InputEntry, Location, Manifest, Warehouse};
 
+use crate::contract;
+use crate::error::FitResult;
 use crate::error::{Error, Result, df_err};
-use crate::{clv, contract};
+use crate::records::clv::SummaryRows;
 
 /// Everything a command needs, resolved from the pipeline file and the command line
 /// (the as-of date is resolved separately: [`Settings::as_of`]).
@@ -84,7 +86,7 @@ pub(crate) struct Memo {
     pub data_end: Option<Option<NaiveDate>>,
     /// CLV summaries and fits by as-of date (a feature date and the run's registry entry
     /// share one fit).
-    pub clv_fits: BTreeMap<NaiveDate, (Arc<clv::SummaryRows>, clv::FitResult)>,
+    pub clv_fits: BTreeMap<NaiveDate, (Arc<SummaryRows>, FitResult)>,
 }
 
 impl Ctx {

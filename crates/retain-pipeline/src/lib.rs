@@ -15,16 +15,18 @@
 //! - the record and its pages: `run_log` (collected by the commands), [`runs`] (the
 //!   record format), `reports` (HTML pages rendered from records).
 //! - the kernel: [`kernel`] (settings, context), [`error`], [`contract`], [`registry`].
+//! - the data: [`records`], what the stages read and produced as plain types; it uses no
+//!   other module of this crate, and [`error`] uses only it.
 
 mod actions;
 pub mod clv;
 pub mod commands;
 pub mod contract;
 pub mod error;
-mod evaluation;
 mod features;
 mod ingest;
 pub mod kernel;
+pub mod records;
 pub mod registry;
 pub mod reports;
 mod run_log;
@@ -36,12 +38,6 @@ mod test_support;
 mod train;
 pub mod validate;
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
-use chrono::NaiveDate;
-use serde::Serialize;
-
 pub use actions::{ActionEffect, ActionEvaluation, load_policy, next_best_action_schema};
 pub use commands::{
     ActionsRun, ClvRun, FeaturesReport, ModelVersion, ModelVersions, ScoreRun, TrainRun, clv_fit,
@@ -49,9 +45,10 @@ pub use commands::{
     models_show, run, score_customers, train_models,
 };
 pub use error::{Error, Result, one_line};
-pub use evaluation::ModelReport;
-pub use ingest::{FileAccount, IngestReport};
 pub use kernel::{Settings, new_run_id};
+pub use records::ingest::{FileAccount, IngestReport};
+pub use records::run::{RunReport, StageReport, TableReport};
+pub use records::training::ModelReport;
 pub use retain_policy::Summary as PolicySummary;
 pub use retain_score::DriftRow;
 pub use runs::{
@@ -62,55 +59,3 @@ pub use train::Promote;
 
 pub(crate) use error::df_err;
 pub(crate) use kernel::{Ctx, toml_params};
-
-/// How long a stage took and what it produced.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct StageReport {
-    pub stage: String,
-    pub elapsed: Duration,
-    pub rows: u64,
-    pub detail: String,
-}
-
-/// A published table, for the summary.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct TableReport {
-    pub table: String,
-    pub partition: String,
-    pub rows: u64,
-    pub url: String,
-}
-
-impl TableReport {
-    /// The summary row of a partition `wh` published.
-    pub(crate) fn of(wh: &retain_store::Warehouse, m: &retain_store::Manifest) -> Self {
-        TableReport {
-            table: m.table.clone(),
-            partition: m.partition.clone(),
-            rows: m.rows,
-            url: wh.root.url_of(&wh.partition_path(&m.table, &m.partition)),
-        }
-    }
-}
-
-/// What a run did.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunReport {
-    pub run_id: String,
-    pub as_of: NaiveDate,
-    pub warehouse: String,
-    pub stages: Vec<StageReport>,
-    pub ingest: Vec<IngestReport>,
-    pub models: Vec<ModelReport>,
-    /// The CLV models registered by this run; None when disabled or not identifiable.
-    pub clv: Option<clv::ClvReport>,
-    pub tables: Vec<TableReport>,
-    pub lifecycle_stages: BTreeMap<String, u64>,
-    pub shopper_types: BTreeMap<String, u64>,
-    pub risk_tiers: BTreeMap<String, u64>,
-    /// What the next-best-action policy decided: customers per action (`no_action`
-    /// included), budget, controls, reasons; None when the run did not decide actions.
-    pub policy: Option<PolicySummary>,
-    /// Model inputs whose scored distribution moved away from the training data.
-    pub drift: Vec<DriftRow>,
-}

@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use retain_config::Stage;
 use retain_store::{Manifest, Warehouse};
 
-use crate::ingest::IngestReport;
+use crate::records::ingest::IngestReport;
 use crate::runs::{ActionsRecord, DriftRecord, ModelRecord, RUN_FORMAT, RunRecord, SourceRecord};
 use crate::{StageReport, TableReport};
 

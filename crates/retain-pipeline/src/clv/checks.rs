@@ -6,60 +6,10 @@ use std::collections::HashMap;
 use chrono::{Duration, NaiveDate};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{Date32Type, Int64Type};
-use retain_clv::BgNbdParams;
 use retain_sql::Params;
-use serde::{Deserialize, Serialize};
 
 use super::*;
 use crate::{Ctx, Result, df_err};
-
-/// One calibration-frequency group of the holdout check.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FrequencyCheck {
-    /// Repeat purchases in the calibration period: `0` … `6`, then `7+`.
-    pub frequency: String,
-    pub customers: usize,
-    /// Mean repeat purchases in the holdout period.
-    pub actual: f64,
-    /// Mean of E[Y(holdout) | x, t_x, T] under the calibration fit.
-    pub expected: f64,
-}
-
-/// Cumulative repeat purchases of the calibration cohort up to (not including) `day`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrackingPoint {
-    pub day: NaiveDate,
-    pub actual: f64,
-    pub expected: f64,
-}
-
-/// P(alive) of the registered fit over frequency (rows) and recency (columns) for a
-/// customer observed for `t` time units; `None` where no history exists (x = 0 with a
-/// recency above 0).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PAliveGrid {
-    pub t: f64,
-    pub frequencies: Vec<u32>,
-    pub recencies: Vec<f64>,
-    pub values: Vec<Vec<Option<f64>>>,
-}
-
-/// The model checks: the purchase model refitted on the data before the holdout
-/// period, against what the customers then did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClvChecks {
-    /// First day of the holdout period (the calibration fit's as-of date).
-    pub calibration_end: NaiveDate,
-    pub holdout_days: u32,
-    pub calibration_fit: BgNbdParams,
-    /// Customers with a completed order before `calibration_end`.
-    pub calibration_customers: usize,
-    pub holdout_actual_total: f64,
-    pub holdout_expected_total: f64,
-    pub by_frequency: Vec<FrequencyCheck>,
-    /// Weekly, from the first purchase to the as-of date.
-    pub tracking: Vec<TrackingPoint>,
-}
 
 /// The frequency group of a calibration x.
 fn frequency_group(x: f64) -> usize {

@@ -14,20 +14,18 @@
 
 mod checks;
 mod columns;
-mod error;
 mod model;
 mod registry;
-mod report;
 mod summary;
 
-pub(crate) use checks::{ClvChecks, PAliveGrid};
+pub use crate::error::clv::{ClvError, ClvFitError, FitResult, SummaryProblem};
+pub use crate::records::clv::{
+    CLV_MODEL_FORMAT, ClvChecks, ClvMetrics, ClvModel, ClvReport, FrequencyCheck, PAliveGrid,
+    SummaryRows, SummaryStats, TrackingPoint,
+};
 pub(crate) use columns::{ClvColumns, columns, with_clv_fields};
-pub use error::{ClvError, ClvFitError, SummaryProblem};
-pub use model::{ClvModel, SummaryStats};
-pub(crate) use model::{FitResult, SummaryRows, fit};
-pub use registry::{ClvMetrics, ClvReport};
+pub(crate) use model::fit;
 pub(crate) use registry::{load, register};
-pub use report::report_html;
 
 /// The summary SQL, relative to the SQL directory.
 pub const CLV_SUMMARY_SQL: &str = "features/clv_summary.sql";
@@ -41,8 +39,6 @@ const EXPECTED_PURCHASES_DAYS: f64 = 90.0;
 /// Monthly periods of `clv_12m`.
 const CLV_MONTHS: u32 = 12;
 const DAYS_PER_MONTH: f64 = 365.25 / 12.0;
-/// Format of `models/clv/<version>/model.json`.
-pub const CLV_MODEL_FORMAT: &str = "retain.clv/1";
 
 #[cfg(test)]
 mod tests {

@@ -4,57 +4,8 @@
 use chrono::NaiveDate;
 use retain_clv::{BgNbdFit, ClvHorizon, CustomerPrediction, GammaGammaFit, SpendSummary, Summary};
 use retain_config::ClvConfig;
-use serde::{Deserialize, Serialize};
 
 use super::*;
-
-/// The summary as of one date: one row per customer with a completed order before it.
-#[derive(Debug, Default)]
-pub(crate) struct SummaryRows {
-    pub ids: Vec<String>,
-    pub first_day: Vec<NaiveDate>,
-    pub x: Vec<f64>,
-    pub t_x: Vec<f64>,
-    pub t: Vec<f64>,
-    /// Mean repeat spend; 0 when x = 0.
-    pub zbar: Vec<f64>,
-}
-
-/// Shape of the summary a model was fitted on (for the report's axes and for readers).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SummaryStats {
-    /// Customers with a completed order before the as-of date.
-    pub customers: usize,
-    /// Customers the BG/NBD was fitted on: those first seen before the last observed
-    /// day (T > 0).
-    pub fitted_customers: usize,
-    /// Customers with at least one repeat purchase.
-    pub repeat_customers: usize,
-    pub mean_x: f64,
-    pub max_x: f64,
-    /// 99th percentile of x (nearest rank).
-    pub p99_x: f64,
-    /// Longest observation T, in the time unit.
-    pub max_t: f64,
-}
-
-/// A fitted pair of models: `models/clv/<version>/model.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClvModel {
-    pub format: String,
-    /// Facts strictly before this date were used.
-    pub as_of: NaiveDate,
-    /// Days per time unit of `t_x`, `T` and the fitted alpha.
-    pub time_unit_days: u32,
-    pub annual_discount_rate: f64,
-    pub margin: f64,
-    pub summary: SummaryStats,
-    pub bg_nbd: BgNbdFit,
-    /// None when the spend model could not be fitted (`gamma_gamma_error` says why):
-    /// then `clv_12m` is NULL.
-    pub gamma_gamma: Option<GammaGammaFit>,
-    pub gamma_gamma_error: Option<String>,
-}
 
 impl ClvModel {
     /// The `clv_12m` horizon: 12 months of 365.25/12 days, discounted monthly at the
@@ -152,6 +103,3 @@ pub(crate) fn fit(rows: &SummaryRows, cfg: &ClvConfig, as_of: NaiveDate) -> FitR
         gamma_gamma_error,
     })
 }
-
-/// The CLV models fitted as of a date, or why they could not be.
-pub(crate) type FitResult = Result<ClvModel, ClvFitError>;

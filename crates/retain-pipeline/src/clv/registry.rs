@@ -1,42 +1,11 @@
 //! Registering the fit as a version of the model `clv`, and loading a registered one.
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
 
 use super::checks::p_alive_grid;
 use super::model::round_cents;
 use super::*;
 use crate::{Ctx, Error, Result};
-
-/// `models/clv/<version>/metrics.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClvMetrics {
-    pub as_of: NaiveDate,
-    pub bg_nbd_log_likelihood: f64,
-    pub gamma_gamma_log_likelihood: Option<f64>,
-    /// Pearson correlation of frequency and mean repeat spend over the spend model's
-    /// customers; the Gamma-Gamma model assumes it is near 0.
-    pub frequency_spend_correlation: Option<f64>,
-    /// Mean and total `clv_12m` over the customers as of the date.
-    pub mean_clv_12m: Option<f64>,
-    pub total_clv_12m: Option<f64>,
-    pub p_alive: PAliveGrid,
-    /// None when the data before the holdout period could not be fitted
-    /// (`checks_error` says why).
-    pub checks: Option<ClvChecks>,
-    pub checks_error: Option<String>,
-    pub run_id: String,
-}
-
-/// What `register` stored.
-#[derive(Debug, Clone, Serialize)]
-pub struct ClvReport {
-    pub version: String,
-    /// URL of `models/clv/<version>/`.
-    pub location: String,
-    pub model: ClvModel,
-    pub metrics: ClvMetrics,
-}
 
 /// Store the models fitted as of `as_of` as the next version of `models/clv/`, with
 /// their checks, and make it the champion.
@@ -81,10 +50,12 @@ pub(crate) async fn register(ctx: &mut Ctx, as_of: NaiveDate) -> Result<ClvRepor
     };
     let version = crate::registry::next_version(&ctx.wh, "clv").await?;
     let dir = format!("models/clv/{version}");
-    let html = report_html(&version, &model, &metrics, &clvs).map_err(|source| Error::Render {
-        stage: "clv",
-        what: format!("{dir}/report.html"),
-        source,
+    let html = crate::reports::clv::html(&version, &model, &metrics, &clvs).map_err(|source| {
+        Error::Render {
+            stage: "clv",
+            what: format!("{dir}/report.html"),
+            source,
+        }
     })?;
     let files = vec![
         (

@@ -22,10 +22,10 @@ use chrono::NaiveDate;
 
 use datafusion::arrow::array::RecordBatch;
 use retain_store::{Manifest, Pending, PublishMeta};
-use serde::Serialize;
 
 use crate::{Ctx, Error, Result, contract};
 
+pub(crate) use crate::records::ingest::{FileAccount, IngestReport};
 pub(crate) use source::{Opened, ReadProgress, open_source};
 pub(crate) use staging::plan_staging;
 use staging::{quarantine_schema, stage};
@@ -35,38 +35,6 @@ pub const EXACT_DUPLICATE: &str = "exact_duplicate";
 /// Reason of rows dated after the as-of date: quarantined, but not counted against the
 /// quarantine threshold (a backfill over a full export is not bad input).
 pub const FUTURE_DATE: &str = "future_date";
-
-/// Row accounting of one source file: `read = staged + quarantined + duplicates`.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct FileAccount {
-    pub file: String,
-    pub bytes: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub etag: Option<String>,
-    pub read: u64,
-    pub staged: u64,
-    pub quarantined: u64,
-    pub duplicates: u64,
-}
-
-/// Row accounting of one source: `read = staged + quarantined + duplicates`, in total and
-/// for every file.
-#[derive(Debug, Clone, Serialize)]
-pub struct IngestReport {
-    pub table: String,
-    pub source: String,
-    pub files: Vec<FileAccount>,
-    pub read: u64,
-    pub staged: u64,
-    pub quarantined: u64,
-    pub duplicates: u64,
-    /// Quarantined rows by reason code.
-    pub reasons: BTreeMap<String, u64>,
-    /// Times the staging query spilled to disk, and bytes spilled.
-    pub spills: usize,
-    pub spilled_bytes: usize,
-    pub elapsed_ms: u64,
-}
 
 /// A source written aside: its staged and quarantine partitions.
 struct Written {

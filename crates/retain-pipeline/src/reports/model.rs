@@ -4,7 +4,7 @@
 use retain_model::metrics::{self, Metrics};
 use retain_report::{BarChart, Chart, Histogram, LineChart, Report, Series, fmt_num};
 
-use crate::evaluation::Trained;
+use crate::records::training::Trained;
 
 /// At most this many points per curve (ROC and PR curves have one per distinct score).
 const MAX_POINTS: usize = 400;

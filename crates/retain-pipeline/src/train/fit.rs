@@ -12,7 +12,7 @@ use retain_model::gbdt::{GbdtParams, fit_gbdt};
 use retain_model::{Dataset, Encoding, Estimator, evaluate, fit_logistic, metrics};
 use serde::Serialize;
 
-use crate::evaluation::Baseline;
+use crate::records::training::Baseline;
 use crate::{Error, Result};
 
 use super::*;

@@ -8,6 +8,8 @@ mod fit;
 mod labels;
 mod register;
 
+pub use crate::error::TrainProblem;
+
 use std::time::Instant;
 
 use chrono::{Duration, NaiveDate};
@@ -24,7 +26,7 @@ use retain_model::{
 use retain_store::Manifest;
 use serde::Serialize;
 
-use crate::evaluation::{ModelMetrics, ModelReport, SnapshotStats, Trained};
+use crate::records::training::{ModelMetrics, ModelReport, SnapshotStats, Trained};
 use crate::{Ctx, Error, Result, df_err, registry, toml_params};
 
 use fit::{Split, baseline, fit_estimator, rows};
@@ -32,38 +34,6 @@ pub(crate) use fit::{in_holdout, resolve_features};
 use labels::{check_horizon, matrix};
 pub(crate) use labels::{label_query, population, population_filter};
 use register::{publish_training_set, register};
-
-/// Why a model cannot be trained on this data ([`Error::Train`] names the model).
-#[derive(Debug, thiserror::Error)]
-pub enum TrainProblem {
-    #[error("the validation snapshot {date} has no labelled customers")]
-    NoValidationLabels { date: NaiveDate },
-    #[error(
-        "the calibration slice ({rows} rows, holdout-share {share}) cannot be calibrated: {source}"
-    )]
-    Calibration {
-        rows: usize,
-        share: f64,
-        #[source]
-        source: retain_model::Error,
-    },
-    #[error("there are no staged orders to label")]
-    NoOrders,
-    #[error(
-        "snapshot {snapshot} needs orders through {through} for its {horizon_days}-day horizon, \
-         but the data ends on {last_day}; use an as-of date of at most {latest_as_of} \
-         (the validation snapshot is as-of minus horizon-days) or a shorter horizon-days"
-    )]
-    PastTheData {
-        snapshot: NaiveDate,
-        through: NaiveDate,
-        horizon_days: u32,
-        last_day: NaiveDate,
-        latest_as_of: NaiveDate,
-    },
-    #[error("label SQL `{sql}` must return a BOOLEAN `label`")]
-    LabelType { sql: String },
-}
 
 fn problem(spec: &ModelSpec, problem: TrainProblem) -> Error {
     Error::Train {

@@ -10,7 +10,7 @@ use retain_config::ModelSpec;
 use retain_model::metrics;
 use retain_store::{Manifest, PublishMeta};
 
-use crate::evaluation::{ModelReport, SnapshotStats, Trained};
+use crate::records::training::{ModelReport, SnapshotStats, Trained};
 use crate::{Ctx, Error, Result, registry};
 
 use super::*;

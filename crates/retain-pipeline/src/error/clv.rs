@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use datafusion::arrow::error::ArrowError;
 
-use super::*;
+use crate::records::clv::{CLV_MODEL_FORMAT, ClvModel};
 
 /// Why the CLV models of a date are not there: kept in the run's cache (hence Clone)
 /// and recorded in the feature partition's manifest (`properties.clv.reason`).
@@ -91,3 +91,6 @@ pub enum SummaryProblem {
     #[error("`first_purchase_day` out of range")]
     DateOutOfRange,
 }
+
+/// The CLV models fitted as of a date, or why they could not be.
+pub type FitResult = Result<ClvModel, ClvFitError>;

@@ -1,10 +1,22 @@
 //! The pipeline's error type, the exit code each variant means (docs/cli.md), and the
-//! one renderer of an error chain as one line (run records, the CLI's stderr).
+//! one renderer of an error chain as one line (run records, the CLI's stderr). The
+//! typed problems of the CLV stage, training and the registry are submodules here, so
+//! this module depends on no stage.
+//!
+//! Architecture invariant: `error` uses only [`crate::records`] inside the crate.
 
 use chrono::NaiveDate;
 use datafusion::arrow::error::ArrowError;
 
-use crate::ingest::IngestReport;
+use crate::records::ingest::IngestReport;
+
+pub mod clv;
+pub mod registry;
+pub mod train;
+
+pub use clv::{ClvError, ClvFitError, FitResult, SummaryProblem};
+pub use registry::RegistryError;
+pub use train::TrainProblem;
 
 /// Errors of a pipeline run. Each says which stage and table it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -36,19 +48,19 @@ pub enum Error {
     /// The model registry (`models/<model>/`) lacks what was asked for, or holds a file
     /// that does not verify.
     #[error("registry: {0}")]
-    Registry(#[from] crate::registry::RegistryError),
+    Registry(#[from] RegistryError),
     /// The CLV models could not be fitted or applied as of a date.
     #[error("clv: {0}")]
-    ClvFit(#[from] crate::clv::ClvFitError),
+    ClvFit(#[from] ClvFitError),
     /// A CLV query returned something the CLV stage cannot read, or a registered CLV
     /// version is missing or unreadable.
     #[error("clv: {0}")]
-    Clv(#[from] crate::clv::ClvError),
+    Clv(#[from] ClvError),
     /// A model cannot be trained on this data.
     #[error("train: model `{model}`: {problem}")]
     Train {
         model: String,
-        problem: crate::train::TrainProblem,
+        problem: TrainProblem,
     },
     /// A model spec's feature selection does not fit the training set.
     #[error("train: model spec {origin}: {source}")]

@@ -1,12 +1,12 @@
-//! `report.html` of a registered CLV version.
+//! `report.html` of a registered CLV version (`models/clv/<version>/`).
 
 use chrono::NaiveDate;
 
-use super::*;
+use crate::records::clv::{ClvMetrics, ClvModel};
 
 /// `report.html` of a registered version: parameters, the holdout and tracking checks,
 /// P(alive) over frequency and recency, and the distribution of `clv_12m`.
-pub fn report_html(
+pub fn html(
     version: &str,
     model: &ClvModel,
     metrics: &ClvMetrics,

@@ -1,0 +1,66 @@
+//! What a command did, as the CLI prints it: stage timings, the tables published, and
+//! `retain run`'s whole report.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use retain_policy::Summary as PolicySummary;
+use retain_score::DriftRow;
+use serde::Serialize;
+
+use super::clv::ClvReport;
+use super::ingest::IngestReport;
+use super::training::ModelReport;
+
+/// How long a stage took and what it produced.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct StageReport {
+    pub stage: String,
+    pub elapsed: Duration,
+    pub rows: u64,
+    pub detail: String,
+}
+
+/// A published table, for the summary.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct TableReport {
+    pub table: String,
+    pub partition: String,
+    pub rows: u64,
+    pub url: String,
+}
+
+impl TableReport {
+    /// The summary row of a partition `wh` published.
+    pub(crate) fn of(wh: &retain_store::Warehouse, m: &retain_store::Manifest) -> Self {
+        TableReport {
+            table: m.table.clone(),
+            partition: m.partition.clone(),
+            rows: m.rows,
+            url: wh.root.url_of(&wh.partition_path(&m.table, &m.partition)),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub as_of: NaiveDate,
+    pub warehouse: String,
+    pub stages: Vec<StageReport>,
+    pub ingest: Vec<IngestReport>,
+    pub models: Vec<ModelReport>,
+    /// The CLV models registered by this run; None when disabled or not identifiable.
+    pub clv: Option<ClvReport>,
+    pub tables: Vec<TableReport>,
+    pub lifecycle_stages: BTreeMap<String, u64>,
+    pub shopper_types: BTreeMap<String, u64>,
+    pub risk_tiers: BTreeMap<String, u64>,
+    /// What the next-best-action policy decided: customers per action (`no_action`
+    /// included), budget, controls, reasons; None when the run did not decide actions.
+    pub policy: Option<PolicySummary>,
+    /// Model inputs whose scored distribution moved away from the training data.
+    pub drift: Vec<DriftRow>,
+}
