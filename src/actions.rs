@@ -20,6 +20,8 @@ pub struct ScoreArgs {
     /// Scoring date (YYYY-MM-DD); defaults to the pipeline's `as-of`.
     #[arg(long)]
     as_of: Option<NaiveDate>,
+    #[command(flatten)]
+    horizon: crate::cli::HorizonArgs,
 }
 
 #[derive(Debug, Args)]
@@ -51,7 +53,8 @@ pub struct EvaluateArgs {
 }
 
 pub async fn score(args: ScoreArgs) -> Result<ExitCode> {
-    let settings = args.place.settings()?;
+    let mut settings = args.place.settings()?;
+    settings.allow_as_of_beyond_data = args.horizon.allow_as_of_beyond_data;
     let as_of = settings.as_of(args.as_of)?;
     let r = retain_pipeline::score_customers(&settings, as_of)
         .await

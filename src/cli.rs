@@ -107,10 +107,18 @@ pub enum Command {
 pub enum ClvCommand {
     /// Ingest, fit the models as of the as-of date, check them against a holdout period
     /// and register them as the champion of models/clv/ (with report.html).
-    Fit(RunArgs),
+    Fit(ClvFitArgs),
     /// Print a registered version's parameters and model checks (the champion unless a
     /// VERSION is given), and where its HTML report is.
     Report(ClvReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClvFitArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub horizon: HorizonArgs,
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +137,8 @@ pub struct ClvReportArgs {
 pub struct FeaturesArgs {
     #[command(flatten)]
     pub run: RunArgs,
+    #[command(flatten)]
+    pub horizon: HorizonArgs,
     /// More snapshot dates (YYYY-MM-DD, repeatable); `--as-of` (or the pipeline's
     /// `as-of`) is always included.
     #[arg(long = "also", value_name = "DATE")]
@@ -186,10 +196,23 @@ pub struct RunArgs {
     pub out: Option<String>,
 }
 
+/// The override of the data-horizon check, for the commands that describe the shop as
+/// of a date.
+#[derive(Debug, Args)]
+pub struct HorizonArgs {
+    /// Go on when the as-of date lies beyond the staged data's last fact by more than
+    /// `[quality] as-of-tolerance-days` (otherwise exit code 2); the run record and
+    /// report say it was allowed.
+    #[arg(long)]
+    pub allow_as_of_beyond_data: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct PipelineRunArgs {
     #[command(flatten)]
     pub run: RunArgs,
+    #[command(flatten)]
+    pub horizon: HorizonArgs,
     /// Run only these stages (comma-separated: ingest, features, clv, train, score,
     /// actions), in pipeline order, instead of the pipeline's `stages`. A stage left out
     /// is not redone: later stages read what earlier runs published.

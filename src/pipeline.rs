@@ -12,8 +12,8 @@ use retain_store::Location;
 use retain_synth::SynthOptions;
 
 use crate::cli::{
-    ClvReportArgs, DemoArgs, EveryArg, FeaturesArgs, PipelineRunArgs, RunArgs, SynthArgs,
-    ValidateArgs,
+    ClvFitArgs, ClvReportArgs, DemoArgs, EveryArg, FeaturesArgs, PipelineRunArgs, RunArgs,
+    SynthArgs, ValidateArgs,
 };
 use crate::print::{
     format_plan, print_clv, print_ingest, print_out, print_report, run_report_url, stage_line,
@@ -63,6 +63,7 @@ async fn write_synth(out: &str, opts: &SynthOptions) -> Result<retain_synth::Syn
 
 pub async fn run_pipeline(args: PipelineRunArgs) -> Result<ExitCode> {
     let mut settings = load_settings(&args.run.pipeline, args.run.out)?;
+    settings.allow_as_of_beyond_data = args.horizon.allow_as_of_beyond_data;
     if !args.stages.is_empty() {
         let mut stages = args.stages.clone();
         stages.sort();
@@ -187,7 +188,8 @@ pub async fn ingest(args: RunArgs) -> Result<ExitCode> {
 }
 
 pub async fn features(args: FeaturesArgs) -> Result<ExitCode> {
-    let settings = load_settings(&args.run.pipeline, args.run.out)?;
+    let mut settings = load_settings(&args.run.pipeline, args.run.out)?;
+    settings.allow_as_of_beyond_data = args.horizon.allow_as_of_beyond_data;
     let as_of = settings.as_of(args.run.as_of)?;
     let mut dates = vec![as_of];
     dates.extend(args.also);
@@ -217,9 +219,10 @@ pub async fn features(args: FeaturesArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn clv_fit(args: RunArgs) -> Result<ExitCode> {
-    let settings = load_settings(&args.pipeline, args.out)?;
-    let as_of = settings.as_of(args.as_of)?;
+pub async fn clv_fit(args: ClvFitArgs) -> Result<ExitCode> {
+    let mut settings = load_settings(&args.run.pipeline, args.run.out)?;
+    settings.allow_as_of_beyond_data = args.horizon.allow_as_of_beyond_data;
+    let as_of = settings.as_of(args.run.as_of)?;
     let started = Instant::now();
     let run = retain_pipeline::clv_fit(&settings, as_of)
         .await

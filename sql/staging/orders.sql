@@ -7,7 +7,9 @@
 --        an empty `customers` and skips it via $check_customers).
 -- Params $timestamp_format  chrono format of local timestamps ('' = ISO-8601 only)
 --        $valid_from        earliest plausible timestamp (older: out_of_range_date)
---        $valid_until       end of the as-of day (later: future_date)
+--        $valid_until       the files' last modification + [quality] future-days
+--                           (later: future_date). No as-of date: every plausible row
+--                           is staged, and each as-of reads the facts before it.
 -- Output: canonical columns, then `_invalid`, `_read_detail`, `_source_file`,
 --         `_source_row`. `_invalid` is the rules' verdict, from one CASE: NULL for a
 --         valid row, else named_struct('reason', <code>, 'column', <column>), the first

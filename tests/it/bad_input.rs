@@ -875,19 +875,23 @@ O1,C1,2025-03-01T12:00:00Z,100.00,10.00,EUR,web,shoes,2
         ),
     );
     case(
-        "orders: last second of the as-of day",
-        "orders",
-        base().append(
-            o,
-            "O4,C1,2025-06-01T23:59:59Z,completed,10.00,0,EUR,web,shoes,1",
-        ),
-    );
-    case(
-        "orders: one day after as-of",
+        "orders: a day after the as-of (staged: no as-of in staging)",
         "orders",
         base().append(
             o,
             "O4,C1,2025-06-02T00:00:00Z,completed,10.00,0,EUR,web,shoes,1",
+        ),
+    );
+    // The files are written now: a row dated two days later than that (past `[quality]
+    // future-days = 1`) cannot have been exported with them.
+    let in_two_days =
+        (chrono::Utc::now() + chrono::TimeDelta::days(2)).format("%Y-%m-%dT%H:%M:%SZ");
+    case(
+        "orders: two days after the files were written",
+        "orders",
+        base().append(
+            o,
+            format!("O4,C1,{in_two_days},completed,10.00,0,EUR,web,shoes,1"),
         ),
     );
     case(
@@ -1331,6 +1335,20 @@ O1,C1,2025-03-01T12:00:00Z,100.00,10.00,EUR,web,shoes,2
             .append(
                 o,
                 "O5,C1,2025-08-03T12:00:00Z,completed,5.00,0,EUR,web,shoes,1",
+            ),
+    );
+    case(
+        "orders: 2 of 5 rows in 9999, default max-quarantine-ratio",
+        "orders",
+        base()
+            .quality("")
+            .append(
+                o,
+                "O4,C1,9999-07-03T12:00:00Z,completed,5.00,0,EUR,web,shoes,1",
+            )
+            .append(
+                o,
+                "O5,C1,9999-08-03T12:00:00Z,completed,5.00,0,EUR,web,shoes,1",
             ),
     );
     v

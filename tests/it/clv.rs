@@ -202,7 +202,7 @@ fn a_shop_where_nobody_buys_twice_gets_null_clv_features_and_a_clear_error() {
     std::fs::write(
         &pipeline,
         format!(
-            "name = \"one-order-each\"\nwarehouse = \"{}\"\nraw = \"{}/\"\nas-of = \"2026-07-01\"\n\
+            "name = \"one-order-each\"\nwarehouse = \"{}\"\nraw = \"{}/\"\nas-of = \"2026-05-26\"\n\
              [sources.orders]\npath = \"orders.csv\"\n\
              [models]\nchurn = \"churn\"\nrepeat_purchase = \"repeat_purchase\"\n",
             dir.path().join("wh").display(),
@@ -230,7 +230,7 @@ fn a_shop_where_nobody_buys_twice_gets_null_clv_features_and_a_clear_error() {
 
     // The features are still published, with NULL CLV columns and the reason recorded.
     run_ok(retain().arg("features").arg(&pipeline));
-    let part = dir.path().join("wh/features/customer/as_of=2026-07-01");
+    let part = dir.path().join("wh/features/customer/as_of=2026-05-26");
     let manifest = json(&part.join("_manifest.json"));
     let clv = &manifest["properties"]["clv"];
     assert_eq!(clv["status"], "not fitted");

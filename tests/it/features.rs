@@ -15,7 +15,6 @@ use crate::{retain, run_ok};
 /// The golden shop's snapshot date; staging runs as of a month later so that the rows
 /// after D reach the feature SQL (staging quarantines rows dated after its own as-of).
 const D: &str = "2026-06-01";
-const INGEST_AS_OF: &str = "2026-07-01";
 /// Every source of the golden shop.
 const ALL_SOURCES: &[&str] = &[
     "customers",
@@ -48,12 +47,7 @@ fn golden_pipeline(dir: &Path, sources: &[&str]) -> PathBuf {
 /// Run `retain features` and read the partition as of D.
 fn features_as_of_d(dir: &Path, sources: &[&str]) -> Vec<RecordBatch> {
     let pipeline = golden_pipeline(dir, sources);
-    run_ok(
-        retain()
-            .arg("features")
-            .arg(&pipeline)
-            .args(["--as-of", INGEST_AS_OF, "--also", D]),
-    );
+    run_ok(retain().arg("features").arg(&pipeline).args(["--as-of", D]));
     read_partition(&dir.join(format!("wh/features/customer/as_of={D}")))
 }
 
@@ -275,14 +269,15 @@ fn every_feature_column_is_documented_with_its_type() {
 fn a_horizon_past_the_end_of_the_data_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = golden_pipeline(dir.path(), ALL_SOURCES);
-    // The golden shop's last fact is C14's order on 2026-06-12. As of 2026-09-01 the churn
-    // validation snapshot is 2026-06-03, whose 90-day horizon runs to 2026-08-31.
+    // The golden shop's last fact is C14's order on 2026-06-12. As of 2026-06-14 (within
+    // the data: [quality] as-of-tolerance-days) the churn validation snapshot is
+    // 2026-03-16, whose 90-day horizon runs to 2026-06-13.
     // Errors only: on 14 customers the CLV models cannot be fitted, which is a warning.
     let out = retain()
         .env("RUST_LOG", "error")
         .arg("run")
         .arg(&pipeline)
-        .args(["--as-of", "2026-09-01"])
+        .args(["--as-of", "2026-06-14"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -290,7 +285,7 @@ fn a_horizon_past_the_end_of_the_data_is_refused() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
         stderr.contains(
-            "model `churn`: snapshot 2026-06-03 needs orders through 2026-08-31 for its 90-day \
+            "model `churn`: snapshot 2026-03-16 needs orders through 2026-06-13 for its 90-day \
              horizon, but the data ends on 2026-06-12; use an as-of date of at most 2026-06-13"
         ),
         "{stderr}"

@@ -12,6 +12,7 @@ mod pipeline;
 mod report;
 mod s3;
 mod schedule;
+mod time;
 mod train;
 
 use std::path::{Path, PathBuf};

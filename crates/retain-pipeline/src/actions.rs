@@ -308,6 +308,23 @@ pub(crate) async fn next_best_action(
     let features = ctx
         .register_published("features", "features/customer", partition)
         .await?;
+    // Decisions join the scores with the features of the same date: both must come from
+    // the same computation (docs/storage.md, "Time").
+    let scored_from = ctx.wh.manifest("scores/customer_risk", partition).await?;
+    if let Some(used) = scored_from
+        .inputs
+        .iter()
+        .find(|i| i.location == features.location)
+        && used.version != features.version
+    {
+        return Err(Error::StaleInput {
+            partition: format!("scores/customer_risk/{partition}"),
+            input: format!("features/customer/{partition}"),
+            recorded: used.version.clone().unwrap_or_default(),
+            current: features.version.clone().unwrap_or_default(),
+            fix: format!("score again first: `retain score --as-of {as_of}`"),
+        });
+    }
     let df = plan(ctx, as_of, policy).await?;
     let n_actions = policy.actions.len();
     let n_consent = policy.consent.len();

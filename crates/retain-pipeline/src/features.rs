@@ -14,7 +14,8 @@ use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 use retain_config::PipelineConfig;
 use retain_sql::{Params, SqlFile};
-use retain_store::{Manifest, PublishMeta};
+use retain_store::{InputEntry, Manifest, PublishMeta};
+use sha2::{Digest, Sha256};
 
 use crate::{Ctx, Result, clv, df_err, toml_params};
 
@@ -66,6 +67,63 @@ impl Ctx {
         Ok((self.engine.query(&file, &params).await?, file))
     }
 
+    /// What a feature partition as of `date` is computed from: the staged tables (with
+    /// the runs that published them) and a fingerprint of everything else that shapes
+    /// it (the SQL text, its parameters, the absent sources, the CLV settings, retain's
+    /// version). Two partitions with equal lineage hold the same rows.
+    fn feature_lineage(&self, file: &SqlFile) -> (Vec<InputEntry>, String) {
+        let inputs: Vec<InputEntry> = self.memo.staged.values().cloned().collect();
+        let mut h = Sha256::new();
+        for part in [
+            file.text.as_str(),
+            &format!("{:?}", self.settings.pipeline.feature_params()),
+            &format!("{:?}", self.memo.absent),
+            &format!("{:?}", self.settings.pipeline.clv),
+            env!("CARGO_PKG_VERSION"),
+        ] {
+            h.update(part.as_bytes());
+            h.update([0u8]);
+        }
+        let fingerprint = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        (inputs, fingerprint)
+    }
+
+    /// The published feature partition as of `date`, when it was computed from exactly
+    /// the staged tables registered now with the same SQL and settings (its `inputs` and
+    /// `properties.lineage`); None when there is none or it is stale, and then the
+    /// reason is logged.
+    pub(crate) async fn current_features(&self, date: NaiveDate) -> Result<Option<Manifest>> {
+        let partition = format!("as_of={date}");
+        if !self
+            .wh
+            .is_published("features/customer", &partition)
+            .await?
+        {
+            return Ok(None);
+        }
+        let m = self.wh.manifest("features/customer", &partition).await?;
+        let file = self.sql.load(
+            self.settings
+                .pipeline
+                .features
+                .sql
+                .as_deref()
+                .unwrap_or(DEFAULT_FEATURE_SQL),
+        )?;
+        let (inputs, fingerprint) = self.feature_lineage(&file);
+        let recorded = m.properties.get("lineage").and_then(|v| v.as_str());
+        if m.inputs == inputs && recorded == Some(fingerprint.as_str()) {
+            return Ok(Some(m));
+        }
+        let why = if m.inputs != inputs {
+            "the staged tables changed since it was computed"
+        } else {
+            "the feature SQL, its parameters or retain changed since it was computed"
+        };
+        tracing::info!(partition = %partition, run_id = %m.run_id, "features/customer/{partition} is stale ({why}): computing it again");
+        Ok(None)
+    }
+
     /// Publish features as of `date` (once per run: a date this run already published is
     /// not published again, and comes back with `published` None).
     pub async fn features(&mut self, date: NaiveDate) -> Result<FeaturesAsOf> {
@@ -96,8 +154,10 @@ impl Ctx {
             serde_json::json!(self.memo.absent.iter().collect::<Vec<_>>()),
         );
         props.insert("clv".into(), clv.manifest.clone());
+        let (inputs, fingerprint) = self.feature_lineage(&file);
+        props.insert("lineage".into(), fingerprint.into());
         let meta = PublishMeta {
-            inputs: vec![],
+            inputs,
             properties: props,
             elapsed_ms: started.elapsed().as_millis() as u64,
         };

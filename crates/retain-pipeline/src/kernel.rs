@@ -34,6 +34,9 @@ pub struct Settings {
     /// Told the rows of each partition as they are written (the CLI's progress bars);
     /// `None` reports nothing.
     pub progress: Option<Arc<dyn retain_store::Progress>>,
+    /// Go on with an as-of date beyond the staged data (`--allow-as-of-beyond-data`);
+    /// the run record says so. Off by default: such a date is [`Error::BeyondData`].
+    pub allow_as_of_beyond_data: bool,
 }
 
 impl Settings {
@@ -43,6 +46,7 @@ impl Settings {
             warehouse: warehouse.unwrap_or_else(|| pipeline.warehouse.clone()),
             pipeline,
             progress: None,
+            allow_as_of_beyond_data: false,
         }
     }
 
@@ -82,8 +86,11 @@ pub(crate) struct Memo {
     /// Feature partitions this run published, by as-of date (a model's snapshots and the
     /// scoring date share them).
     pub features: HashMap<NaiveDate, Manifest>,
+    /// The staged tables registered in the engine, by table, with the run that
+    /// published them: the inputs every partition computed from them records.
+    pub staged: BTreeMap<String, InputEntry>,
     /// The day of the latest staged fact, once a stage has asked.
-    pub data_end: Option<Option<NaiveDate>>,
+    pub data_end: Option<crate::records::ingest::DataEnd>,
     /// CLV summaries and fits by as-of date (a feature date and the run's registry entry
     /// share one fit).
     pub clv_fits: BTreeMap<NaiveDate, (Arc<SummaryRows>, FitResult)>,
@@ -177,7 +184,15 @@ impl Ctx {
         Ok(InputEntry {
             location: self.partition_url(table, partition),
             bytes: None,
-            version: Some(manifest.run_id),
+            // A staged table's content version (the same raw files and SQL give the same
+            // one), else the run that published it.
+            version: Some(
+                manifest
+                    .properties
+                    .get("version")
+                    .and_then(|v| v.as_str())
+                    .map_or(manifest.run_id.clone(), str::to_owned),
+            ),
         })
     }
 
@@ -208,17 +223,19 @@ impl Ctx {
         for table in contract::TABLES {
             if self.settings.pipeline.sources.contains_key(table) {
                 let staged = format!("staged/{table}");
-                self.register_published(table, &staged, "")
-                    .await
-                    .map_err(|e| match e {
-                        Error::Store(retain_store::Error::NotPublished { .. }) => {
-                            Error::NotStaged {
-                                table: staged.clone(),
-                                root: self.wh.root.url(),
+                let input =
+                    self.register_published(table, &staged, "")
+                        .await
+                        .map_err(|e| match e {
+                            Error::Store(retain_store::Error::NotPublished { .. }) => {
+                                Error::NotStaged {
+                                    table: staged.clone(),
+                                    root: self.wh.root.url(),
+                                }
                             }
-                        }
-                        e => e,
-                    })?;
+                            e => e,
+                        })?;
+                self.memo.staged.insert(table.to_owned(), input);
             } else {
                 self.register_empty(table)?;
             }

@@ -24,6 +24,7 @@ pub mod commands;
 pub mod contract;
 pub mod error;
 mod features;
+mod horizon;
 mod ingest;
 pub mod kernel;
 pub mod records;

@@ -33,6 +33,8 @@ pub(crate) struct RunLog {
     pub drift: Option<DriftRecord>,
     pub models: Vec<ModelRecord>,
     pub actions: Option<ActionsRecord>,
+    /// Checks the user overrode (an as-of beyond the data), one sentence each.
+    pub overrides: Vec<String>,
 }
 
 impl RunLog {
@@ -51,6 +53,7 @@ impl RunLog {
             drift: None,
             models: Vec::new(),
             actions: None,
+            overrides: Vec::new(),
         }
     }
 
@@ -129,6 +132,7 @@ impl RunLog {
             drift: self.drift.clone(),
             models: self.models.clone(),
             actions: self.actions.clone(),
+            overrides: self.overrides.clone(),
         }
     }
 

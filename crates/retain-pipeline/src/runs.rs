@@ -74,6 +74,10 @@ pub struct RunRecord {
     /// What the next-best-action policy decided (None when the command decided nothing).
     #[serde(default)]
     pub actions: Option<ActionsRecord>,
+    /// Checks the user overrode for this run (an as-of beyond the data), one sentence
+    /// each; absent when there were none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
 }
 
 /// One source's ingest accounting.

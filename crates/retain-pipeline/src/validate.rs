@@ -106,8 +106,8 @@ pub async fn validate(settings: &Settings, as_of: chrono::NaiveDate) -> Result<V
             }
             Err(e) => return Err(e),
         };
-        let (df, file, _) =
-            ingest::plan_staging(&ctx, as_of, table, &source, &opened, has_customers, None).await?;
+        let (df, file, _, _) =
+            ingest::plan_staging(&ctx, table, &source, &opened, has_customers, None).await?;
         physical(df, &file.origin).await?;
         let schema = contract::required_schema(table)?;
         ctx.register_schema(table, schema)?;

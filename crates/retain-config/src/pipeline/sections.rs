@@ -360,13 +360,22 @@ fn default_request_timeout() -> Duration {
 pub struct QualityConfig {
     /// A source whose quarantined rows exceed this share of its rows read fails the run
     /// (exit code 3) and nothing is published. Per-source `max-quarantine-ratio`
-    /// overrides it. Rows dated after the as-of date (`future_date`) do not count: a
-    /// backfill over a full export is not bad input.
+    /// overrides it.
     #[serde(default = "default_quarantine_ratio")]
     pub max_quarantine_ratio: f64,
     /// Timestamps before this date are implausible (`out_of_range_date`).
     #[serde(default = "default_min_date")]
     pub min_date: NaiveDate,
+    /// Timestamps later than the source files' last modification plus this many days
+    /// cannot have been extracted with them (`future_date`). Staging does not depend on
+    /// any as-of date: every other row is staged, and each as-of reads the facts before it.
+    #[serde(default = "default_future_days")]
+    pub future_days: u16,
+    /// An as-of date more than this many days after the staged data's last fact (the
+    /// latest order, ticket, event or contact) is refused (exit code 2): its scores would
+    /// describe a time the data does not reach. `--allow-as-of-beyond-data` overrides it.
+    #[serde(default = "default_as_of_tolerance_days")]
+    pub as_of_tolerance_days: u16,
 }
 
 fn default_min_date() -> NaiveDate {
@@ -378,8 +387,18 @@ impl Default for QualityConfig {
         Self {
             max_quarantine_ratio: default_quarantine_ratio(),
             min_date: default_min_date(),
+            future_days: default_future_days(),
+            as_of_tolerance_days: default_as_of_tolerance_days(),
         }
     }
+}
+
+fn default_future_days() -> u16 {
+    1
+}
+
+fn default_as_of_tolerance_days() -> u16 {
+    3
 }
 
 fn default_quarantine_ratio() -> f64 {

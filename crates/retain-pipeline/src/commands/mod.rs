@@ -20,6 +20,7 @@ use tracing::Instrument;
 use crate::actions::{self, load_policy};
 use crate::error::{Error, Result, one_line};
 use crate::features::FeaturesAsOf;
+use crate::horizon;
 use crate::ingest::{self};
 use crate::kernel::{Ctx, Settings, new_run_id};
 use crate::records::ingest::IngestReport;
@@ -93,20 +94,16 @@ pub async fn ingest(settings: &Settings, as_of: NaiveDate) -> Result<Vec<IngestR
         &run_id,
         as_of,
         vec![],
-        async |ctx, log| ingest_stage(ctx, log, as_of).await,
+        async |ctx, log| ingest_stage(ctx, log).await,
     )
     .instrument(span)
     .await
 }
 
-/// Ingest, recorded as the `ingest` stage.
-async fn ingest_stage(
-    ctx: &mut Ctx,
-    log: &mut RunLog,
-    as_of: NaiveDate,
-) -> Result<Vec<IngestReport>> {
+/// Ingest, recorded as the `ingest` stage. Staging depends on no as-of date.
+async fn ingest_stage(ctx: &mut Ctx, log: &mut RunLog) -> Result<Vec<IngestReport>> {
     let t = Instant::now();
-    let ingested = ingest::run(ctx, as_of).await?;
+    let ingested = ingest::run(ctx).await?;
     log.published(&ctx.wh, &ingested.published);
     let reports = ingested.reports;
     log.ingest = reports.clone();
@@ -115,6 +112,15 @@ async fn ingest_stage(
     let detail = format!("{} sources, {quarantined} rows quarantined", reports.len());
     log.stage("ingest", t, staged, detail);
     Ok(reports)
+}
+
+/// Refuse an as-of date beyond the staged data, or record that the user allowed it
+/// (docs/storage.md, "Time").
+async fn within_data(ctx: &mut Ctx, log: &mut RunLog, as_of: NaiveDate) -> Result<()> {
+    if let Some(note) = horizon::check_as_of(ctx, as_of).await? {
+        log.overrides.push(note);
+    }
+    Ok(())
 }
 
 /// The features as of `date`, recorded as a `features` stage when this call published
@@ -190,9 +196,10 @@ pub async fn features(
         as_of,
         vec![],
         async |ctx, log| {
-            let ingest = ingest_stage(ctx, log, as_of).await?;
+            let ingest = ingest_stage(ctx, log).await?;
             let mut tables = Vec::new();
             for date in dates {
+                within_data(ctx, log, *date).await?;
                 let f = features_stage(ctx, log, *date, Instant::now()).await?;
                 tables.extend(f.published.iter().map(|m| TableReport::of(&ctx.wh, m)));
             }
@@ -226,7 +233,8 @@ pub async fn clv_fit(settings: &Settings, as_of: NaiveDate) -> Result<ClvRun> {
         as_of,
         vec![],
         async |ctx, log| {
-            let ingest = ingest_stage(ctx, log, as_of).await?;
+            let ingest = ingest_stage(ctx, log).await?;
+            within_data(ctx, log, as_of).await?;
             let t = Instant::now();
             let report = clv::register(ctx, as_of).await?;
             let detail = format!("models/clv/{}", report.version);
@@ -264,7 +272,7 @@ pub async fn train_models(
         as_of,
         vec![],
         async |ctx, log| {
-            let ingest = ingest_stage(ctx, log, as_of).await?;
+            let ingest = ingest_stage(ctx, log).await?;
             let mut models = Vec::new();
             for spec in specs {
                 models.push(train_stage(ctx, log, spec, as_of, promote).await?.report);
@@ -350,8 +358,10 @@ async fn score_stage(
 ) -> Result<(score::Scored, bool)> {
     let t = Instant::now();
     let partition = format!("as_of={as_of}");
-    // The features as of D: this run's, else published, else computed now.
-    let reused = ctx.wh.is_published("features/customer", &partition).await?;
+    // The features as of D: this run's, else published from the same staged tables and
+    // SQL, else computed now.
+    let reused =
+        !ctx.memo.features.contains_key(&as_of) && ctx.current_features(as_of).await?.is_some();
     if !reused {
         let f = ctx.features(as_of).await?;
         if let Some(m) = &f.published {
@@ -398,6 +408,7 @@ pub async fn score_customers(settings: &Settings, as_of: NaiveDate) -> Result<Sc
             // The staged tables give each model's population at D (and the features, when
             // D has none published yet).
             ctx.register_staged().await?;
+            within_data(ctx, log, as_of).await?;
             let (scored, features_reused) =
                 score_stage(ctx, log, as_of, champions, None, true).await?;
             Ok(ScoreRun {
@@ -533,13 +544,17 @@ async fn run_stages(
 
     // Ingest, or the staged tables an earlier run published.
     let ingest = if selected(Stage::Ingest) {
-        ingest_stage(ctx, log, as_of)
+        ingest_stage(ctx, log)
             .instrument(stage_span("ingest"))
             .await?
     } else {
         ctx.register_staged().await?;
         Vec::new()
     };
+    // Every later stage describes the shop as of D: D must lie within the data.
+    if stages.iter().any(|s| *s != Stage::Ingest) {
+        within_data(ctx, log, as_of).await?;
+    }
 
     // Features as of the scoring date.
     if selected(Stage::Features) {

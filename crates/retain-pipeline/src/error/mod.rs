@@ -149,6 +149,32 @@ pub enum Error {
     /// Neither the command line nor the pipeline file gives an as-of date. Exit code 2.
     #[error("no as-of date: pass --as-of YYYY-MM-DD or set `as-of` in the pipeline file")]
     NoAsOf,
+    /// A published partition a command reads was computed from an input that has since
+    /// been replaced (scores from features recomputed after them). Exit code 1.
+    #[error(
+        "{partition} was computed from {input} of run {recorded}, which run {current} has since replaced; {fix}"
+    )]
+    StaleInput {
+        partition: String,
+        input: String,
+        recorded: String,
+        current: String,
+        fix: String,
+    },
+    /// The as-of date lies beyond the staged data by more than the tolerance: its tables
+    /// would describe days the data does not reach. Exit code 2.
+    #[error(
+        "as-of {as_of} is beyond the data: the latest staged fact is from {last_day} ({sources}), \
+         and [quality] as-of-tolerance-days = {tolerance_days} allows as-of dates up to {latest}; \
+         ingest newer exports, choose an earlier --as-of, or pass --allow-as-of-beyond-data"
+    )]
+    BeyondData {
+        as_of: NaiveDate,
+        last_day: NaiveDate,
+        latest: NaiveDate,
+        tolerance_days: u16,
+        sources: String,
+    },
     /// A source breached the quarantine threshold: nothing was published. Carries what
     /// the refused ingest counted, for the run record. Exit code 3.
     #[error(
@@ -216,7 +242,9 @@ impl Error {
     /// The process exit code this error means (docs/cli.md's table).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config(_) | Error::Invalid { .. } | Error::NoAsOf => EXIT_USAGE,
+            Error::Config(_) | Error::Invalid { .. } | Error::NoAsOf | Error::BeyondData { .. } => {
+                EXIT_USAGE
+            }
             Error::Quality { .. } => EXIT_QUALITY,
             Error::Backfill { source, .. } => source.exit_code(),
             // Written out, not `_`: a new variant has to choose its code.
@@ -232,6 +260,7 @@ impl Error {
             | Error::Train { .. }
             | Error::Spec { .. }
             | Error::NoScores { .. }
+            | Error::StaleInput { .. }
             | Error::NotStaged { .. }
             | Error::NoRun { .. }
             | Error::NoContract { .. }

@@ -18,10 +18,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::NaiveDate;
-
 use datafusion::arrow::array::RecordBatch;
 use retain_store::{Manifest, Pending, PublishMeta};
+
+use sha2::{Digest, Sha256};
 
 use crate::{Ctx, Error, Result, contract};
 
@@ -32,15 +32,14 @@ use staging::{quarantine_schema, stage};
 
 /// Reason of rows that are removed as copies of a staged row (not quarantined).
 pub const EXACT_DUPLICATE: &str = "exact_duplicate";
-/// Reason of rows dated after the as-of date: quarantined, but not counted against the
-/// quarantine threshold (a backfill over a full export is not bad input).
-pub const FUTURE_DATE: &str = "future_date";
 
 /// A source written aside: its staged and quarantine partitions.
 struct Written {
     table: &'static str,
     staged: Pending,
     quarantine: Pending,
+    /// What the staged rows follow from (SQL, parameters, raw files), for the version.
+    lineage: String,
 }
 
 /// What ingest published: every source's staged and quarantine partitions, committed
@@ -53,7 +52,7 @@ pub(crate) struct Ingested {
 /// Stage every configured source as of `as_of` (all or nothing) and register the staged
 /// tables for the stages after it; sources the pipeline does not configure are registered
 /// empty.
-pub(crate) async fn run(ctx: &mut Ctx, as_of: NaiveDate) -> Result<Ingested> {
+pub(crate) async fn run(ctx: &mut Ctx) -> Result<Ingested> {
     let raw = ctx.wh.root.resolve(&ctx.settings.pipeline.raw)?;
     let mut reports = Vec::new();
     let mut written: Vec<Written> = Vec::new();
@@ -89,7 +88,7 @@ pub(crate) async fn run(ctx: &mut Ctx, as_of: NaiveDate) -> Result<Ingested> {
                 return Err(e);
             }
         };
-        let result = stage(ctx, as_of, table, &source, opened, has_customers, started).await;
+        let result = stage(ctx, table, &source, opened, has_customers, started).await;
         let (w, report) = match result {
             Ok(x) => x,
             Err(e) => {
@@ -100,12 +99,7 @@ pub(crate) async fn run(ctx: &mut Ctx, as_of: NaiveDate) -> Result<Ingested> {
         let limit = source
             .max_quarantine_ratio
             .unwrap_or(ctx.settings.pipeline.quality.max_quarantine_ratio);
-        let counted: u64 = report
-            .reasons
-            .iter()
-            .filter(|(r, _)| r.as_str() != FUTURE_DATE)
-            .map(|(_, n)| n)
-            .sum();
+        let counted: u64 = report.reasons.values().sum();
         if report.read > 0 && counted as f64 > limit * report.read as f64 {
             let top: Vec<String> = {
                 let mut r: Vec<_> = report.reasons.iter().collect();
@@ -133,12 +127,29 @@ pub(crate) async fn run(ctx: &mut Ctx, as_of: NaiveDate) -> Result<Ingested> {
             counted: reports,
         });
     }
+    // One version for this ingest's staged tables: the hash of what every source followed
+    // from, in order (a source's rows depend on the ones staged before it, through the
+    // customer references). The same raw files and SQL give the same version, so
+    // partitions computed from them stay current (`properties.version`, docs/storage.md).
+    let mut h = Sha256::new();
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    for w in &written {
+        h.update([0u8]);
+        h.update(w.lineage.as_bytes());
+    }
+    let version: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let mut published = Vec::new();
-    for w in written {
+    for mut w in written {
+        w.staged
+            .manifest
+            .properties
+            .insert("version".into(), version.clone().into());
         published.push(ctx.wh.commit(w.staged).await?);
         published.push(ctx.wh.commit(w.quarantine).await?);
-        ctx.register_published(w.table, &format!("staged/{}", w.table), "")
+        let input = ctx
+            .register_published(w.table, &format!("staged/{}", w.table), "")
             .await?;
+        ctx.memo.staged.insert(w.table.to_owned(), input);
     }
     Ok(Ingested { reports, published })
 }
@@ -192,6 +203,7 @@ async fn skip(ctx: &mut Ctx, table: &'static str, why: &Error) -> Result<(Writte
             table,
             staged,
             quarantine,
+            lineage: format!("{table}\0skipped\0{why}"),
         },
         report,
     ))
@@ -252,8 +264,7 @@ O8,C2,2025-03-07T12:00:00Z,completed,15.5,0,EUR,app,bags,0
             .ctx()
             .register_object_store(&root.store_url, root.store.clone());
         ctx.wh = Warehouse::new(root, ctx.run_id().to_owned());
-        let as_of = NaiveDate::from_ymd_opt(2025, 6, 1).unwrap();
-        let reports = run(&mut ctx, as_of).await.unwrap().reports;
+        let reports = run(&mut ctx).await.unwrap().reports;
         (ctx, reports)
     }
 
@@ -411,7 +422,7 @@ max-quarantine-ratio = 1.0
             PipelineConfig::from_toml(&text, "spill.toml").unwrap(),
             Some(dir.path().display().to_string()),
         );
-        let as_of = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let as_of = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
         // 20 MB of CSV is well over the 48 MiB pool as Arrow text columns, sorted twice.
         assert!(csv.len() > 16 << 20, "input of {} bytes", csv.len());
         let reports = crate::ingest(&settings, as_of).await.unwrap();

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use chrono::{DateTime, Utc};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::execution::TaskContext;
@@ -25,6 +26,8 @@ pub(crate) struct Opened {
     pub(crate) source: Arc<RawSource>,
     pub(super) inputs: Vec<InputEntry>,
     pub(super) etags: Vec<Option<String>>,
+    /// The latest last-modified time of its files: the bound of `future_date`.
+    pub(super) extracted_at: DateTime<Utc>,
 }
 
 pub(super) fn source_err(table: &str, location: &str) -> impl Fn(String) -> Error + use<> {
@@ -160,6 +163,13 @@ pub(crate) async fn open_source(
         })
         .collect();
     let etags = metas.iter().map(|m| m.e_tag.clone()).collect();
+    // When the files were written: no row of them can be later (an empty source has no
+    // rows to check, so any time will do).
+    let extracted_at = metas
+        .iter()
+        .map(|m| m.last_modified)
+        .max()
+        .unwrap_or_else(Utc::now);
     let raw_source = RawSource::open(base.store.clone(), files, options)
         .await
         .map_err(|e| Error::Source {
@@ -172,6 +182,7 @@ pub(crate) async fn open_source(
         source: Arc::new(raw_source),
         inputs,
         etags,
+        extracted_at,
     })
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
 
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
@@ -72,13 +72,12 @@ pub(super) fn column<'a>(
 /// `retain validate` stops here; ingest goes on to run it.
 pub(crate) async fn plan_staging(
     ctx: &Ctx,
-    as_of: NaiveDate,
     table: &'static str,
     source: &SourceConfig,
     opened: &Opened,
     has_customers: bool,
     progress: Option<Arc<ReadProgress>>,
-) -> Result<(DataFrame, retain_sql::SqlFile, Schema)> {
+) -> Result<(DataFrame, retain_sql::SqlFile, Schema, String)> {
     let raw_name = format!("raw_{table}");
     let schema = opened.source.schema();
     let partitions: Vec<Arc<dyn PartitionStream>> = (0..opened.source.files().len())
@@ -105,22 +104,23 @@ pub(crate) async fn plan_staging(
             .as_deref()
             .unwrap_or(&format!("staging/{table}.sql")),
     )?;
-    let micros = |d: NaiveDate| {
-        ScalarValue::TimestampMicrosecond(
-            d.and_hms_opt(0, 0, 0)
-                .map(|t| t.and_utc().timestamp_micros()),
-            Some("UTC".into()),
-        )
+    let micros = |t: DateTime<Utc>| {
+        ScalarValue::TimestampMicrosecond(Some(t.timestamp_micros()), Some("UTC".into()))
     };
+    let quality = &ctx.settings.pipeline.quality;
+    let min_date = quality.min_date.and_time(NaiveTime::MIN).and_utc();
+    // No as-of date here: every plausible row is staged, and each as-of reads the facts
+    // before it. A row dated after its files were written (plus `future-days`) cannot
+    // be real (docs/tables.md, "Quarantine reasons").
+    let valid_until = opened.extracted_at + TimeDelta::days(i64::from(quality.future_days));
     let params = Params::new()
-        .with_as_of(as_of)
         .with("check_customers", ScalarValue::Boolean(Some(has_customers)))
         .with(
             "timestamp_format",
             ScalarValue::Utf8(Some(source.timestamp_format.clone().unwrap_or_default())),
         )
-        .with("valid_from", micros(ctx.settings.pipeline.quality.min_date))
-        .with("valid_until", micros(as_of + chrono::Days::new(1)));
+        .with("valid_from", micros(min_date))
+        .with("valid_until", micros(valid_until));
     let df = ctx.engine.query(&file, &params).await.map_err(|e| {
         // A column the SQL reads that the export lacks is the common case: say so plainly.
         let message = match missing_column(&e) {
@@ -159,12 +159,14 @@ pub(crate) async fn plan_staging(
         origin: file.origin.clone(),
         message,
     })?;
-    Ok((df, file, produced))
+    // Everything the staged rows follow from: the SQL, its bound parameters (the date
+    // bounds included) and the raw files (with their ETags).
+    let lineage = format!("{table}\0{}\0{params:?}\0{:?}", file.text, opened.inputs);
+    Ok((df, file, produced, lineage))
 }
 
 pub(super) async fn stage(
     ctx: &mut Ctx,
-    as_of: NaiveDate,
     table: &'static str,
     source: &SourceConfig,
     opened: Opened,
@@ -178,16 +180,8 @@ pub(super) async fn stage(
             sink,
         })
     });
-    let (df, file, produced) = plan_staging(
-        ctx,
-        as_of,
-        table,
-        source,
-        &opened,
-        has_customers,
-        progress.clone(),
-    )
-    .await?;
+    let (df, file, produced, lineage) =
+        plan_staging(ctx, table, source, &opened, has_customers, progress.clone()).await?;
     let staged_schema = contract::required_schema(table)?;
     let n_staged = staged_schema.fields().len();
     let plan = df
@@ -401,6 +395,7 @@ pub(super) async fn stage(
             table,
             staged,
             quarantine,
+            lineage,
         },
         report,
     ))

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::NaiveDate;
 use serde::Serialize;
 
 /// Row accounting of one source file: `read = staged + quarantined + duplicates`.
@@ -36,4 +37,28 @@ pub struct IngestReport {
     pub spills: usize,
     pub spilled_bytes: usize,
     pub elapsed_ms: u64,
+}
+
+/// The day of the latest fact of each staged source (None: no rows).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DataEnd {
+    pub by_source: Vec<(&'static str, Option<NaiveDate>)>,
+}
+
+impl DataEnd {
+    /// The day of the latest staged fact of any source, so a quiet last day in a small
+    /// shop's orders does not count as missing data.
+    pub(crate) fn last_day(&self) -> Option<NaiveDate> {
+        self.by_source.iter().filter_map(|(_, d)| *d).max()
+    }
+
+    /// `orders 2026-10-31, support_tickets 2026-10-30, ...` (sources with rows).
+    pub(crate) fn describe(&self) -> String {
+        let parts: Vec<String> = self
+            .by_source
+            .iter()
+            .filter_map(|(t, d)| d.map(|d| format!("{t} {d}")))
+            .collect();
+        parts.join(", ")
+    }
 }

@@ -29,6 +29,10 @@ pub struct TableReport {
     pub partition: String,
     pub rows: u64,
     pub url: String,
+    /// What it was computed from, from its manifest: `location (version)`, locations
+    /// inside the warehouse relative to it (docs/storage.md, "Time").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<String>,
 }
 
 impl TableReport {
@@ -39,6 +43,21 @@ impl TableReport {
             partition: m.partition.clone(),
             rows: m.rows,
             url: wh.root.url_of(&wh.partition_path(&m.table, &m.partition)),
+            inputs: m
+                .inputs
+                .iter()
+                .map(|i| {
+                    let root = wh.root.url();
+                    let place = i
+                        .location
+                        .strip_prefix(root.trim_end_matches('/'))
+                        .map_or(i.location.as_str(), |rel| rel.trim_start_matches('/'));
+                    match &i.version {
+                        Some(v) => format!("{place} ({v})"),
+                        None => place.to_owned(),
+                    }
+                })
+                .collect(),
         }
     }
 }

@@ -4,9 +4,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate};
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, TimestampMicrosecondType};
-use datafusion::functions_aggregate::expr_fn::max;
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::ExprSchemable;
 use datafusion::prelude::{DataFrame, Expr, col, lit};
 use ndarray::Array2;
@@ -109,7 +108,7 @@ pub(super) async fn check_horizon(
     spec: &ModelSpec,
     latest: NaiveDate,
 ) -> Result<()> {
-    let Some(last_day) = data_end(ctx).await? else {
+    let Some(last_day) = crate::horizon::data_end(ctx).await?.last_day() else {
         return Err(problem(spec, TrainProblem::NoOrders));
     };
     let horizon = Duration::days(i64::from(spec.horizon_days));
@@ -127,42 +126,6 @@ pub(super) async fn check_horizon(
         ));
     }
     Ok(())
-}
-
-/// The day of the latest staged fact (order, ticket, engagement event or contact), so a
-/// quiet last day in a small shop's orders does not count as missing data. Computed
-/// once per run.
-pub(super) async fn data_end(ctx: &mut Ctx) -> Result<Option<NaiveDate>> {
-    if let Some(end) = ctx.memo.data_end {
-        return Ok(end);
-    }
-    let mut last_day: Option<NaiveDate> = None;
-    for (table, column) in [
-        ("orders", "ordered_at"),
-        ("support_tickets", "opened_at"),
-        ("engagement_events", "occurred_at"),
-        ("contacts", "contacted_at"),
-    ] {
-        let context = || format!("finding the end of the data in `{table}`");
-        let batches = ctx
-            .df()
-            .table(table)
-            .await
-            .and_then(|t| t.aggregate(vec![], vec![max(col(column)).alias("last")]))
-            .map_err(df_err(context()))?
-            .collect()
-            .await
-            .map_err(df_err(context()))?;
-        let day = batches
-            .first()
-            .and_then(|b| b.column(0).as_primitive_opt::<TimestampMicrosecondType>())
-            .filter(|a| a.is_valid(0))
-            .and_then(|a| chrono::DateTime::from_timestamp_micros(a.value(0)))
-            .map(|t| t.date_naive());
-        last_day = last_day.max(day);
-    }
-    ctx.memo.data_end = Some(last_day);
-    Ok(last_day)
 }
 
 pub(super) fn matrix(

@@ -172,6 +172,9 @@ fn header(page: &mut Report, r: &RunRecord) {
     if let Some(e) = &r.error {
         rows.push(strings(&["error", e]));
     }
+    for o in &r.overrides {
+        rows.push(strings(&["override", o]));
+    }
     rows.extend([
         strings(&["started", &time(&r.started_at)]),
         strings(&["finished", &time(&r.finished_at)]),
@@ -254,14 +257,31 @@ fn tables(page: &mut Report, r: &RunRecord) {
                 t.partition.clone(),
                 t.rows.to_string(),
                 t.url.clone(),
+                inputs_cell(&t.inputs),
             ]
         })
         .collect();
     page.table(
-        "Partitions published (each with its _manifest.json)",
-        &["table", "partition", "rows", "location"],
+        "Partitions published (each with its _manifest.json), with what each was computed from",
+        &["table", "partition", "rows", "location", "inputs"],
         &rows,
     );
+}
+
+/// A partition's inputs in one cell: up to three, then how many more (a source of
+/// many files lists them all in its manifest).
+fn inputs_cell(inputs: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut cell = inputs
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if inputs.len() > SHOWN {
+        cell.push_str(&format!("; +{} more", inputs.len() - SHOWN));
+    }
+    cell
 }
 
 #[cfg(test)]
@@ -327,6 +347,7 @@ mod tests {
             drift: None,
             models: vec![],
             actions: None,
+            overrides: Vec::new(),
         }
     }
 
@@ -446,11 +467,18 @@ mod tests {
             budget: None,
             expected_value: 1_545.0,
         });
+        r.overrides = vec![
+            "as-of 2030-01-01 is beyond the data (last facts: orders 2026-10-31), allowed by --allow-as-of-beyond-data".to_owned(),
+        ];
         r.tables = vec![TableReport {
             table: "scores/next_best_action".to_owned(),
             partition: "as_of=2026-11-01".to_owned(),
             rows: 500,
             url: "file:///data/warehouse/scores/next_best_action/as_of=2026-11-01".to_owned(),
+            inputs: vec![
+                "scores/customer_risk/as_of=2026-11-01 (20261101T020000Z-0001)".to_owned(),
+                "features/customer/as_of=2026-11-01 (20261101T020000Z-0001)".to_owned(),
+            ],
         }];
         r
     }
@@ -502,6 +530,10 @@ mod tests {
             "<td>total time</td><td>41.0 s</td>",
             "<td>stages asked for</td><td>ingest, features, clv, train, score, actions (all)</td>",
             "<tr><td>train repeat_purchase</td><td class=\"num\">8</td>",
+            // Each partition with what it was computed from.
+            "<td>scores/customer_risk/as_of=2026-11-01 (20261101T020000Z-0001); features/customer/as_of=2026-11-01 (20261101T020000Z-0001)</td></tr>",
+            // The override of a check, in the header.
+            "<td>override</td><td>as-of 2030-01-01 is beyond the data",
         ] {
             assert!(page.contains(needle), "no `{needle}` in the page");
         }
