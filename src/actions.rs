@@ -22,6 +22,9 @@ pub struct ScoreArgs {
     as_of: Option<NaiveDate>,
     #[command(flatten)]
     horizon: crate::cli::HorizonArgs,
+    /// Which champion scores the as-of date.
+    #[arg(long, value_enum, default_value_t = crate::cli::ChampionArg::InForce)]
+    champion: crate::cli::ChampionArg,
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +58,7 @@ pub struct EvaluateArgs {
 pub async fn score(args: ScoreArgs) -> Result<ExitCode> {
     let mut settings = args.place.settings()?;
     settings.allow_as_of_beyond_data = args.horizon.allow_as_of_beyond_data;
+    settings.champion_at = args.champion.at();
     let as_of = settings.as_of(args.as_of)?;
     let r = retain_pipeline::score_customers(&settings, as_of)
         .await

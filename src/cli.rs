@@ -207,12 +207,35 @@ pub struct HorizonArgs {
     pub allow_as_of_beyond_data: bool,
 }
 
+/// Which champion scores an as-of date.
+#[derive(Debug, Clone, Copy, Default, clap::ValueEnum)]
+pub enum ChampionArg {
+    /// The champion in force at the as-of date: the latest promoted version trained as
+    /// of that date or earlier (a backfill scores each date with what was knowable then).
+    #[default]
+    InForce,
+    /// Today's champion, even on dates before its training as-of (the run record says so).
+    Latest,
+}
+
+impl ChampionArg {
+    pub fn at(self) -> retain_pipeline::registry::ChampionAt {
+        match self {
+            ChampionArg::InForce => retain_pipeline::registry::ChampionAt::InForce,
+            ChampionArg::Latest => retain_pipeline::registry::ChampionAt::Latest,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct PipelineRunArgs {
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
     pub horizon: HorizonArgs,
+    /// Which champion scores the as-of date.
+    #[arg(long, value_enum, default_value_t = ChampionArg::InForce)]
+    pub champion: ChampionArg,
     /// Run only these stages (comma-separated: ingest, features, clv, train, score,
     /// actions), in pipeline order, instead of the pipeline's `stages`. A stage left out
     /// is not redone: later stages read what earlier runs published.

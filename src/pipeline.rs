@@ -64,6 +64,7 @@ async fn write_synth(out: &str, opts: &SynthOptions) -> Result<retain_synth::Syn
 pub async fn run_pipeline(args: PipelineRunArgs) -> Result<ExitCode> {
     let mut settings = load_settings(&args.run.pipeline, args.run.out)?;
     settings.allow_as_of_beyond_data = args.horizon.allow_as_of_beyond_data;
+    settings.champion_at = args.champion.at();
     if !args.stages.is_empty() {
         let mut stages = args.stages.clone();
         stages.sort();

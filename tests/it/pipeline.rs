@@ -436,7 +436,6 @@ fn demo_runs_end_to_end_and_every_table_reads_back() {
         assert!(s["min"].as_f64().unwrap() >= 0.0, "{col}: {s}");
         assert!(s["max"].as_f64().unwrap() <= 1.0, "{col}: {s}");
     }
-    // Churn for every customer with an order; repeat purchase for first-time ones only.
     let stage_count = |stage: &str| {
         stdout
             .lines()
@@ -447,15 +446,37 @@ fn demo_runs_end_to_end_and_every_table_reads_back() {
             })
             .unwrap_or(0)
     };
+    // Churn for the churn model's population only: not for prospects, nor for the
+    // customers outside it (tier `lapsed`, or `unscored` like the prospects).
+    let tier_count = |tier: &str| {
+        stdout
+            .lines()
+            .skip_while(|l| !l.starts_with("customers per risk tier"))
+            .find_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next() == Some(tier)).then(|| w.next().unwrap().parse::<u64>().unwrap())
+            })
+            .unwrap_or(0)
+    };
+    assert!(tier_count("lapsed") > 0, "{stdout}");
+    assert!(
+        tier_count("unscored") >= stage_count("prospect"),
+        "{stdout}"
+    );
     assert_eq!(
         risk["stats"]["churn_probability"]["nulls"].as_u64(),
-        Some(stage_count("prospect"))
+        Some(tier_count("unscored") + tier_count("lapsed"))
     );
-    assert_eq!(
-        risk["stats"]["repeat_purchase_probability"]["nulls"].as_u64(),
-        Some(5000 - stage_count("first_time"))
+    // Repeat purchase for first-time customers in that model's population only.
+    let with_repeat = 5000
+        - risk["stats"]["repeat_purchase_probability"]["nulls"]
+            .as_u64()
+            .unwrap();
+    assert!(
+        with_repeat > 0 && with_repeat <= stage_count("first_time"),
+        "{with_repeat} repeat-purchase probabilities for {} first-time customers",
+        stage_count("first_time")
     );
-    assert!(stage_count("first_time") > 0);
     assert!(risk["stats"]["value_at_risk"]["min"].as_f64().unwrap() >= 0.0);
 
     // The CLV models were fitted as of D: their features are there for every customer

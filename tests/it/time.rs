@@ -21,7 +21,7 @@ fn synth(wh: &Path, customers: &str) {
 fn cmd(command: &str, wh: &Path, args: &[&str]) -> Output {
     let mut c = retain();
     c.arg(command);
-    if matches!(command, "score" | "actions") {
+    if matches!(command, "score" | "actions" | "train") {
         c.arg("--pipeline");
     }
     c.arg("pipelines/demo.toml")
@@ -69,16 +69,19 @@ fn content_hash(wh: &Path, partition: &str) -> String {
         .to_owned()
 }
 
-fn newest_run_record(wh: &Path) -> serde_json::Value {
-    let mut records: Vec<_> = std::fs::read_dir(wh.join("runs"))
+/// The one run record that `pick` selects (run ids of one second sort by their salt, not
+/// by time, so "the newest" is not a file-name order).
+fn run_record(wh: &Path, pick: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let records: Vec<serde_json::Value> = std::fs::read_dir(wh.join("runs"))
         .unwrap()
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .filter(|r| pick(r))
         .collect();
-    records.sort();
-    let newest = records.last().expect("a run record");
-    serde_json::from_slice(&std::fs::read(newest).unwrap()).unwrap()
+    assert_eq!(records.len(), 1, "{records:?}");
+    records.into_iter().next().unwrap()
 }
 
 #[test]
@@ -102,7 +105,7 @@ fn staged_tables_are_the_same_whatever_the_as_of_of_the_ingest() {
         );
     }
     // Nothing of the export (which ends on 2026-10-31) is in the future of its files.
-    let record = newest_run_record(&early);
+    let record = run_record(&early, |r| r["command"] == "ingest");
     assert!(
         record["quarantine_reasons"].get("future_date").is_none(),
         "{}",
@@ -121,8 +124,13 @@ fn a_score_after_an_earlier_ingest_is_what_a_fresh_warehouse_publishes() {
     // A data scientist's backtest ingest rewinds nothing: the score of a later date on
     // this warehouse equals a fresh warehouse's.
     ok("ingest", &used, &["--as-of", "2026-05-01"]);
+    // Today's champions (trained as of 2026-11-01) on an earlier date: asked for explicitly.
     for wh in [&used, &fresh] {
-        let out = ok("score", wh, &["--as-of", "2026-10-18"]);
+        let out = ok(
+            "score",
+            wh,
+            &["--as-of", "2026-10-18", "--champion", "latest"],
+        );
         assert!(out.contains("features computed"), "{out}");
     }
     for partition in [
@@ -168,7 +176,9 @@ fn an_as_of_beyond_the_data_is_refused_unless_allowed() {
         wh,
         &["--as-of", "2030-01-01", "--allow-as-of-beyond-data"],
     );
-    let record = newest_run_record(wh);
+    let record = run_record(wh, |r| {
+        r["as_of"] == "2030-01-01" && r["status"] == "succeeded"
+    });
     let overrides = record["overrides"].as_array().expect("overrides recorded");
     assert_eq!(overrides.len(), 1, "{overrides:?}");
     let note = overrides[0].as_str().unwrap();
@@ -194,13 +204,14 @@ fn a_partition_is_reused_only_while_its_inputs_are_unchanged() {
     synth(wh, "600");
     ok("run", wh, &["--as-of", "2026-11-01"]);
 
-    let out = ok("score", wh, &["--as-of", "2026-10-25"]);
+    let latest = ["--as-of", "2026-10-25", "--champion", "latest"];
+    let out = ok("score", wh, &latest);
     assert!(out.contains("features computed"), "{out}");
     let features_before = content_hash(wh, "features/customer/as_of=2026-10-25");
 
     // The same raw files staged again: the same staged version, so the features stand.
     ok("ingest", wh, &["--as-of", "2026-11-01"]);
-    let out = ok("score", wh, &["--as-of", "2026-10-25"]);
+    let out = ok("score", wh, &latest);
     assert!(out.contains("features reused"), "{out}");
 
     // A late-arriving order before the date: the staged tables change, and the features
@@ -218,7 +229,7 @@ fn a_partition_is_reused_only_while_its_inputs_are_unchanged() {
     ));
     std::fs::write(&orders, text).unwrap();
     ok("ingest", wh, &["--as-of", "2026-11-01"]);
-    let out = ok("score", wh, &["--as-of", "2026-10-25"]);
+    let out = ok("score", wh, &latest);
     assert!(out.contains("features computed"), "{out}");
     assert_ne!(
         features_before,
@@ -237,6 +248,328 @@ fn a_partition_is_reused_only_while_its_inputs_are_unchanged() {
             && stderr.contains("retain score --as-of 2026-10-25"),
         "{stderr}"
     );
-    ok("score", wh, &["--as-of", "2026-10-25"]);
+    ok("score", wh, &latest);
     ok("actions", wh, &["--as-of", "2026-10-25"]);
+}
+
+fn champion(wh: &Path, model: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(wh.join(format!("models/{model}/champion"))).unwrap())
+        .unwrap()
+}
+
+fn scored_with(wh: &Path, as_of: &str) -> serde_json::Value {
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(wh.join(format!("scores/customer_risk/as_of={as_of}/_manifest.json")))
+            .unwrap(),
+    )
+    .unwrap();
+    m["properties"]["models"].clone()
+}
+
+/// Issue 19's champion leak: a champion trained as of a later date never judges a
+/// challenger on an earlier validation snapshot, and never scores an earlier date unless
+/// asked; a tie keeps the champion.
+#[test]
+fn a_champion_trained_later_never_judges_or_scores_an_earlier_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path();
+    synth(wh, "800");
+    ok("run", wh, &["--as-of", "2026-11-01"]);
+    assert_eq!(champion(wh, "churn")["version"], "v0001");
+
+    // The same spec trained again on the same data: the same AUC, a tie, no promotion.
+    let out = ok(
+        "train",
+        wh,
+        &[
+            "models/churn.toml",
+            "--as-of",
+            "2026-11-01",
+            "--promote-if-better",
+        ],
+    );
+    assert!(out.contains("not better beyond noise"), "{out}");
+    assert!(out.contains("DeLong"), "{out}");
+    assert_eq!(champion(wh, "churn")["version"], "v0001");
+
+    // A backtest as of 2026-05-01: its versions are compared with the champion in force
+    // then (none), not with today's, which was trained on the backtest's validation
+    // period. They are in force from 2026-05-01 and score that date; today's champion
+    // stays.
+    let out = ok(
+        "run",
+        wh,
+        &["--as-of", "2026-05-01", "--stages", "train,score"],
+    );
+    assert!(
+        out.contains("in force from 2026-05-01") && out.contains("today's champion v0001"),
+        "{out}"
+    );
+    let pointer = champion(wh, "churn");
+    assert_eq!(pointer["version"], "v0001", "{pointer}");
+    let history: Vec<(String, String)> = pointer["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["version"].as_str().unwrap().to_owned(),
+                p["as_of"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            ("v0001".to_owned(), "2026-11-01".to_owned()),
+            ("v0003".to_owned(), "2026-05-01".to_owned()),
+        ]
+    );
+    assert_eq!(scored_with(wh, "2026-05-01")["churn"], "v0003");
+
+    // A later date scores with today's champion; an earlier one has none in force.
+    ok("score", wh, &["--as-of", "2026-11-01"]);
+    assert_eq!(scored_with(wh, "2026-11-01")["churn"], "v0001");
+    let out = cmd("score", wh, &["--as-of", "2026-04-01"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no champion of model `churn` was in force on 2026-04-01")
+            && stderr.contains("--champion latest"),
+        "{stderr}"
+    );
+    // Today's champion on that date, asked for, and said so in the run record.
+    ok(
+        "score",
+        wh,
+        &["--as-of", "2026-04-01", "--champion", "latest"],
+    );
+    assert_eq!(scored_with(wh, "2026-04-01")["churn"], "v0001");
+    let record = run_record(wh, |r| {
+        r["as_of"] == "2026-04-01" && r["status"] == "succeeded"
+    });
+    let overrides: Vec<&str> = record["overrides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap())
+        .collect();
+    assert!(
+        overrides
+            .iter()
+            .any(|o| o.contains("today's champion of churn (v0001, trained as of 2026-11-01")),
+        "{overrides:?}"
+    );
+}
+
+/// Issue 19's finding 4: the churn model trains on customers with a completed order in
+/// the last 180 days; before, it scored everyone with an order, and 79% of the demo's
+/// `high` tier were lapsed customers it never saw. Now no customer outside its
+/// population gets a probability, a value at risk or reasons.
+#[test]
+fn scores_stay_inside_the_population_the_model_was_trained_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path();
+    synth(wh, "800");
+    ok("run", wh, &["--as-of", "2026-11-01"]);
+    let risk = format!(
+        "read_parquet('{}/scores/customer_risk/as_of=2026-11-01/*.parquet')",
+        wh.display()
+    );
+    let features = format!(
+        "read_parquet('{}/features/customer/as_of=2026-11-01/*.parquet')",
+        wh.display()
+    );
+    let rows = crate::duckdb(&format!(
+        "SELECT r.score_status, r.risk_tier, \
+                count(*) AS n, \
+                count(r.churn_probability) AS with_probability, \
+                sum(r.value_at_risk) AS value_at_risk, \
+                sum(len(r.top_reasons)) AS reasons, \
+                min(f.recency_days) AS min_recency, max(f.recency_days) AS max_recency \
+         FROM {risk} r JOIN {features} f USING (customer_id) \
+         GROUP BY ALL ORDER BY ALL"
+    ));
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &rows {
+        let status = r["score_status"].as_str().unwrap();
+        let tier = r["risk_tier"].as_str().unwrap();
+        seen.insert(status.to_owned());
+        let n = r["n"].as_u64().unwrap();
+        match status {
+            "scored" => {
+                assert!(["high", "medium", "low"].contains(&tier), "{r}");
+                assert_eq!(r["with_probability"].as_u64(), Some(n), "{r}");
+                // The population: a completed order in the last 180 days.
+                assert!(r["max_recency"].as_f64().unwrap() <= 180.0, "{r}");
+            }
+            "outside_population" => {
+                assert!(["lapsed", "unscored"].contains(&tier), "{r}");
+                assert_eq!(r["with_probability"].as_u64(), Some(0), "{r}");
+                assert_eq!(r["value_at_risk"].as_f64(), Some(0.0), "{r}");
+                assert_eq!(r["reasons"].as_u64(), Some(0), "{r}");
+                assert!(r["min_recency"].as_f64().unwrap() > 180.0, "{r}");
+            }
+            "prospect" => assert_eq!(tier, "unscored", "{r}"),
+            other => panic!("unknown score_status {other}: {r}"),
+        }
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        ["outside_population", "prospect", "scored"],
+        "{rows:?}"
+    );
+}
+
+/// A copy of a warehouse folder, file times kept (`cp -a`), so its raw files keep their
+/// ETags and its staged tables their versions.
+fn copy_warehouse(from: &Path, to: &Path) {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success(), "cp -a {from:?} {to:?}");
+}
+
+/// The published partitions of the date-partitioned tables, as `table/as_of=D`.
+fn dated_partitions(wh: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for table in ["features/customer", "scores/customer_risk"] {
+        let Ok(entries) = std::fs::read_dir(wh.join(table)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("as_of=") && e.path().join("_manifest.json").exists() {
+                out.push(format!("{table}/{name}"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+const DATES: [&str; 4] = ["2026-06-01", "2026-08-15", "2026-10-01", "2026-11-01"];
+
+/// One command of a random sequence: which, and as of which of [`DATES`].
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Ingest(usize),
+    Features(usize),
+    Score(usize),
+    /// A backfill of ingest + features, weekly over two weeks from the date.
+    Backfill(usize),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    (0..4usize, 0..DATES.len()).prop_map(|(kind, d)| match kind {
+        0 => Step::Ingest(d),
+        1 => Step::Features(d),
+        2 => Step::Score(d),
+        _ => Step::Backfill(d),
+    })
+}
+
+fn apply(wh: &Path, step: Step) {
+    match step {
+        Step::Ingest(d) => {
+            ok("ingest", wh, &["--as-of", DATES[d]]);
+        }
+        Step::Features(d) => {
+            ok("features", wh, &["--as-of", DATES[d]]);
+        }
+        Step::Score(d) => {
+            ok("score", wh, &["--as-of", DATES[d], "--champion", "latest"]);
+        }
+        Step::Backfill(d) => {
+            let from = chrono::NaiveDate::parse_from_str(DATES[d], "%Y-%m-%d").unwrap();
+            let to = (from + chrono::TimeDelta::days(14)).min(
+                chrono::NaiveDate::parse_from_str(DATES[DATES.len() - 1], "%Y-%m-%d").unwrap(),
+            );
+            let (from, to) = (from.to_string(), to.to_string());
+            let out = cmd(
+                "run",
+                wh,
+                &[
+                    "--from",
+                    &from,
+                    "--to",
+                    &to,
+                    "--every",
+                    "week",
+                    "--stages",
+                    "ingest,features",
+                ],
+            );
+            // 4: every date already published.
+            assert!(
+                matches!(out.status.code(), Some(0 | 4)),
+                "backfill {from}..{to}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// Issue 19's property: whatever commands ran before, in whatever order and as of
+/// whatever dates, every feature and score partition as of D holds what a fresh copy of
+/// the warehouse (same raw files, same models) publishes for D. Training is left out of
+/// the sequences: it changes the models, which the property holds fixed.
+#[test]
+fn any_sequence_of_commands_publishes_what_a_fresh_warehouse_would() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("template");
+    synth(&template, "400");
+    ok("run", &template, &["--as-of", "2026-11-01"]);
+
+    // Few cases: each is a handful of real commands; failures print the sequence.
+    let mut runner = TestRunner::new(Config {
+        cases: 3,
+        max_shrink_iters: 0,
+        failure_persistence: None,
+        rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
+        ..Config::default()
+    });
+    let case = std::sync::atomic::AtomicUsize::new(0);
+    runner
+        .run(&proptest::collection::vec(step(), 2..5), |steps| {
+            let n = case.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let wh = dir.path().join(format!("case{n}"));
+            copy_warehouse(&template, &wh);
+            for s in &steps {
+                apply(&wh, *s);
+            }
+            let partitions = dated_partitions(&wh);
+            let mut dates: Vec<&str> = partitions
+                .iter()
+                .filter_map(|p| p.rsplit("as_of=").next())
+                .collect();
+            dates.sort();
+            dates.dedup();
+            for d in dates {
+                let fresh = dir.path().join(format!("case{n}-fresh-{d}"));
+                copy_warehouse(&template, &fresh);
+                ok("score", &fresh, &["--as-of", d, "--champion", "latest"]);
+                for p in partitions
+                    .iter()
+                    .filter(|p| p.ends_with(&format!("as_of={d}")))
+                {
+                    prop_assert_eq!(
+                        content_hash(&wh, p),
+                        content_hash(&fresh, p),
+                        "{} after {:?}",
+                        p,
+                        steps
+                    );
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
 }

@@ -15,6 +15,7 @@ use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
 pub mod calibration;
+pub mod delong;
 pub mod encoding;
 pub mod forest;
 pub mod gbdt;

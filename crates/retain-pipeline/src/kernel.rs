@@ -37,6 +37,9 @@ pub struct Settings {
     /// Go on with an as-of date beyond the staged data (`--allow-as-of-beyond-data`);
     /// the run record says so. Off by default: such a date is [`Error::BeyondData`].
     pub allow_as_of_beyond_data: bool,
+    /// Which champion scores an as-of date: the one in force then (the default) or
+    /// today's (`--champion latest`).
+    pub champion_at: crate::registry::ChampionAt,
 }
 
 impl Settings {
@@ -47,6 +50,7 @@ impl Settings {
             pipeline,
             progress: None,
             allow_as_of_beyond_data: false,
+            champion_at: crate::registry::ChampionAt::InForce,
         }
     }
 

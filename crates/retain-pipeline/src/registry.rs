@@ -60,6 +60,95 @@ pub struct Champion {
     /// The champion it replaced.
     #[serde(default)]
     pub previous: Option<String>,
+    /// Every promotion of this model, oldest first, this one last (pointers written
+    /// before retain kept it start with the promotion they record).
+    #[serde(default)]
+    pub history: Vec<Promotion>,
+}
+
+/// One promotion of a model's champion pointer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Promotion {
+    pub version: String,
+    /// The as-of date of the run that trained the version: it knows nothing of later
+    /// facts, and is in force for scoring as of this date and after.
+    pub as_of: NaiveDate,
+    #[serde(default)]
+    pub promoted_at: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Which champion scores an as-of date D.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChampionAt {
+    /// The champion in force at D: the latest promoted version trained as of D or
+    /// earlier, so a backfill scores each date with what was knowable then.
+    #[default]
+    InForce,
+    /// Today's champion, whatever it was trained on (`--champion latest`).
+    Latest,
+}
+
+/// The version that scores `model` as of `d`: with [`ChampionAt::InForce`] the latest
+/// promotion whose version was trained as of `d` or earlier, else an error naming the
+/// earliest date the history covers; with [`ChampionAt::Latest`] the current champion.
+/// Also returns the current champion's version and training as-of date.
+pub async fn champion_version_at(
+    wh: &Warehouse,
+    model: &str,
+    d: NaiveDate,
+    at: ChampionAt,
+) -> Result<(Promotion, Promotion)> {
+    let Some(c) = champion(wh, model).await? else {
+        return Err(RegistryError::NoChampion {
+            model: model.to_owned(),
+            root: wh.root.url(),
+        }
+        .into());
+    };
+    let history = if c.history.is_empty() {
+        vec![Promotion {
+            as_of: manifest(wh, model, &c.version).await?.as_of,
+            version: c.version.clone(),
+            promoted_at: c.promoted_at.clone(),
+            reason: c.reason.clone(),
+        }]
+    } else {
+        c.history.clone()
+    };
+    let current = history
+        .iter()
+        .rev()
+        .find(|p| p.version == c.version)
+        .cloned()
+        .ok_or_else(|| RegistryError::History {
+            model: model.to_owned(),
+            version: c.version.clone(),
+        })?;
+    let chosen = match at {
+        ChampionAt::Latest => current.clone(),
+        // The entry with the latest training as-of date not after `d`; of equal dates the
+        // one recorded last.
+        ChampionAt::InForce => history
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.as_of <= d)
+            .max_by_key(|(i, p)| (p.as_of, *i))
+            .map(|(_, p)| p.clone())
+            .ok_or_else(|| RegistryError::NoChampionAsOf {
+                model: model.to_owned(),
+                as_of: d,
+                earliest: history
+                    .iter()
+                    .map(|p| p.as_of)
+                    .min()
+                    .unwrap_or(current.as_of),
+                current: current.version.clone(),
+                current_as_of: current.as_of,
+            })?,
+    };
+    Ok((chosen, current))
 }
 
 /// A registry document as pretty JSON ending in a newline; `what` names it in the error.
@@ -260,15 +349,39 @@ pub async fn load_champion(wh: &Warehouse, model: &str) -> Result<ModelArtifact>
 
 /// Point the champion at `version` after verifying every file of it. The pointer is
 /// swapped with a conditional write against the one read, so two concurrent promotions
-/// cannot both win silently: the loser gets an error naming the new champion.
+/// cannot both win silently: the loser gets an error naming the new champion. The
+/// promotion is appended to the pointer's `history`.
 pub async fn promote(wh: &Warehouse, model: &str, version: &str, reason: &str) -> Result<Champion> {
+    update_pointer(wh, model, version, reason, true).await
+}
+
+/// Record that `version` is in force for scoring from its training as-of date on,
+/// without moving today's champion: a version trained as of a date before the current
+/// champion's (a backfill, a backtest) that beat the champion in force at its own date.
+/// With no champion yet, it becomes the champion.
+pub async fn record_in_force(
+    wh: &Warehouse,
+    model: &str,
+    version: &str,
+    reason: &str,
+) -> Result<Champion> {
+    update_pointer(wh, model, version, reason, false).await
+}
+
+async fn update_pointer(
+    wh: &Warehouse,
+    model: &str,
+    version: &str,
+    reason: &str,
+    move_pointer: bool,
+) -> Result<Champion> {
     let m = manifest(wh, model, version).await?;
     for file in m.files.keys() {
         read_verified(wh, model, version, file).await?;
     }
     let path = wh.root.child(&format!("models/{model}/champion"));
     let current = wh.root.get_versioned(&path).await?;
-    let (previous, expected) = match current {
+    let (old, mut history, expected) = match current {
         Some((bytes, v)) => {
             let c: Champion =
                 serde_json::from_slice(&bytes).map_err(|source| RegistryError::Unreadable {
@@ -276,15 +389,36 @@ pub async fn promote(wh: &Warehouse, model: &str, version: &str, reason: &str) -
                     expected: "a champion pointer",
                     source,
                 })?;
-            (Some(c.version), Some(v))
+            let mut history = c.history.clone();
+            if history.is_empty() {
+                // A pointer from before the history: it starts with the promotion it records.
+                history.push(Promotion {
+                    as_of: manifest(wh, model, &c.version).await?.as_of,
+                    version: c.version.clone(),
+                    promoted_at: c.promoted_at.clone(),
+                    reason: c.reason.clone(),
+                });
+            }
+            (Some(c), history, Some(v))
         }
-        None => (None, None),
+        None => (None, Vec::new(), None),
     };
-    let c = Champion {
+    let promoted_at = Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    history.push(Promotion {
         version: version.to_owned(),
-        promoted_at: Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        as_of: m.as_of,
+        promoted_at: promoted_at.clone(),
         reason: Some(reason.to_owned()),
-        previous,
+    });
+    let c = match old {
+        Some(old) if !move_pointer => Champion { history, ..old },
+        old => Champion {
+            version: version.to_owned(),
+            promoted_at,
+            reason: Some(reason.to_owned()),
+            previous: old.map(|c| c.version),
+            history,
+        },
     };
     let bytes = serde_json::to_vec_pretty(&c).map_err(serialise("the champion pointer"))?;
     if !wh.root.put_if_unchanged(&path, bytes, expected).await? {
@@ -296,7 +430,11 @@ pub async fn promote(wh: &Warehouse, model: &str, version: &str, reason: &str) -
         }
         .into());
     }
-    tracing::info!(model, version, reason, "champion promoted");
+    if c.version == version {
+        tracing::info!(model, version, reason, "champion promoted");
+    } else {
+        tracing::info!(model, version, as_of = %m.as_of, reason, champion = %c.version, "in force from its as-of date; today's champion unchanged");
+    }
     Ok(c)
 }
 

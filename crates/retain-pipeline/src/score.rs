@@ -39,6 +39,33 @@ fn count_values(counts: &mut BTreeMap<String, u64>, batch: &RecordBatch, column:
 /// `population` filter (its label SQL's population is a set of ids beside).
 const POPULATION_FLAGS: [&str; 2] = ["__churn_population", "__repeat_population"];
 
+/// Per row of a feature batch: is the customer in model `m`'s population at D (its spec's
+/// `population` filter, flagged in [`POPULATION_FLAGS`], and its label SQL's population,
+/// the ids in `populations[m]`)?
+fn in_population(
+    b: &RecordBatch,
+    m: usize,
+    populations: &[std::collections::HashSet<String>],
+) -> Vec<bool> {
+    let ids = b
+        .column_by_name("customer_id")
+        .and_then(|c| c.as_string_opt::<i32>());
+    let filter = b
+        .column_by_name(POPULATION_FLAGS[m])
+        .and_then(|c| c.as_boolean_opt());
+    match (ids, filter) {
+        (Some(ids), Some(filter)) => (0..b.num_rows())
+            .map(|i| {
+                filter.is_valid(i)
+                    && filter.value(i)
+                    && ids.is_valid(i)
+                    && populations[m].contains(ids.value(i))
+            })
+            .collect(),
+        _ => vec![false; b.num_rows()],
+    }
+}
+
 /// What the scoring stage published and saw.
 pub(crate) struct Scored {
     pub manifest: Manifest,
@@ -87,15 +114,17 @@ pub(crate) async fn score(
     let (high_risk, medium_risk) = match score_cfg.tiers {
         retain_config::TierMethod::Thresholds => (score_cfg.high_risk, score_cfg.medium_risk),
         retain_config::TierMethod::Quantiles => {
+            // Over the churn model's population only: the customers that get a tier.
             let mut hist = retain_score::ProbabilityHistogram::default();
-            let (_, first) = ctx.read_published("features/customer", partition).await?;
-            let mut stream = first
+            let mut stream = df
+                .clone()
                 .execute_stream()
                 .await
                 .map_err(df_err("reading features for the risk quantiles"))?;
             while let Some(b) = stream.next().await {
                 let b = b.map_err(df_err("reading features for the risk quantiles"))?;
-                for p in retain_score::churn_probabilities(&b, churn)? {
+                let in_churn = in_population(&b, 0, &populations);
+                for p in retain_score::churn_probabilities(&b, churn, &in_churn)? {
                     hist.add(p);
                 }
             }
@@ -125,30 +154,12 @@ pub(crate) async fn score(
     // Batch by batch: memory does not grow with the number of customers.
     let scored = stream.map(|b| {
         let b = b.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
-        let ids = b
-            .column_by_name("customer_id")
-            .and_then(|c| c.as_string_opt::<i32>());
-        let mask = |m: usize| -> Vec<bool> {
-            match (
-                ids,
-                b.column_by_name(POPULATION_FLAGS[m])
-                    .and_then(|c| c.as_boolean_opt()),
-            ) {
-                (Some(ids), Some(filter)) => (0..b.num_rows())
-                    .map(|i| {
-                        filter.is_valid(i)
-                            && filter.value(i)
-                            && ids.is_valid(i)
-                            && populations[m].contains(ids.value(i))
-                    })
-                    .collect(),
-                _ => vec![false; b.num_rows()],
-            }
-        };
-        let (mc, mr) = (mask(0), mask(1));
-        let out =
-            retain_score::score_batch(&b, churn, repeat, &opts, Some((&mut drift, [&mc, &mr])))
-                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+        let (mc, mr) = (
+            in_population(&b, 0, &populations),
+            in_population(&b, 1, &populations),
+        );
+        let out = retain_score::score_batch(&b, churn, repeat, &opts, [&mc, &mr], Some(&mut drift))
+            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
         count_values(&mut counts.0, &out, "lifecycle_stage");
         count_values(&mut counts.1, &out, "shopper_type");
         count_values(&mut counts.2, &out, "risk_tier");

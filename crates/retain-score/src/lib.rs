@@ -67,6 +67,7 @@ pub fn customer_risk_schema() -> SchemaRef {
         Field::new("shopper_type", DataType::Utf8, false),
         Field::new("churn_probability", DataType::Float64, true),
         Field::new("risk_tier", DataType::Utf8, false),
+        Field::new("score_status", DataType::Utf8, false),
         Field::new("repeat_purchase_probability", DataType::Float64, true),
         Field::new("p_alive", DataType::Float64, true),
         Field::new("expected_value", DataType::Float64, false),
@@ -113,24 +114,35 @@ fn optional_float(batch: &RecordBatch, name: &str) -> Result<Float64Array> {
     }
 }
 
-/// Score one batch of the feature table. Prospects (no completed order) are not in any
-/// model's population: their probabilities are null, their tier `unscored`, their
-/// values 0. The repeat-purchase model scores first-time customers only (its training
-/// population); the churn model every customer with an order.
+/// Score one batch of the feature table. A model scores only the customers of its
+/// training population at D (`populations[0]` for churn, `populations[1]` for repeat
+/// purchase, one flag per row), never extrapolates beyond it:
+///
+/// - `score_status` `scored`: in the churn model's population: churn probability, risk
+///   tier high / medium / low, value at risk and reasons.
+/// - `outside_population`: a customer with orders the churn model was not trained on
+///   (by default: no completed order in the last `max_recency_days`, the lapsed):
+///   churn probability null, value at risk 0, no reasons; risk tier `lapsed` when the
+///   lifecycle stage is `lapsed` (the rule-based tier the win-back path reads), else
+///   `unscored`.
+/// - `prospect`: no completed order: probabilities null, tier `unscored`, values 0.
+///
+/// The repeat-purchase probability is given to first-time customers in that model's
+/// population only.
 ///
 /// The customer's value is `clv_12m` (12-month discounted CLV from the BG/NBD and
 /// Gamma-Gamma models) when the features have it, else the last 365 days' revenue as a
 /// stand-in (`value_source` says which); value at risk is churn probability × value.
 ///
-/// When `drift` is given, the batch's model inputs are added to it: the churn model's
-/// over the rows of the first mask, the repeat-purchase model's over the second (each
-/// model's training population).
+/// When `drift` is given, the batch's model inputs are added to it: each model's over
+/// the rows of its population.
 pub fn score_batch(
     features: &RecordBatch,
     churn: &ModelArtifact,
     repeat: &ModelArtifact,
     opts: &ScoreOptions,
-    drift: Option<(&mut Drift, [&[bool]; 2])>,
+    populations: [&[bool]; 2],
+    drift: Option<&mut Drift>,
 ) -> Result<RecordBatch> {
     let ids = strings(features, "customer_id")?;
     let stage = strings(features, "lifecycle_stage")?;
@@ -145,16 +157,25 @@ pub fn score_batch(
     let xc = churn.matrix(batch)?;
     let xr = repeat.matrix(batch)?;
     let n = features.num_rows();
-    let scored: Vec<bool> = (0..n).map(|i| stage.value(i) != "prospect").collect();
+    let [in_churn, in_repeat] = populations;
+    if in_churn.len() != n || in_repeat.len() != n {
+        return Err(Error::Features(format!(
+            "population flags for {} and {} rows, the batch has {n}",
+            in_churn.len(),
+            in_repeat.len()
+        )));
+    }
+    let prospect: Vec<bool> = (0..n).map(|i| stage.value(i) == "prospect").collect();
     let first_time: Vec<bool> = (0..n).map(|i| stage.value(i) == "first_time").collect();
-    if let Some((d, [mc, mr])) = drift {
-        d.add(0, &xc, mc);
-        d.add(1, &xr, mr);
+    if let Some(d) = drift {
+        d.add(0, &xc, in_churn);
+        d.add(1, &xr, in_repeat);
     }
 
     let mut churn_p = Float64Builder::with_capacity(n);
     let mut repeat_p = Float64Builder::with_capacity(n);
     let mut tier = StringBuilder::new();
+    let mut status = StringBuilder::new();
     let mut alive = Float64Builder::with_capacity(n);
     let mut source = StringBuilder::new();
     let mut expected = Float64Builder::with_capacity(n);
@@ -171,20 +192,39 @@ pub fn score_batch(
             (0.0, "revenue_365d")
         };
         alive.append_option(p_alive.is_valid(i).then(|| p_alive.value(i)));
-        if !scored[i] {
+        if prospect[i] {
             churn_p.append_null();
             repeat_p.append_null();
             tier.append_value("unscored");
+            status.append_value("prospect");
             source.append_value("none");
             expected.append_value(0.0);
             at_risk.append_value(0.0);
             reasons.append(true);
             continue;
         }
+        if !in_churn[i] {
+            churn_p.append_null();
+            repeat_p.append_option(
+                (first_time[i] && in_repeat[i]).then(|| repeat.predict(&xr.row(i).to_vec())),
+            );
+            tier.append_value(if stage.value(i) == "lapsed" {
+                "lapsed"
+            } else {
+                "unscored"
+            });
+            status.append_value("outside_population");
+            source.append_value(value_source);
+            expected.append_value(round2(value));
+            at_risk.append_value(0.0);
+            reasons.append(true);
+            continue;
+        }
+        status.append_value("scored");
         let row_c = xc.row(i).to_vec();
         let p = churn.predict(&row_c);
         churn_p.append_value(p);
-        if first_time[i] {
+        if first_time[i] && in_repeat[i] {
             repeat_p.append_value(repeat.predict(&xr.row(i).to_vec()));
         } else {
             repeat_p.append_null();
@@ -228,6 +268,7 @@ pub fn score_batch(
             Arc::new(shopper.clone()),
             Arc::new(churn_p.finish()),
             Arc::new(tier.finish()),
+            Arc::new(status.finish()),
             Arc::new(repeat_p.finish()),
             Arc::new(alive.finish()),
             Arc::new(expected.finish()),
@@ -246,13 +287,17 @@ pub fn score_batch(
     )?)
 }
 
-/// Churn probabilities of the scored customers (not prospects) of a batch, for cutting
-/// risk tiers by quantiles before the scoring pass.
-pub fn churn_probabilities(features: &RecordBatch, churn: &ModelArtifact) -> Result<Vec<f64>> {
-    let stage = strings(features, "lifecycle_stage")?;
+/// Churn probabilities of the customers of a batch in the churn model's population
+/// (`in_population`, one flag per row), for cutting risk tiers by quantiles before the
+/// scoring pass.
+pub fn churn_probabilities(
+    features: &RecordBatch,
+    churn: &ModelArtifact,
+    in_population: &[bool],
+) -> Result<Vec<f64>> {
     let x = churn.matrix(std::slice::from_ref(features))?;
     Ok((0..features.num_rows())
-        .filter(|&i| stage.value(i) != "prospect")
+        .filter(|&i| in_population.get(i).copied().unwrap_or(false))
         .map(|i| churn.predict(&x.row(i).to_vec()))
         .collect())
 }
@@ -607,7 +652,16 @@ mod tests {
             run_id: "r1".into(),
             clv_version: None,
         };
-        let out = score_batch(&features(), &churn, &repeat, &opts, None).unwrap();
+        // Rows a and c are in both populations; b is a prospect.
+        let out = score_batch(
+            &features(),
+            &churn,
+            &repeat,
+            &opts,
+            [&[true, true, true], &[true, true, true]],
+            None,
+        )
+        .unwrap();
         assert_eq!(out.num_rows(), 3);
         let p = out.column(4).as_primitive::<Float64Type>();
         assert_eq!(p.value(0), 0.5); // sigmoid(0)
@@ -682,7 +736,15 @@ mod tests {
         };
         let churn = artifact("churn", vec![1.0, 0.5]);
         let repeat = artifact("repeat_purchase", vec![-1.0, 0.0]);
-        let out = score_batch(&batch, &churn, &repeat, &opts, None).unwrap();
+        let out = score_batch(
+            &batch,
+            &churn,
+            &repeat,
+            &opts,
+            [&[true, true, true], &[true, true, true]],
+            None,
+        )
+        .unwrap();
         let by = |name: &str| out.column_by_name(name).unwrap().clone();
         let value = by("expected_value");
         let value = value.as_primitive::<Float64Type>();
@@ -749,6 +811,54 @@ mod tests {
         assert!(!d.compare(1, "repeat", &training[..1], t)[0].drifted);
     }
 
+    /// A customer with orders outside the churn model's population (the lapsed) gets no
+    /// extrapolated probability: status `outside_population`, tier `lapsed`, value at
+    /// risk 0, no reasons; its value stays for the win-back path.
+    #[test]
+    fn customers_outside_the_population_are_not_extrapolated() {
+        let base = features();
+        let mut columns = base.columns().to_vec();
+        columns[2] = Arc::new(StringArray::from(vec!["returning", "prospect", "lapsed"]));
+        let batch = RecordBatch::try_new(base.schema(), columns).unwrap();
+        let opts = ScoreOptions {
+            high_risk: 0.9,
+            medium_risk: 0.5,
+            top_reasons: 3,
+            run_id: "r1".into(),
+            clv_version: None,
+        };
+        let churn = artifact("churn", vec![1.0, 0.5]);
+        let repeat = artifact("repeat_purchase", vec![-1.0, 0.0]);
+        let out = score_batch(
+            &batch,
+            &churn,
+            &repeat,
+            &opts,
+            [&[true, false, false], &[false, false, false]],
+            None,
+        )
+        .unwrap();
+        let by = |name: &str| out.column_by_name(name).unwrap().clone();
+        let status = by("score_status");
+        let status = status.as_string::<i32>();
+        assert_eq!(
+            (status.value(0), status.value(1), status.value(2)),
+            ("scored", "prospect", "outside_population")
+        );
+        let tier = by("risk_tier");
+        let tier = tier.as_string::<i32>();
+        assert_eq!((tier.value(1), tier.value(2)), ("unscored", "lapsed"));
+        assert!(by("churn_probability").is_null(2));
+        let var = by("value_at_risk");
+        assert_eq!(var.as_primitive::<Float64Type>().value(2), 0.0);
+        let value = by("expected_value");
+        assert_eq!(value.as_primitive::<Float64Type>().value(2), 200.0);
+        let reasons = by("top_reasons");
+        assert_eq!(reasons.as_list::<i32>().value(2).len(), 0);
+        // Flags that do not match the batch are an error, not a silent misalignment.
+        assert!(score_batch(&batch, &churn, &repeat, &opts, [&[true], &[true]], None).is_err());
+    }
+
     #[test]
     fn first_time_customers_get_a_repeat_purchase_probability() {
         let base = features();
@@ -766,7 +876,7 @@ mod tests {
         let repeat = artifact("repeat_purchase", vec![-1.0, 0.0]);
         let mut drift = Drift::new(&[2, 2]);
         let masks: [&[bool]; 2] = [&[true, false, true], &[true, false, false]];
-        let out = score_batch(&batch, &churn, &repeat, &opts, Some((&mut drift, masks))).unwrap();
+        let out = score_batch(&batch, &churn, &repeat, &opts, masks, Some(&mut drift)).unwrap();
         let r = out.column_by_name("repeat_purchase_probability").unwrap();
         let r = r.as_primitive::<Float64Type>();
         assert_eq!(r.value(0), 0.5);

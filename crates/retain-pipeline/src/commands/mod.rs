@@ -330,12 +330,37 @@ async fn require_scores(ctx: &Ctx, as_of: NaiveDate) -> Result<()> {
     })
 }
 
-/// The champions of the pipeline's churn and repeat-purchase models (hash-verified).
-async fn champions(ctx: &Ctx) -> Result<[ModelArtifact; 2]> {
+/// The champions that score as of `as_of` (hash-verified): by default those in force
+/// then (trained as of `as_of` or earlier, see [`registry::ChampionAt`]); with
+/// `--champion latest` today's, which the run record then notes when they were trained
+/// after `as_of`.
+async fn champions(ctx: &Ctx, log: &mut RunLog, as_of: NaiveDate) -> Result<[ModelArtifact; 2]> {
     let specs_dir = ctx.settings.pipeline.models_dir.as_deref();
-    let champion = async |name: &str| -> Result<ModelArtifact> {
+    let at = ctx.settings.champion_at;
+    let mut champion = async |name: &str| -> Result<ModelArtifact> {
         let spec = ModelSpec::load(name, specs_dir)?;
-        registry::load_champion(&ctx.wh, &spec.name).await
+        let (chosen, current) =
+            registry::champion_version_at(&ctx.wh, &spec.name, as_of, at).await?;
+        if chosen.version != current.version {
+            tracing::info!(
+                model = %spec.name,
+                version = %chosen.version,
+                trained_as_of = %chosen.as_of,
+                current = %current.version,
+                current_as_of = %current.as_of,
+                "scoring with the champion in force on {as_of}, not today's (trained as of {})",
+                current.as_of
+            );
+        }
+        if chosen.as_of > as_of {
+            let note = format!(
+                "scored as of {as_of} with today's champion of {} ({}, trained as of {}: it has seen outcomes after {as_of}), as --champion latest asked",
+                spec.name, chosen.version, chosen.as_of
+            );
+            tracing::warn!("{note}");
+            log.overrides.push(note);
+        }
+        registry::load_artifact(&ctx.wh, &spec.name, &chosen.version).await
     };
     let models = &ctx.settings.pipeline.models;
     Ok([
@@ -404,7 +429,7 @@ pub async fn score_customers(settings: &Settings, as_of: NaiveDate) -> Result<Sc
         as_of,
         vec![],
         async |ctx, log| {
-            let champions = champions(ctx).await?;
+            let champions = champions(ctx, log, as_of).await?;
             // The staged tables give each model's population at D (and the features, when
             // D has none published yet).
             ctx.register_staged().await?;
@@ -610,7 +635,7 @@ async fn run_stages(
     if selected(Stage::Score) {
         let clv_version = clv_report.as_ref().map(|r| r.version.clone());
         let (s, _) = async {
-            let champions = champions(ctx).await?;
+            let champions = champions(ctx, log, as_of).await?;
             score_stage(ctx, log, as_of, champions, clv_version, false).await
         }
         .instrument(stage_span("score"))

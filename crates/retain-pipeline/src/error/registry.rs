@@ -3,6 +3,22 @@
 /// What can be wrong in the model registry. Each names the model, version or file.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    /// No promoted version was trained as of the scoring date or earlier.
+    #[error(
+        "no champion of model `{model}` was in force on {as_of}: its promotions cover as-of dates from {earliest} (the current champion {current} was trained as of {current_as_of}); train as of {as_of} (`retain train --as-of {as_of} --promote-if-better`), or score with today's champion with `--champion latest`"
+    )]
+    NoChampionAsOf {
+        model: String,
+        as_of: chrono::NaiveDate,
+        earliest: chrono::NaiveDate,
+        current: String,
+        current_as_of: chrono::NaiveDate,
+    },
+    /// The champion pointer's history does not end with the champion it names.
+    #[error(
+        "models/{model}/champion names {version}, but its history ends elsewhere: promote a version again to repair it"
+    )]
+    History { model: String, version: String },
     /// A registry file that exists but does not parse as what it should be.
     #[error("{path} is not {expected}: {source}")]
     Unreadable {

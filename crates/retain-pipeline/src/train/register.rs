@@ -7,10 +7,12 @@ use chrono::NaiveDate;
 use datafusion::arrow::array::{RecordBatch, StringArray};
 
 use retain_config::ModelSpec;
-use retain_model::metrics;
+use retain_model::delong;
 use retain_store::{Manifest, PublishMeta};
 
+use crate::error::RegistryError;
 use crate::records::training::{ModelReport, SnapshotStats, Trained};
+use crate::registry::ChampionAt;
 use crate::{Ctx, Error, Result, registry};
 
 use super::*;
@@ -160,7 +162,6 @@ pub(super) async fn register(
         .url_of(&ctx.wh.root.child(&format!("models/{name}/{version}")));
 
     let current = registry::champion(&ctx.wh, name).await?;
-    let auc = |m: Option<f64>| m.map_or_else(|| "n/a".to_owned(), |a| format!("{a:.4}"));
     let (champion, promotion) = match (promote, &current) {
         (Promote::Always, _) => {
             registry::promote(&ctx.wh, name, version, "promoted on registration").await?;
@@ -181,48 +182,8 @@ pub(super) async fn register(
             Some(c.version.clone()),
             format!("not promoted; champion stays {}", c.version),
         ),
-        (Promote::IfBetter, Some(c)) => {
-            let champ = registry::load_artifact(&ctx.wh, name, &c.version).await?;
-            let same_label = champ.training.label_sql == a.training.label_sql
-                && champ.training.horizon_days == a.training.horizon_days
-                && champ.training.population == a.training.population;
-            if !same_label {
-                (
-                    Some(c.version.clone()),
-                    format!(
-                        "not promoted: champion {} has another label or population, so the two are not comparable",
-                        c.version
-                    ),
-                )
-            } else {
-                let x = champ.matrix(&validation.batches)?;
-                let theirs = metrics::roc_auc(&champ.predict_all(&x), &t.y_val)?;
-                let ours = v.roc_auc;
-                let better = match (ours, theirs) {
-                    (Some(o), Some(t)) => o > t,
-                    (Some(_), None) => true,
-                    _ => false,
-                };
-                let cmp = format!(
-                    "validation AUC {} vs champion {} {} on {}",
-                    auc(ours),
-                    c.version,
-                    auc(theirs),
-                    t.metrics.validation_snapshot
-                );
-                if better {
-                    registry::promote(&ctx.wh, name, version, &format!("better: {cmp}")).await?;
-                    (
-                        Some(version.clone()),
-                        format!("promoted to champion ({cmp})"),
-                    )
-                } else {
-                    (
-                        Some(c.version.clone()),
-                        format!("not promoted ({cmp}); champion stays {}", c.version),
-                    )
-                }
-            }
+        (Promote::IfBetter, Some(_)) => {
+            if_better(ctx, name, version, as_of, a, t, validation).await?
         }
     };
     tracing::info!(model = %name, version = %version, algorithm = a.estimator.kind(), validation_auc = v.roc_auc, ece = v.ece, %promotion, "model registered");
@@ -248,4 +209,114 @@ pub(super) async fn register(
         location,
     };
     Ok(report)
+}
+
+/// `--promote-if-better` when the model has a champion. The opponent is the champion in
+/// force at this version's as-of date (trained as of it or earlier), so neither model's
+/// training data reached the validation snapshot the two are compared on; a champion
+/// trained later is never scored on an earlier snapshot. The new version wins only when
+/// DeLong's 95% interval of the AUC difference lies above 0 (a tie keeps the champion).
+/// A winner trained as of a date before today's champion's (a backfill or backtest) is
+/// recorded as in force from its date, and today's champion stays.
+async fn if_better(
+    ctx: &Ctx,
+    name: &str,
+    version: &str,
+    as_of: NaiveDate,
+    a: &ModelArtifact,
+    t: &Trained,
+    validation: &Split,
+) -> Result<(Option<String>, String)> {
+    let auc = |m: Option<f64>| m.map_or_else(|| "n/a".to_owned(), |a| format!("{a:.4}"));
+    let (opponent, current) = match registry::champion_version_at(
+        &ctx.wh,
+        name,
+        as_of,
+        ChampionAt::InForce,
+    )
+    .await
+    {
+        Ok(pair) => pair,
+        Err(Error::Registry(RegistryError::NoChampionAsOf {
+            current,
+            current_as_of,
+            ..
+        })) => {
+            let why = format!("the first version trained by {as_of}");
+            registry::record_in_force(&ctx.wh, name, version, &why).await?;
+            return Ok((
+                Some(current.clone()),
+                format!(
+                    "in force from {as_of} ({why}); today's champion {current} (trained as of {current_as_of}) stays"
+                ),
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    let champ = registry::load_artifact(&ctx.wh, name, &opponent.version).await?;
+    let same_label = champ.training.label_sql == a.training.label_sql
+        && champ.training.horizon_days == a.training.horizon_days
+        && champ.training.population == a.training.population;
+    if !same_label {
+        return Ok((
+            Some(current.version.clone()),
+            format!(
+                "not promoted: champion {} has another label or population, so the two are not comparable",
+                opponent.version
+            ),
+        ));
+    }
+    let x = champ.matrix(&validation.batches)?;
+    let theirs = champ.predict_all(&x);
+    let ours = t.metrics.validation.roc_auc;
+    let diff = delong::auc_difference(&t.p_val, &theirs, &t.y_val)?;
+    let (better, cmp) = match diff {
+        Some(d) => (
+            d.a_is_better(),
+            format!(
+                "validation AUC {} vs champion {} {} on {}: difference {:+.4}, 95% interval {:+.4} to {:+.4} (DeLong)",
+                auc(Some(d.auc_a)),
+                opponent.version,
+                auc(Some(d.auc_b)),
+                t.metrics.validation_snapshot,
+                d.difference,
+                d.low,
+                d.high
+            ),
+        ),
+        None => (
+            ours.is_some(),
+            format!(
+                "validation AUC {} vs champion {} n/a on {}",
+                auc(ours),
+                opponent.version,
+                t.metrics.validation_snapshot
+            ),
+        ),
+    };
+    if !better {
+        return Ok((
+            Some(current.version.clone()),
+            format!(
+                "not promoted ({cmp}: not better beyond noise); champion stays {}",
+                current.version
+            ),
+        ));
+    }
+    if as_of >= current.as_of {
+        registry::promote(&ctx.wh, name, version, &format!("better: {cmp}")).await?;
+        Ok((
+            Some(version.to_owned()),
+            format!("promoted to champion ({cmp})"),
+        ))
+    } else {
+        registry::record_in_force(&ctx.wh, name, version, &format!("better: {cmp}")).await?;
+        Ok((
+            Some(current.version.clone()),
+            format!(
+                "in force from {as_of} ({cmp}); today's champion {} (trained as of {}) stays",
+                current.version, current.as_of
+            ),
+        ))
+    }
 }
