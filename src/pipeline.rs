@@ -171,7 +171,11 @@ pub async fn validate(args: ValidateArgs) -> Result<ExitCode> {
 
 pub async fn ingest(args: RunArgs) -> Result<ExitCode> {
     let settings = load_settings(&args.pipeline, args.out)?;
-    let as_of = settings.as_of(args.as_of)?;
+    // Staging depends on no as-of date: the date only labels the run record, so an
+    // undated pipeline ingests as of today.
+    let as_of = settings
+        .as_of(args.as_of)
+        .unwrap_or_else(|_| chrono::Utc::now().date_naive());
     let started = Instant::now();
     let reports = retain_pipeline::ingest(&settings, as_of)
         .await

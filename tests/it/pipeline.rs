@@ -436,28 +436,21 @@ fn demo_runs_end_to_end_and_every_table_reads_back() {
         assert!(s["min"].as_f64().unwrap() >= 0.0, "{col}: {s}");
         assert!(s["max"].as_f64().unwrap() <= 1.0, "{col}: {s}");
     }
-    let stage_count = |stage: &str| {
+    // A count the demo printed under `heading` (`customers per lifecycle stage`, ...).
+    let printed = |heading: &str, key: &str| {
         stdout
             .lines()
-            .skip_while(|l| !l.starts_with("customers per lifecycle stage"))
+            .skip_while(|l| !l.starts_with(heading))
             .find_map(|l| {
                 let mut w = l.split_whitespace();
-                (w.next() == Some(stage)).then(|| w.next().unwrap().parse::<u64>().unwrap())
+                (w.next() == Some(key)).then(|| w.next().unwrap().parse::<u64>().unwrap())
             })
             .unwrap_or(0)
     };
+    let stage_count = |stage: &str| printed("customers per lifecycle stage", stage);
     // Churn for the churn model's population only: not for prospects, nor for the
     // customers outside it (tier `lapsed`, or `unscored` like the prospects).
-    let tier_count = |tier: &str| {
-        stdout
-            .lines()
-            .skip_while(|l| !l.starts_with("customers per risk tier"))
-            .find_map(|l| {
-                let mut w = l.split_whitespace();
-                (w.next() == Some(tier)).then(|| w.next().unwrap().parse::<u64>().unwrap())
-            })
-            .unwrap_or(0)
-    };
+    let tier_count = |tier: &str| printed("customers per risk tier", tier);
     assert!(tier_count("lapsed") > 0, "{stdout}");
     assert!(
         tier_count("unscored") >= stage_count("prospect"),

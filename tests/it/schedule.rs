@@ -548,7 +548,19 @@ fn exit_codes_are_the_documented_ones() {
             .join("\n"),
     )
     .unwrap();
-    for command in ["run", "ingest", "validate", "score"] {
+    // Ingest is the exception: staging knows no as-of date, and an undated ingest is
+    // labelled with the day it ran. Here it fails on the missing raw files, not the date.
+    let out = retain()
+        .arg("ingest")
+        .arg(&undated)
+        .arg("--out")
+        .arg(wh)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("no as-of date"), "{err}");
+    assert_eq!(code(out), Some(1), "{err}");
+    for command in ["run", "validate", "score"] {
         let mut cmd = retain();
         if command == "score" {
             cmd.args([command, "--pipeline"]);

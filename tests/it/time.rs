@@ -16,32 +16,25 @@ fn synth(wh: &Path, customers: &str) {
     );
 }
 
-/// `retain COMMAND pipelines/demo.toml --out WH ARGS...` (`score` and `actions` take the
-/// pipeline as `--pipeline`).
-fn cmd(command: &str, wh: &Path, args: &[&str]) -> Output {
+/// `retain COMMAND pipelines/demo.toml --out WH ARGS...` (`score`, `actions` and
+/// `train` take the pipeline as `--pipeline`).
+fn command(command: &str, wh: &Path, args: &[&str]) -> std::process::Command {
     let mut c = retain();
     c.arg(command);
     if matches!(command, "score" | "actions" | "train") {
         c.arg("--pipeline");
     }
-    c.arg("pipelines/demo.toml")
-        .arg("--out")
-        .arg(wh)
-        .args(args)
-        .output()
-        .unwrap()
+    c.arg("pipelines/demo.toml").arg("--out").arg(wh).args(args);
+    c
 }
 
-fn ok(command: &str, wh: &Path, args: &[&str]) -> String {
-    let out = cmd(command, wh, args);
-    assert!(
-        out.status.success(),
-        "retain {command} {args:?} failed with {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+fn cmd(name: &str, wh: &Path, args: &[&str]) -> Output {
+    command(name, wh, args).output().unwrap()
+}
+
+/// Run it, fail the test with its output unless it succeeds, and return its stdout.
+fn ok(name: &str, wh: &Path, args: &[&str]) -> String {
+    String::from_utf8_lossy(&run_ok(&mut command(name, wh, args)).stdout).into_owned()
 }
 
 fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {

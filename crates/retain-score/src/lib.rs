@@ -811,22 +811,31 @@ mod tests {
         assert!(!d.compare(1, "repeat", &training[..1], t)[0].drifted);
     }
 
+    /// The test batch with other lifecycle stages.
+    fn with_stages(stages: [&str; 3]) -> RecordBatch {
+        let base = features();
+        let mut columns = base.columns().to_vec();
+        columns[2] = Arc::new(StringArray::from(stages.to_vec()));
+        RecordBatch::try_new(base.schema(), columns).unwrap()
+    }
+
+    fn options(top_reasons: usize) -> ScoreOptions {
+        ScoreOptions {
+            high_risk: 0.9,
+            medium_risk: 0.5,
+            top_reasons,
+            run_id: "r1".into(),
+            clv_version: None,
+        }
+    }
+
     /// A customer with orders outside the churn model's population (the lapsed) gets no
     /// extrapolated probability: status `outside_population`, tier `lapsed`, value at
     /// risk 0, no reasons; its value stays for the win-back path.
     #[test]
     fn customers_outside_the_population_are_not_extrapolated() {
-        let base = features();
-        let mut columns = base.columns().to_vec();
-        columns[2] = Arc::new(StringArray::from(vec!["returning", "prospect", "lapsed"]));
-        let batch = RecordBatch::try_new(base.schema(), columns).unwrap();
-        let opts = ScoreOptions {
-            high_risk: 0.9,
-            medium_risk: 0.5,
-            top_reasons: 3,
-            run_id: "r1".into(),
-            clv_version: None,
-        };
+        let batch = with_stages(["returning", "prospect", "lapsed"]);
+        let opts = options(3);
         let churn = artifact("churn", vec![1.0, 0.5]);
         let repeat = artifact("repeat_purchase", vec![-1.0, 0.0]);
         let out = score_batch(
@@ -861,17 +870,8 @@ mod tests {
 
     #[test]
     fn first_time_customers_get_a_repeat_purchase_probability() {
-        let base = features();
-        let mut columns = base.columns().to_vec();
-        columns[2] = Arc::new(StringArray::from(vec!["first_time", "prospect", "lapsed"]));
-        let batch = RecordBatch::try_new(base.schema(), columns).unwrap();
-        let opts = ScoreOptions {
-            high_risk: 0.9,
-            medium_risk: 0.5,
-            top_reasons: 3,
-            run_id: "r1".into(),
-            clv_version: None,
-        };
+        let batch = with_stages(["first_time", "prospect", "lapsed"]);
+        let opts = options(3);
         let churn = artifact("churn", vec![1.0, 0.5]);
         let repeat = artifact("repeat_purchase", vec![-1.0, 0.0]);
         let mut drift = Drift::new(&[2, 2]);
