@@ -15,9 +15,8 @@ use futures::StreamExt;
 use retain_config::PipelineConfig;
 use retain_sql::{Params, SqlFile};
 use retain_store::{InputEntry, Manifest, PublishMeta};
-use sha2::{Digest, Sha256};
 
-use crate::{Ctx, Result, clv, df_err, toml_params};
+use crate::{Ctx, Result, clv, df_err, registry, toml_params};
 
 /// The feature job's SQL file when the pipeline does not name one.
 pub const DEFAULT_FEATURE_SQL: &str = "features/customer.sql";
@@ -73,18 +72,13 @@ impl Ctx {
     /// version). Two partitions with equal lineage hold the same rows.
     fn feature_lineage(&self, file: &SqlFile) -> (Vec<InputEntry>, String) {
         let inputs: Vec<InputEntry> = self.memo.staged.values().cloned().collect();
-        let mut h = Sha256::new();
-        for part in [
+        let fingerprint = registry::fingerprint([
             file.text.as_str(),
             &format!("{:?}", self.settings.pipeline.feature_params()),
             &format!("{:?}", self.memo.absent),
             &format!("{:?}", self.settings.pipeline.clv),
             env!("CARGO_PKG_VERSION"),
-        ] {
-            h.update(part.as_bytes());
-            h.update([0u8]);
-        }
-        let fingerprint = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        ]);
         (inputs, fingerprint)
     }
 

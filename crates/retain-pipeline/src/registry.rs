@@ -107,16 +107,7 @@ pub async fn champion_version_at(
         }
         .into());
     };
-    let history = if c.history.is_empty() {
-        vec![Promotion {
-            as_of: manifest(wh, model, &c.version).await?.as_of,
-            version: c.version.clone(),
-            promoted_at: c.promoted_at.clone(),
-            reason: c.reason.clone(),
-        }]
-    } else {
-        c.history.clone()
-    };
+    let history = history(wh, model, &c).await?;
     let current = history
         .iter()
         .rev()
@@ -162,10 +153,22 @@ pub use crate::error::RegistryError;
 
 /// Hex SHA-256 of some bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(bytes))
+}
+
+/// Hex SHA-256 of several parts, each ended by a NUL byte (so `("ab", "c")` and
+/// `("a", "bc")` differ): the fingerprint of what a partition was computed from.
+pub fn fingerprint<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut h = Sha256::new();
+    for part in parts {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    hex(&h.finalize())
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn serialise(what: impl Into<String>) -> impl FnOnce(serde_json::Error) -> Error {
@@ -334,19 +337,6 @@ pub async fn champion(wh: &Warehouse, model: &str) -> Result<Option<Champion>> {
     Ok(wh.get_json(&format!("models/{model}/champion")).await?)
 }
 
-/// The champion artifact, hash-verified; a missing champion is an error saying how to
-/// make one.
-pub async fn load_champion(wh: &Warehouse, model: &str) -> Result<ModelArtifact> {
-    let Some(c) = champion(wh, model).await? else {
-        return Err(RegistryError::NoChampion {
-            model: model.to_owned(),
-            root: wh.root.url(),
-        }
-        .into());
-    };
-    load_artifact(wh, model, &c.version).await
-}
-
 /// Point the champion at `version` after verifying every file of it. The pointer is
 /// swapped with a conditional write against the one read, so two concurrent promotions
 /// cannot both win silently: the loser gets an error naming the new champion. The
@@ -366,6 +356,20 @@ pub async fn record_in_force(
     reason: &str,
 ) -> Result<Champion> {
     update_pointer(wh, model, version, reason, false).await
+}
+
+/// A pointer's promotions, oldest first: its `history`, or for a pointer written before
+/// retain kept one, the promotion it records.
+async fn history(wh: &Warehouse, model: &str, c: &Champion) -> Result<Vec<Promotion>> {
+    if !c.history.is_empty() {
+        return Ok(c.history.clone());
+    }
+    Ok(vec![Promotion {
+        as_of: manifest(wh, model, &c.version).await?.as_of,
+        version: c.version.clone(),
+        promoted_at: c.promoted_at.clone(),
+        reason: c.reason.clone(),
+    }])
 }
 
 async fn update_pointer(
@@ -389,16 +393,7 @@ async fn update_pointer(
                     expected: "a champion pointer",
                     source,
                 })?;
-            let mut history = c.history.clone();
-            if history.is_empty() {
-                // A pointer from before the history: it starts with the promotion it records.
-                history.push(Promotion {
-                    as_of: manifest(wh, model, &c.version).await?.as_of,
-                    version: c.version.clone(),
-                    promoted_at: c.promoted_at.clone(),
-                    reason: c.reason.clone(),
-                });
-            }
+            let history = history(wh, model, &c).await?;
             (Some(c), history, Some(v))
         }
         None => (None, Vec::new(), None),
@@ -516,7 +511,11 @@ mod tests {
             b"{}"
         );
         // No champion yet: the error says how to make one.
-        let e = load_champion(&wh, "m").await.unwrap_err().to_string();
+        let d = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let e = champion_version_at(&wh, "m", d, ChampionAt::Latest)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("retain models promote m"), "{e}");
         let c = promote(&wh, "m", "v0001", "first version").await.unwrap();
         assert_eq!(c.previous, None);

@@ -21,8 +21,6 @@ use std::time::Instant;
 use datafusion::arrow::array::RecordBatch;
 use retain_store::{Manifest, Pending, PublishMeta};
 
-use sha2::{Digest, Sha256};
-
 use crate::{Ctx, Error, Result, contract};
 
 pub(crate) use crate::records::ingest::{FileAccount, IngestReport};
@@ -131,13 +129,10 @@ pub(crate) async fn run(ctx: &mut Ctx) -> Result<Ingested> {
     // from, in order (a source's rows depend on the ones staged before it, through the
     // customer references). The same raw files and SQL give the same version, so
     // partitions computed from them stay current (`properties.version`, docs/storage.md).
-    let mut h = Sha256::new();
-    h.update(env!("CARGO_PKG_VERSION").as_bytes());
-    for w in &written {
-        h.update([0u8]);
-        h.update(w.lineage.as_bytes());
-    }
-    let version: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let version = crate::registry::fingerprint(
+        std::iter::once(env!("CARGO_PKG_VERSION"))
+            .chain(written.iter().map(|w| w.lineage.as_str())),
+    );
     let mut published = Vec::new();
     for mut w in written {
         w.staged
