@@ -47,11 +47,7 @@ impl TableReport {
                 .inputs
                 .iter()
                 .map(|i| {
-                    let root = wh.root.url();
-                    let place = i
-                        .location
-                        .strip_prefix(root.trim_end_matches('/'))
-                        .map_or(i.location.as_str(), |rel| rel.trim_start_matches('/'));
+                    let place = under_warehouse(&wh.root.url(), &i.location);
                     match &i.version {
                         Some(v) => format!("{place} ({v})"),
                         None => place.to_owned(),
@@ -59,6 +55,16 @@ impl TableReport {
                 })
                 .collect(),
         }
+    }
+}
+
+/// `location` relative to the warehouse URL when it lies inside it, else in full (the
+/// run report's tables stay narrow).
+pub fn under_warehouse<'a>(warehouse: &str, location: &'a str) -> &'a str {
+    let root = format!("{}/", warehouse.trim_end_matches('/'));
+    match location.strip_prefix(&root) {
+        Some(rel) if !warehouse.is_empty() => rel,
+        _ => location,
     }
 }
 
@@ -82,4 +88,28 @@ pub struct RunReport {
     pub policy: Option<PolicySummary>,
     /// Model inputs whose scored distribution moved away from the training data.
     pub drift: Vec<DriftRow>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::under_warehouse;
+
+    #[test]
+    fn only_locations_inside_the_warehouse_are_shortened() {
+        let wh = "file:///data/wh";
+        assert_eq!(
+            under_warehouse(wh, "file:///data/wh/raw/orders.csv"),
+            "raw/orders.csv"
+        );
+        assert_eq!(
+            under_warehouse("file:///data/wh/", "file:///data/wh/staged/orders"),
+            "staged/orders"
+        );
+        // A sibling whose name starts with the warehouse's is not inside it.
+        assert_eq!(
+            under_warehouse(wh, "file:///data/wh2/x"),
+            "file:///data/wh2/x"
+        );
+        assert_eq!(under_warehouse("", "raw/orders.csv"), "raw/orders.csv");
+    }
 }

@@ -7,6 +7,7 @@ use retain_report::Report;
 use crate::runs::RunRecord;
 
 use super::*;
+use crate::records::run::under_warehouse;
 
 pub(super) fn section(page: &mut Report, r: &RunRecord) -> Result<(), retain_report::Error> {
     page.heading(SECTIONS[1]);
@@ -67,8 +68,6 @@ pub(super) fn section(page: &mut Report, r: &RunRecord) -> Result<(), retain_rep
         series,
         vec![],
     )?;
-    // Sources under the warehouse (the demo's raw/) relative to it, to keep the table narrow.
-    let under = format!("{}/", r.warehouse.trim_end_matches('/'));
     let mut table: Vec<Vec<String>> = r
         .sources
         .iter()
@@ -80,10 +79,8 @@ pub(super) fn section(page: &mut Report, r: &RunRecord) -> Result<(), retain_rep
                 s.quarantined.to_string(),
                 s.duplicates.to_string(),
                 percent(s.quarantined as f64, s.read as f64),
-                match s.source.strip_prefix(&under) {
-                    Some(rel) if !r.warehouse.is_empty() => rel.to_owned(),
-                    _ => s.source.clone(),
-                },
+                // Sources under the warehouse (the demo's raw/) relative to it.
+                under_warehouse(&r.warehouse, &s.source).to_owned(),
             ]
         })
         .collect();
