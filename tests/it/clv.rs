@@ -8,12 +8,7 @@ use datafusion::arrow::array::{Array, AsArray};
 use serde_json::Value;
 
 use crate::features::read_partition;
-use crate::{retain, run_ok};
-
-fn json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
+use crate::{json, retain, run_ok};
 
 fn demo_pipeline() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml")

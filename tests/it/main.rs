@@ -38,6 +38,12 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
+/// A JSON file the warehouse holds (a manifest, a run record, a model file), parsed.
+pub fn json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// The venv Python that `cargo xtask test` provisions. Tests that read tables as
 /// downstream tools do need it and fail (never skip) without it.
 pub fn python() -> PathBuf {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::{read_datasets, read_tables, retain, run_ok};
+use crate::{json, read_datasets, read_tables, retain, run_ok};
 
 const AS_OF: &str = "2026-11-01";
 const SOURCES: [&str; 5] = [
@@ -305,13 +305,6 @@ fn assert_every_table_reads_as_a_dataset(wh: &Path) {
 
 fn line_count(path: &Path) -> u64 {
     std::fs::read_to_string(path).unwrap().lines().count() as u64
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_slice(
-        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    )
-    .unwrap()
 }
 
 fn champion(wh: &Path, model: &str) -> Value {

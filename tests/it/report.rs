@@ -11,17 +11,12 @@ use std::path::{Path, PathBuf};
 use retain_pipeline::reports::run::SECTIONS;
 use serde_json::Value;
 
-use crate::{retain, run_ok};
+use crate::{json, retain, run_ok};
 
 const AS_OF: &str = "2026-11-01";
 
 fn pipeline() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml")
-}
-
-fn json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
 }
 
 /// The run ids recorded under `runs/`, oldest first.

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::{read_tables, retain, run_ok};
+use crate::{json, read_tables, retain, run_ok};
 
 fn synth(wh: &Path, customers: &str) {
     run_ok(
@@ -70,7 +70,7 @@ fn run_record(wh: &Path, pick: impl Fn(&serde_json::Value) -> bool) -> serde_jso
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .map(|p| json(&p))
         .filter(|r| pick(r))
         .collect();
     assert_eq!(records.len(), 1, "{records:?}");
@@ -246,17 +246,13 @@ fn a_partition_is_reused_only_while_its_inputs_are_unchanged() {
 }
 
 fn champion(wh: &Path, model: &str) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(wh.join(format!("models/{model}/champion"))).unwrap())
-        .unwrap()
+    json(&wh.join(format!("models/{model}/champion")))
 }
 
 fn scored_with(wh: &Path, as_of: &str) -> serde_json::Value {
-    let m: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(wh.join(format!("scores/customer_risk/as_of={as_of}/_manifest.json")))
-            .unwrap(),
-    )
-    .unwrap();
-    m["properties"]["models"].clone()
+    json(&wh.join(format!("scores/customer_risk/as_of={as_of}/_manifest.json")))["properties"]
+        ["models"]
+        .clone()
 }
 
 /// Issue 19's champion leak: a champion trained as of a later date never judges a
