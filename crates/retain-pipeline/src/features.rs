@@ -88,14 +88,12 @@ impl Ctx {
     /// reason is logged.
     pub(crate) async fn current_features(&self, date: NaiveDate) -> Result<Option<Manifest>> {
         let partition = format!("as_of={date}");
-        if !self
-            .wh
-            .is_published("features/customer", &partition)
-            .await?
-        {
-            return Ok(None);
-        }
-        let m = self.wh.manifest("features/customer", &partition).await?;
+        // One read of the manifest: it is also what says the partition is published.
+        let m = match self.wh.manifest("features/customer", &partition).await {
+            Ok(m) => m,
+            Err(retain_store::Error::NotPublished { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
         let file = self.sql.load(
             self.settings
                 .pipeline
