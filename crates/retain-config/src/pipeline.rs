@@ -313,6 +313,30 @@ mod tests {
         assert_eq!(expand_env("a$$b").unwrap(), "a$b");
     }
 
+    /// The time rules' two day counts: defaults, and a value out of range named with its
+    /// key's line (a day count past u16 would overflow date arithmetic).
+    #[test]
+    fn quality_day_counts_default_and_refuse_out_of_range_values() {
+        let src = "[sources.orders]\npath = \"o.csv\"\n";
+        let q = with(src).unwrap().quality;
+        assert_eq!((q.future_days, q.as_of_tolerance_days), (1, 3));
+        let q = with(&format!(
+            "{src}[quality]\nfuture-days = 0\nas-of-tolerance-days = 30\n"
+        ))
+        .unwrap()
+        .quality;
+        assert_eq!((q.future_days, q.as_of_tolerance_days), (0, 30));
+        for bad in ["as-of-tolerance-days = 70000", "future-days = -1"] {
+            let err = with(&format!("[quality]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("p.toml") && err.contains("line 7") && err.contains("expected u16"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
     #[test]
     fn secrets_and_unknown_formats_are_refused() {
         let err = with("[sources.orders]\npath = \"o.csv\"\n[storage.options]\naws_secret_access_key = \"abc\"\n")
