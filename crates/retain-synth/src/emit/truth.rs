@@ -5,7 +5,7 @@ use super::text::{push_bool, push_fixed, push_ts};
 use crate::calendar::Calendar;
 use crate::model::Customer;
 
-pub(crate) const TRUTH_HEADER: &str = "customer_id,shopper_type,purchase_rate_per_year,dropout_probability,death_at,ambassador,bad_first_experience,mean_order_value,app_user";
+pub(crate) const TRUTH_HEADER: &str = "customer_id,shopper_type,purchase_rate_per_year,dropout_probability,death_at,ambassador,bad_first_experience,mean_order_value,app_user,death_cause";
 
 /// Append the row of the customer whose id cell is `cust_id` to `t`.
 pub(super) fn render(t: &mut String, cal: &Calendar, c: &Customer, cust_id: &str) {
@@ -30,5 +30,9 @@ pub(super) fn render(t: &mut String, cal: &Calendar, c: &Customer, cust_id: &str
     push_fixed(t, c.spend, 2);
     t.push(',');
     push_bool(t, c.app_user);
+    t.push(',');
+    if c.death < end_t {
+        t.push_str(c.death_cause.as_str());
+    }
     t.push('\n');
 }

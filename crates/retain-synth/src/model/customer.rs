@@ -7,7 +7,7 @@ use rand_distr::{Distribution, StandardNormal};
 use super::params::*;
 use super::random::{Model, bernoulli, customer_rng, exp, pick_weighted, uniform};
 use super::sim::Sim;
-use super::types::{Customer, ShopperType};
+use super::types::{Customer, DeathCause, ShopperType};
 use crate::calendar::Calendar;
 
 pub(crate) fn simulate(model: &Model, cal: &Calendar, seed: u64, idx: u64) -> Customer {
@@ -94,6 +94,7 @@ pub(crate) fn simulate(model: &Model, cal: &Calendar, seed: u64, idx: u64) -> Cu
         dropout_p,
         spend,
         death: f64::INFINITY,
+        death_cause: DeathCause::Dropout,
         bad_first: false,
         orders: Vec::new(),
         tickets: Vec::new(),

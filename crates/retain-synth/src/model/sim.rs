@@ -9,7 +9,7 @@ use rand_distr::Distribution;
 
 use super::params::*;
 use super::random::{Model, bernoulli, exp, pick_weighted, poisson_small, uniform};
-use super::types::{Contact, Customer, Order, ShopperType, Status, Ticket};
+use super::types::{Contact, Customer, DeathCause, Order, ShopperType, Status, Ticket};
 use crate::calendar::{Action, Calendar};
 
 /// State of the purchase/dropout simulation of one customer.
@@ -291,7 +291,12 @@ impl<'a> Sim<'a> {
         };
         if bernoulli(&mut self.rng, p) {
             let d = t + exp(&mut self.rng, DROPOUT_DELAY_MEAN);
-            self.c.death = self.c.death.min(d);
+            let cause = if bad {
+                DeathCause::BadOrder
+            } else {
+                DeathCause::Dropout
+            };
+            self.die(d, cause);
         }
 
         // welcome offer after the first order
@@ -301,6 +306,15 @@ impl<'a> Sim<'a> {
         {
             let tw = t + uniform(&mut self.rng, 1.0, 4.0);
             self.contact(tw, Action::WelcomeOffer);
+        }
+    }
+
+    /// Drop out at `d` unless an earlier dropout is already drawn; the earliest one's
+    /// cause is the customer's.
+    fn die(&mut self, d: f64, cause: DeathCause) {
+        if d < self.c.death {
+            self.c.death = d;
+            self.c.death_cause = cause;
         }
     }
 
@@ -356,7 +370,7 @@ impl<'a> Sim<'a> {
             }
             if bernoulli(rng, h) {
                 let d = opened + uniform(rng, 3.0, 35.0);
-                self.c.death = self.c.death.min(d);
+                self.die(d, DeathCause::Service);
             }
         }
         self.c.tickets.push(Ticket {

@@ -145,10 +145,34 @@ pub(crate) struct Customer {
     pub spend: f64,
     /// Dropout time (`INFINITY`: alive at the end of the simulation).
     pub death: f64,
+    /// What set `death` (meaningless while it is `INFINITY`).
+    pub death_cause: DeathCause,
     pub bad_first: bool,
     // observed
     pub orders: Vec<Order>,
     pub tickets: Vec<Ticket>,
     pub events: Vec<Event>,
     pub contacts: Vec<Contact>,
+}
+
+/// Why a customer dropped out: the ground truth that reason codes are checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeathCause {
+    /// The BG/NBD dropout draw after a purchase that went well.
+    Dropout,
+    /// The dropout draw after a bad order (a bad first experience, or a bad later order
+    /// that raised the dropout probability).
+    BadOrder,
+    /// The hazard of a badly handled support ticket (low rating, unresolved, reopened).
+    Service,
+}
+
+impl DeathCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dropout => "dropout",
+            Self::BadOrder => "bad_order",
+            Self::Service => "service",
+        }
+    }
 }
