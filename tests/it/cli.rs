@@ -293,7 +293,7 @@ fn json_logs_are_one_object_per_line_with_rows_and_timings_per_stage() {
         .find(|e| e["fields"]["table"] == "scores/customer_risk")
         .expect("a `published` event for customer_risk");
     assert_eq!(risk["fields"]["rows"], manifest["rows"]);
-    assert_eq!(risk["fields"]["schema_version"], 2);
+    assert_eq!(risk["fields"]["schema_version"], 3);
     assert!(risk["fields"]["elapsed_ms"].is_u64());
 }
 

@@ -9,6 +9,7 @@ mod clv;
 mod features;
 mod lock;
 mod pipeline;
+mod reasons;
 mod report;
 mod s3;
 mod schedule;

@@ -393,7 +393,7 @@ impl Estimator {
 }
 
 /// Training statistics of one feature (raw values, before imputation): the reference
-/// scoring checks drift against.
+/// scoring checks drift against, and the direction reason codes must agree with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureStats {
     pub name: String,
@@ -406,10 +406,21 @@ pub struct FeatureStats {
     pub std: f64,
     pub min: Option<f64>,
     pub max: Option<f64>,
+    /// Pearson correlation of the values present with the label (1 = true) over the
+    /// training rows: what the feature does in the data on its own, whatever sign the
+    /// model gives it next to correlated inputs. None when the feature or the label is
+    /// constant, and in artifacts written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_correlation: Option<f64>,
 }
 
-/// Statistics of every column of `x` (NaN is missing).
-pub fn feature_stats(features: &[String], x: &Array2<f64>) -> Vec<FeatureStats> {
+/// Statistics of every column of `x` (NaN is missing), with each column's correlation
+/// with `y` when labels are given (one per row).
+pub fn feature_stats(
+    features: &[String],
+    x: &Array2<f64>,
+    y: Option<&[bool]>,
+) -> Vec<FeatureStats> {
     let rows = x.nrows();
     features
         .iter()
@@ -444,9 +455,30 @@ pub fn feature_stats(features: &[String], x: &Array2<f64>) -> Vec<FeatureStats> 
                 std: var.sqrt(),
                 min: (n > 0).then_some(min),
                 max: (n > 0).then_some(max),
+                label_correlation: y.and_then(|y| correlation(col.iter().copied(), y)),
             }
         })
         .collect()
+}
+
+/// Pearson correlation of `x` (NaN skipped) with `y` as 0/1, in two passes for
+/// accuracy; None when either side is constant over the pairs.
+fn correlation(x: impl Iterator<Item = f64> + Clone, y: &[bool]) -> Option<f64> {
+    let pairs = || x.clone().zip(y).filter(|(v, _)| !v.is_nan());
+    let n = pairs().count() as f64;
+    if n < 2.0 {
+        return None;
+    }
+    let mx = pairs().map(|(v, _)| v).sum::<f64>() / n;
+    let my = pairs().filter(|&(_, &l)| l).count() as f64 / n;
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (v, &l) in pairs() {
+        let (dx, dy) = (v - mx, f64::from(u8::from(l)) - my);
+        sxy += dx * dy;
+        sxx += dx * dx;
+        syy += dy * dy;
+    }
+    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
 }
 
 /// Where the training data came from and how it was split.
@@ -643,5 +675,49 @@ mod tests {
         let a = fit_logistic("t", &d, 1.0, 100).unwrap();
         let b = fit_logistic("t", &d, 1.0, 100).unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn label_correlation_is_the_data_direction_even_where_a_coefficient_reads_backwards() {
+        // y depends on `recent − all`; `all` (lifetime orders, say) moves with `recent`
+        // (90-day orders) so strongly that on its own it goes with y, while the model,
+        // seeing both, gives it a negative coefficient.
+        let mut g = Lcg(5);
+        let n = 4000;
+        let mut x = Array2::zeros((n, 3));
+        let mut y = Vec::with_capacity(n);
+        for i in 0..n {
+            let recent = g.next_f64() * 10.0;
+            let all = 0.9 * recent + g.next_f64() * 2.0;
+            x[[i, 0]] = recent;
+            x[[i, 1]] = all;
+            x[[i, 2]] = if i % 4 == 0 { f64::NAN } else { 3.0 };
+            y.push(g.next_f64() < sigmoid(3.0 * (recent - all) + 0.5));
+        }
+        let d = Dataset {
+            features: vec!["recent".into(), "all".into(), "flat".into()],
+            x,
+            y,
+        };
+        let m = fit_logistic("t", &d, 0.01, 200).unwrap();
+        assert!(m.coefficients[1] < 0.0, "{:?}", m.coefficients);
+        let stats = feature_stats(&d.features, &d.x, Some(&d.y));
+        let r = |j: usize| stats[j].label_correlation;
+        assert!(r(0).is_some_and(|r| r > 0.0), "{:?}", r(0));
+        assert!(r(1).is_some_and(|r| r > 0.0), "backwards: {:?}", r(1));
+        assert_eq!(r(2), None, "a constant column has no direction");
+        assert_eq!(stats[2].count, 3000);
+        assert!(
+            feature_stats(&d.features, &d.x, None)
+                .iter()
+                .all(|s| s.label_correlation.is_none())
+        );
+        // Against numpy.corrcoef's definition, on a small case by hand: x = 1, 2, 3, 4,
+        // y = 0, 0, 1, 1 gives r = 2/sqrt(5 · 1) ≈ 0.894427.
+        let r = correlation(
+            [1.0, 2.0, 3.0, 4.0].into_iter(),
+            &[false, false, true, true],
+        );
+        assert!((r.unwrap() - 2.0 / 5f64.sqrt()).abs() < 1e-12);
     }
 }

@@ -319,7 +319,7 @@ pub const SCHEMA_VERSIONS: &[(&str, u32)] = &[
     ("quarantine/contacts", 1),
     ("features/customer", 1),
     ("training/*", 1),
-    ("scores/customer_risk", 2),
+    ("scores/customer_risk", 3),
     ("scores/next_best_action", 1),
 ];
 
@@ -388,7 +388,7 @@ mod tests {
             assert_eq!(schema_version(&format!("quarantine/{t}")), Some(1), "{t}");
         }
         assert_eq!(schema_version("training/churn_gbdt"), Some(1));
-        assert_eq!(schema_version("scores/customer_risk"), Some(2));
+        assert_eq!(schema_version("scores/customer_risk"), Some(3));
         assert_eq!(schema_version("training/"), None);
         assert_eq!(schema_version("staged/unknown"), None);
     }

@@ -18,6 +18,9 @@ use ndarray::Array2;
 use retain_model::{FeatureStats, ModelArtifact};
 use serde::Serialize;
 
+mod reasons;
+pub use reasons::{Explainer, Reason, describe, reason_group};
+
 /// Errors scoring.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -47,10 +50,12 @@ pub struct ScoreOptions {
     pub clv_version: Option<String>,
 }
 
-/// The fields of one reason: the feature, its value (NULL when missing), its
-/// contribution to the churn score, and a sentence for people.
+/// The fields of one reason: the group of inputs, the feature naming it, its value
+/// (NULL when missing), the group's contribution to the churn score, and a sentence for
+/// people.
 pub fn reason_fields() -> Fields {
     Fields::from(vec![
+        Field::new("group", DataType::Utf8, false),
         Field::new("feature", DataType::Utf8, false),
         Field::new("value", DataType::Float64, true),
         Field::new("contribution", DataType::Float64, false),
@@ -172,6 +177,7 @@ pub fn score_batch(
         d.add(1, &xr, in_repeat);
     }
 
+    let explainer = Explainer::new(churn);
     let mut churn_p = Float64Builder::with_capacity(n);
     let mut repeat_p = Float64Builder::with_capacity(n);
     let mut tier = StringBuilder::new();
@@ -239,20 +245,20 @@ pub fn score_batch(
         source.append_value(value_source);
         expected.append_value(round2(value));
         at_risk.append_value(round2(p * value));
-        for r in top_reasons(churn, &row_c, opts.top_reasons) {
+        for r in explainer.top_reasons(churn, &row_c, opts.top_reasons) {
             let item = reasons.values();
-            item.field_builder::<StringBuilder>(0)
-                .ok_or_else(|| Error::Features("reason builder".into()))?
-                .append_value(&r.feature);
-            item.field_builder::<Float64Builder>(1)
-                .ok_or_else(|| Error::Features("reason builder".into()))?
-                .append_option(r.value);
+            let builder = || Error::Features("reason builder".into());
+            for (field, text) in [(0, &r.group), (1, &r.feature), (4, &r.text)] {
+                item.field_builder::<StringBuilder>(field)
+                    .ok_or_else(builder)?
+                    .append_value(text);
+            }
             item.field_builder::<Float64Builder>(2)
-                .ok_or_else(|| Error::Features("reason builder".into()))?
+                .ok_or_else(builder)?
+                .append_option(r.value);
+            item.field_builder::<Float64Builder>(3)
+                .ok_or_else(builder)?
                 .append_value(r.contribution);
-            item.field_builder::<StringBuilder>(3)
-                .ok_or_else(|| Error::Features("reason builder".into()))?
-                .append_value(&r.text);
             item.append(true);
         }
         reasons.append(true);
@@ -352,116 +358,6 @@ impl ProbabilityHistogram {
         } else {
             edge as f64 / Self::BINS as f64
         }
-    }
-}
-
-/// One reason behind a churn score.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reason {
-    /// Model input (a feature, or `feature=category` for a one-hot indicator).
-    pub feature: String,
-    /// Its value for the customer; None when missing (imputed).
-    pub value: Option<f64>,
-    /// Its contribution: to the log-odds for logistic regression and boosted trees, to
-    /// the probability for a tree or forest (per-path contributions).
-    pub contribution: f64,
-    /// A sentence for people: `last order 212 days ago (+0.84)`.
-    pub text: String,
-}
-
-/// The inputs pushing this customer's churn risk up most, strongest first. Only
-/// positive contributions count: a reason explains risk, never safety.
-pub fn top_reasons(model: &ModelArtifact, row: &[f64], k: usize) -> Vec<Reason> {
-    let contrib = model.estimator.contributions(row).values;
-    let mut idx: Vec<usize> = (0..contrib.len()).filter(|&j| contrib[j] > 0.0).collect();
-    // Deterministic: by contribution, then by feature position.
-    idx.sort_by(|&a, &b| contrib[b].total_cmp(&contrib[a]).then(a.cmp(&b)));
-    idx.into_iter()
-        .take(k)
-        .map(|j| {
-            let name = &model.features()[j];
-            let value = (!row[j].is_nan()).then_some(row[j]);
-            Reason {
-                feature: name.clone(),
-                value,
-                contribution: contrib[j],
-                text: format!("{} (+{:.2})", describe(name, value), contrib[j]),
-            }
-        })
-        .collect()
-}
-
-/// A feature's value in words, for the shipped features (docs/features.md); any other
-/// input reads `feature = value`.
-pub fn describe(feature: &str, value: Option<f64>) -> String {
-    if let Some((name, category)) = feature.split_once('=') {
-        // A one-hot indicator: the name says the value.
-        return match name {
-            "shopper_type" => format!("{category} shopper"),
-            other => format!("{} {category}", other.replace('_', " ")),
-        };
-    }
-    let Some(v) = value else {
-        return format!("{feature} unknown");
-    };
-    let n = trim_number(v);
-    // Day counts read as whole days.
-    let days = format!("{v:.0}");
-    let pct = format!("{:.0}%", v * 100.0);
-    let flag = v > 0.0;
-    // "1 ticket", "2 tickets".
-    let count = |one: &str, many: &str| {
-        if v == 1.0 {
-            format!("1 {one}")
-        } else {
-            format!("{n} {many}")
-        }
-    };
-    match feature {
-        "recency_days" => format!("last order {days} days ago"),
-        "tenure_days" => format!("customer for {days} days"),
-        "first_order_days" => format!("first order {days} days ago"),
-        "orders_lifetime" => format!("{} in all", count("order", "orders")),
-        "orders_90d" => format!("{} in the last 90 days", count("order", "orders")),
-        "orders_365d" => format!("{} in the last year", count("order", "orders")),
-        "revenue_365d" => format!("revenue {n} in the last year"),
-        "revenue_lifetime" => format!("revenue {n} in all"),
-        "avg_order_value" => format!("average order value {n}"),
-        "mean_days_between_orders" => format!("orders every {days} days on average"),
-        "overdue_ratio" => format!("{n} times the usual interval since the last order"),
-        "discount_share" => format!("{pct} of orders discounted"),
-        "returned_share" => format!("{pct} of orders returned"),
-        "category_count" => format!("buys in {}", count("category", "categories")),
-        "tickets_90d" => format!("{} in 90 days", count("support ticket", "support tickets")),
-        "open_tickets" => count("unresolved support ticket", "unresolved support tickets"),
-        "worst_csat_90d" | "worst_csat_90d_or_5" => {
-            format!("worst support rating {n}/5 in 90 days")
-        }
-        "reopened_90d" => format!(
-            "{} in 90 days",
-            count("reopened ticket", "reopened tickets")
-        ),
-        "email_opens_90d" => format!("{} in 90 days", count("e-mail open", "e-mail opens")),
-        "email_clicks_90d" => format!("{} in 90 days", count("e-mail click", "e-mail clicks")),
-        "sessions_90d" => format!("{} in 90 days", count("session", "sessions")),
-        "sessions_trend" => format!("session trend {n}"),
-        "days_since_engagement" => format!("no engagement for {days} days"),
-        "unsubscribed" if flag => "unsubscribed from e-mail".to_owned(),
-        "unsubscribed" => "subscribed to e-mail".to_owned(),
-        "loyalty_member" if flag => "loyalty member".to_owned(),
-        "loyalty_member" => "not a loyalty member".to_owned(),
-        "p_alive" => format!("P(still active) {pct}"),
-        "expected_purchases_90d" => format!("{n} purchases expected in 90 days"),
-        "clv_12m" => format!("12-month value {n}"),
-        _ => format!("{feature} = {n}"),
-    }
-}
-
-fn trim_number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.2}")
     }
 }
 
@@ -691,11 +587,12 @@ mod tests {
         let reasons = reasons.as_list::<i32>();
         let r2 = reasons.value(2);
         let r2 = r2.as_struct();
-        assert_eq!(r2.column(0).as_string::<i32>().value(0), "recency_days");
-        assert_eq!(r2.column(1).as_primitive::<Float64Type>().value(0), 3.0);
+        assert_eq!(r2.column(0).as_string::<i32>().value(0), "purchases");
+        assert_eq!(r2.column(1).as_string::<i32>().value(0), "recency_days");
         assert_eq!(r2.column(2).as_primitive::<Float64Type>().value(0), 3.0);
+        assert_eq!(r2.column(3).as_primitive::<Float64Type>().value(0), 3.0);
         assert_eq!(
-            r2.column(3).as_string::<i32>().value(0),
+            r2.column(4).as_string::<i32>().value(0),
             "last order 3 days ago (+3.00)"
         );
         let repeat_p = by("repeat_purchase_probability");
@@ -778,6 +675,7 @@ mod tests {
             std,
             min: None,
             max: None,
+            label_correlation: None,
         };
         let training = vec![stats("a", 10.0, 2.0, 0.0), stats("b", 0.0, 1.0, 0.0)];
         let mut d = Drift::new(&[2, 1]);
@@ -889,6 +787,7 @@ mod tests {
             std: 1.0,
             min: None,
             max: None,
+            label_correlation: None,
         };
         let training = [stats("recency_days"), stats("tickets_90d")];
         let t = DriftThresholds {
@@ -905,25 +804,6 @@ mod tests {
             drift.compare(1, "repeat", &training, t)[0].scoring_mean,
             Some(0.0)
         );
-    }
-
-    #[test]
-    fn reasons_read_as_sentences() {
-        assert_eq!(
-            describe("recency_days", Some(212.0)),
-            "last order 212 days ago"
-        );
-        assert_eq!(
-            describe("discount_share", Some(0.75)),
-            "75% of orders discounted"
-        );
-        assert_eq!(
-            describe("shopper_type=transactional", Some(1.0)),
-            "transactional shopper"
-        );
-        assert_eq!(describe("age_band=65+", Some(1.0)), "age band 65+");
-        assert_eq!(describe("p_alive", None), "p_alive unknown");
-        assert_eq!(describe("something_new", Some(1.5)), "something_new = 1.50");
     }
 
     #[test]

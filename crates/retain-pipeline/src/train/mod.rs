@@ -300,7 +300,7 @@ pub(crate) async fn train(
             calibration_rows: y_cal.len() as u64,
             hyperparameters,
         },
-        feature_stats: feature_stats(&features, &fit_data.x),
+        feature_stats: feature_stats(&features, &fit_data.x, Some(&fit_data.y)),
     };
     let metrics = ModelMetrics {
         model: spec.name.clone(),
