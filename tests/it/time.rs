@@ -351,6 +351,79 @@ fn a_champion_trained_later_never_judges_or_scores_an_earlier_date() {
     );
 }
 
+/// When today's champion was trained after a challenger's date, its training window
+/// covers the challenger's validation snapshot: the comparison refits the champion's
+/// spec on the challenger's window (specs, not artifacts), and an honest challenger that
+/// is better wins there and against the artifact.
+#[test]
+fn a_champion_that_saw_the_validation_period_is_compared_by_its_spec_refitted() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path();
+    synth(wh, "800");
+    // A weak champion: the shipped churn spec on one uninformative input.
+    let shipped = std::fs::read_to_string("models/churn.toml").unwrap();
+    let (head, rest) = shipped.split_once("features = [").unwrap();
+    let (_, tail) = rest.split_once("\n]\n").unwrap();
+    let weak = wh.join("churn_weak.toml");
+    std::fs::write(&weak, format!("{head}features = [\"age_years\"]\n{tail}")).unwrap();
+    let weak = weak.to_str().unwrap();
+    ok("train", wh, &[weak, "--as-of", "2026-11-01", "--promote"]);
+    assert_eq!(champion(wh, "churn")["version"], "v0001");
+
+    // The shipped spec as of 2026-08-01: v0001 was trained on outcomes up to
+    // 2026-11-01, so it is refitted on the challenger's window, loses clearly, and the
+    // challenger is in force from its date (no version was before); today's stays.
+    let out = ok(
+        "train",
+        wh,
+        &[
+            "models/churn.toml",
+            "--as-of",
+            "2026-08-01",
+            "--promote-if-better",
+        ],
+    );
+    assert!(
+        out.contains("vs champion v0001's spec refitted on this window")
+            && out.contains("in force from 2026-08-01"),
+        "{out}"
+    );
+    assert_eq!(champion(wh, "churn")["version"], "v0001");
+    // The weak spec again, on that window: the refit of the champion's spec is the very
+    // same model, so the difference is exactly 0, a tie, and nothing is recorded.
+    let out = ok(
+        "train",
+        wh,
+        &[weak, "--as-of", "2026-08-01", "--promote-if-better"],
+    );
+    assert!(
+        out.contains("vs champion v0001's spec refitted on this window")
+            && out.contains("difference +0.0000")
+            && out.contains("not better beyond noise"),
+        "{out}"
+    );
+    let history = champion(wh, "churn")["history"].as_array().unwrap().len();
+    assert_eq!(history, 2);
+
+    // As of 2026-11-01 today's champion never saw the validation period: artifact
+    // against artifact, and the better challenger becomes the champion.
+    let out = ok(
+        "train",
+        wh,
+        &[
+            "models/churn.toml",
+            "--as-of",
+            "2026-11-01",
+            "--promote-if-better",
+        ],
+    );
+    assert!(
+        out.contains("vs champion v0001 ") && out.contains("promoted to champion"),
+        "{out}"
+    );
+    assert_eq!(champion(wh, "churn")["version"], "v0004");
+}
+
 /// Issue 19's finding 4: the churn model trains on customers with a completed order in
 /// the last 180 days; before, it scored everyone with an order, and 79% of the demo's
 /// `high` tier were lapsed customers it never saw. Now no customer outside its
@@ -493,7 +566,7 @@ fn apply(wh: &Path, step: Step) {
                     "ingest,features",
                 ],
             );
-            // 4: every date already published.
+            // 4: every date published and current.
             assert!(
                 matches!(out.status.code(), Some(0 | 4)),
                 "backfill {from}..{to}: {}",

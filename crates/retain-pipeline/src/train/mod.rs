@@ -87,17 +87,33 @@ pub(crate) struct TrainOutput {
     pub published: Vec<Manifest>,
 }
 
-/// Train, evaluate and register `spec` as of `as_of` (its snapshots and validation date
-/// follow from `as_of`, see the module docs), applying `promote`.
-pub(crate) async fn train(
+/// A spec's labelled snapshots, read, encoded and split into fit and calibration rows.
+struct Prepared {
+    train: Split,
+    validation: Split,
+    stats: Vec<SnapshotStats>,
+    encoding: Encoding,
+    x_train: Array2<f64>,
+    y_train: Vec<bool>,
+    x_val: Array2<f64>,
+    y_val: Vec<bool>,
+    /// Per training row: held out (by customer) for the calibration.
+    holdout: Vec<bool>,
+    fit_idx: Vec<usize>,
+    cal_idx: Vec<usize>,
+    /// Feature partitions this run had not published yet.
+    published: Vec<Manifest>,
+}
+
+/// Read the feature table at each snapshot, filter it to the spec's population, join
+/// the labels and build the design matrices.
+async fn prepare(
     ctx: &mut Ctx,
     spec: &ModelSpec,
-    as_of: NaiveDate,
-    promote: Promote,
-) -> Result<TrainOutput> {
-    let started = Instant::now();
+    train_dates: &[NaiveDate],
+    validation_date: NaiveDate,
+) -> Result<Prepared> {
     let mut published = Vec::new();
-    let (train_dates, validation_date) = snapshot_dates(spec, as_of);
     let label_file = ctx.sql.load(&spec.label_sql)?;
     let label_params = toml_params(&spec.label_params, &label_file.origin)?;
     check_horizon(ctx, spec, validation_date).await?;
@@ -174,8 +190,6 @@ pub(crate) async fn train(
                 source,
             }
         })?;
-    let features = encoding.columns();
-
     let (x_train, y_train) = train_split.matrix(&encoding, spec)?;
     let (x_val, y_val) = validation_split.matrix(&encoding, spec)?;
     if y_val.is_empty() {
@@ -194,30 +208,42 @@ pub(crate) async fn train(
         .collect();
     let fit_idx: Vec<usize> = (0..holdout.len()).filter(|&i| !holdout[i]).collect();
     let cal_idx: Vec<usize> = (0..holdout.len()).filter(|&i| holdout[i]).collect();
+    Ok(Prepared {
+        train: train_split,
+        validation: validation_split,
+        stats,
+        encoding,
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        holdout,
+        fit_idx,
+        cal_idx,
+        published,
+    })
+}
 
-    let training_set = publish_training_set(
-        ctx,
-        as_of,
-        spec,
-        &train_split,
-        &validation_split,
-        &holdout,
-        &train_dates,
-        validation_date,
-        &stats,
-        started,
-    )
-    .await?;
-    published.extend(training_set);
+/// An estimator fitted on the prepared fit rows and calibrated on the held-out ones.
+struct Fitted {
+    estimator: retain_model::Estimator,
+    hyperparameters: serde_json::Value,
+    calibration: Calibration,
+    fit_data: Dataset,
+    y_cal: Vec<bool>,
+    raw_cal: Vec<f64>,
+    fit_seconds: f64,
+}
 
+async fn fit_calibrated(spec: &ModelSpec, p: &Prepared) -> Result<Fitted> {
     let pick = |v: &[bool], idx: &[usize]| -> Vec<bool> { idx.iter().map(|&i| v[i]).collect() };
     let fit_data = Dataset {
-        features: features.clone(),
-        x: rows(&x_train, &fit_idx),
-        y: pick(&y_train, &fit_idx),
+        features: p.encoding.columns(),
+        x: rows(&p.x_train, &p.fit_idx),
+        y: pick(&p.y_train, &p.fit_idx),
     };
-    let x_cal = rows(&x_train, &cal_idx);
-    let y_cal = pick(&y_train, &cal_idx);
+    let x_cal = rows(&p.x_train, &p.cal_idx);
+    let y_cal = pick(&p.y_train, &p.cal_idx);
 
     let fit_started = Instant::now();
     let spec_owned = spec.clone();
@@ -234,6 +260,7 @@ pub(crate) async fn train(
     tracing::info!(model = %spec.name, algorithm = estimator.kind(), rows = fit_data.rows(), elapsed_ms = (fit_seconds * 1000.0) as u64, "fitted");
 
     let raw_cal = estimator.predict_all(&x_cal);
+    let share = spec.calibration.holdout_share;
     let calibration = match spec.calibration.method {
         CalibrationMethod::None => Calibration::None,
         m => {
@@ -254,6 +281,80 @@ pub(crate) async fn train(
             })?
         }
     };
+    Ok(Fitted {
+        estimator,
+        hyperparameters,
+        calibration,
+        fit_data,
+        y_cal,
+        raw_cal,
+        fit_seconds,
+    })
+}
+
+/// `spec` fitted on another model's window (its training snapshots and validation
+/// date), for comparing specs rather than artifacts: the calibrated probabilities and
+/// labels of the validation rows, in customer order. Publishes and registers nothing
+/// (feature partitions of the dates are published by the model being compared).
+pub(super) async fn refit_validation(
+    ctx: &mut Ctx,
+    spec: &ModelSpec,
+    train_dates: &[NaiveDate],
+    validation_date: NaiveDate,
+) -> Result<(Vec<f64>, Vec<bool>)> {
+    let p = prepare(ctx, spec, train_dates, validation_date).await?;
+    let f = fit_calibrated(spec, &p).await?;
+    let p_val = f.calibration.apply_all(&f.estimator.predict_all(&p.x_val));
+    Ok((p_val, p.y_val))
+}
+
+/// Train, evaluate and register `spec` as of `as_of` (its snapshots and validation date
+/// follow from `as_of`, see the module docs), applying `promote`.
+pub(crate) async fn train(
+    ctx: &mut Ctx,
+    spec: &ModelSpec,
+    as_of: NaiveDate,
+    promote: Promote,
+) -> Result<TrainOutput> {
+    let started = Instant::now();
+    let (train_dates, validation_date) = snapshot_dates(spec, as_of);
+    let mut prepared = prepare(ctx, spec, &train_dates, validation_date).await?;
+    let mut published = std::mem::take(&mut prepared.published);
+    let training_set = publish_training_set(
+        ctx,
+        as_of,
+        spec,
+        &prepared.train,
+        &prepared.validation,
+        &prepared.holdout,
+        &train_dates,
+        validation_date,
+        &prepared.stats,
+        started,
+    )
+    .await?;
+    published.extend(training_set);
+    let Fitted {
+        estimator,
+        hyperparameters,
+        calibration,
+        fit_data,
+        y_cal,
+        raw_cal,
+        fit_seconds,
+    } = fit_calibrated(spec, &prepared).await?;
+    let Prepared {
+        train: train_split,
+        validation: validation_split,
+        stats,
+        encoding,
+        x_val,
+        y_val,
+        fit_idx,
+        cal_idx,
+        ..
+    } = prepared;
+    let features = encoding.columns();
     let raw_val = estimator.predict_all(&x_val);
     let p_val = calibration.apply_all(&raw_val);
     let p_fit = calibration.apply_all(&estimator.predict_all(&fit_data.x));

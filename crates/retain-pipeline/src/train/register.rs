@@ -183,7 +183,7 @@ pub(super) async fn register(
             format!("not promoted; champion stays {}", c.version),
         ),
         (Promote::IfBetter, Some(_)) => {
-            if_better(ctx, name, version, as_of, a, t, validation).await?
+            if_better(ctx, spec, name, version, as_of, a, t, validation).await?
         }
     };
     tracing::info!(model = %name, version = %version, algorithm = a.estimator.kind(), validation_auc = v.roc_auc, ece = v.ece, %promotion, "model registered");
@@ -211,15 +211,23 @@ pub(super) async fn register(
     Ok(report)
 }
 
-/// `--promote-if-better` when the model has a champion. The opponent is the champion in
-/// force at this version's as-of date (trained as of it or earlier), so neither model's
-/// training data reached the validation snapshot the two are compared on; a champion
-/// trained later is never scored on an earlier snapshot. The new version wins only when
-/// DeLong's 95% interval of the AUC difference lies above 0 (a tie keeps the champion).
-/// A winner trained as of a date before today's champion's (a backfill or backtest) is
-/// recorded as in force from its date, and today's champion stays.
+/// `--promote-if-better` when the model has a champion. Neither model's training data
+/// (snapshots plus label horizons) may reach the validation snapshot the two are
+/// compared on, so the opponent depends on when today's champion was trained:
+/// - as of this version's date A or earlier: the champion in force at A, re-scored on
+///   this version's validation rows (artifact against artifact);
+/// - after A (a backfill or a backtest): its training window covers A − H, so its spec
+///   is refitted on this version's window (the same training snapshots and validation
+///   snapshot) and the specs are compared.
+///
+/// The new version wins only when DeLong's 95% interval of the AUC difference lies
+/// above 0 (a tie keeps the champion). A winner trained as of today's champion's date or
+/// later becomes today's champion; an older winner is recorded as in force from A, and
+/// so is a version with no champion in force at A (dates from A on need one to score).
+#[allow(clippy::too_many_arguments)]
 async fn if_better(
-    ctx: &Ctx,
+    ctx: &mut Ctx,
+    spec: &ModelSpec,
     name: &str,
     version: &str,
     as_of: NaiveDate,
@@ -227,73 +235,37 @@ async fn if_better(
     t: &Trained,
     validation: &Split,
 ) -> Result<(Option<String>, String)> {
-    let auc = |m: Option<f64>| m.map_or_else(|| "n/a".to_owned(), |a| format!("{a:.4}"));
-    let (opponent, current) = match registry::champion_version_at(
-        &ctx.wh,
-        name,
-        as_of,
-        ChampionAt::InForce,
-    )
-    .await
-    {
-        Ok(pair) => pair,
-        Err(Error::Registry(RegistryError::NoChampionAsOf {
-            current,
-            current_as_of,
-            ..
-        })) => {
-            let why = format!("the first version trained by {as_of}");
-            registry::record_in_force(&ctx.wh, name, version, &why).await?;
-            return Ok((
-                Some(current.clone()),
-                format!(
-                    "in force from {as_of} ({why}); today's champion {current} (trained as of {current_as_of}) stays"
-                ),
-            ));
-        }
-        Err(e) => return Err(e),
+    let (in_force, current) =
+        match registry::champion_version_at(&ctx.wh, name, as_of, ChampionAt::InForce).await {
+            Ok((in_force, current)) => (Some(in_force), current),
+            Err(Error::Registry(RegistryError::NoChampionAsOf { .. })) => {
+                let (_, current) =
+                    registry::champion_version_at(&ctx.wh, name, as_of, ChampionAt::Latest).await?;
+                (None, current)
+            }
+            Err(e) => return Err(e),
+        };
+    let comparison = if current.as_of <= as_of {
+        let opponent = in_force.as_ref().unwrap_or(&current);
+        compare_artifact(ctx, name, &opponent.version, a, t, validation).await?
+    } else {
+        compare_spec(ctx, spec, name, &current.version, as_of, t).await?
     };
-    let champ = registry::load_artifact(&ctx.wh, name, &opponent.version).await?;
-    let same_label = champ.training.label_sql == a.training.label_sql
-        && champ.training.horizon_days == a.training.horizon_days
-        && champ.training.population == a.training.population;
-    if !same_label {
+    let (better, cmp) = match comparison {
+        Comparison::Done { better, text } => (better, text),
+        Comparison::NotComparable(why) => (false, why),
+    };
+    if in_force.is_none() {
+        let why = format!("the first version trained by {as_of}; {cmp}");
+        registry::record_in_force(&ctx.wh, name, version, &why).await?;
         return Ok((
             Some(current.version.clone()),
             format!(
-                "not promoted: champion {} has another label or population, so the two are not comparable",
-                opponent.version
+                "in force from {as_of} ({why}); today's champion {} (trained as of {}) stays",
+                current.version, current.as_of
             ),
         ));
     }
-    let x = champ.matrix(&validation.batches)?;
-    let theirs = champ.predict_all(&x);
-    let ours = t.metrics.validation.roc_auc;
-    let diff = delong::auc_difference(&t.p_val, &theirs, &t.y_val)?;
-    let (better, cmp) = match diff {
-        Some(d) => (
-            d.a_is_better(),
-            format!(
-                "validation AUC {} vs champion {} {} on {}: difference {:+.4}, 95% interval {:+.4} to {:+.4} (DeLong)",
-                auc(Some(d.auc_a)),
-                opponent.version,
-                auc(Some(d.auc_b)),
-                t.metrics.validation_snapshot,
-                d.difference,
-                d.low,
-                d.high
-            ),
-        ),
-        None => (
-            ours.is_some(),
-            format!(
-                "validation AUC {} vs champion {} n/a on {}",
-                auc(ours),
-                opponent.version,
-                t.metrics.validation_snapshot
-            ),
-        ),
-    };
     if !better {
         return Ok((
             Some(current.version.clone()),
@@ -319,4 +291,104 @@ async fn if_better(
             ),
         ))
     }
+}
+
+/// The outcome of a champion/challenger comparison.
+enum Comparison {
+    /// Compared: whether the new version is better beyond noise, and the line saying so.
+    Done { better: bool, text: String },
+    /// Another label, horizon or population: not comparable (the champion stays).
+    NotComparable(String),
+}
+
+/// The new version against a registered champion artifact, on the new version's
+/// validation rows.
+async fn compare_artifact(
+    ctx: &Ctx,
+    name: &str,
+    opponent: &str,
+    a: &ModelArtifact,
+    t: &Trained,
+    validation: &Split,
+) -> Result<Comparison> {
+    let champ = registry::load_artifact(&ctx.wh, name, opponent).await?;
+    let label = |m: &ModelArtifact| {
+        (
+            m.training.label_sql.clone(),
+            m.training.horizon_days,
+            m.training.population.clone(),
+        )
+    };
+    if label(&champ) != label(a) {
+        return Ok(Comparison::NotComparable(format!(
+            "champion {opponent} has another label or population, so the two are not comparable"
+        )));
+    }
+    let x = champ.matrix(&validation.batches)?;
+    let theirs = champ.predict_all(&x);
+    delong_line(t, &theirs, &format!("champion {opponent}"))
+}
+
+/// The new version against today's champion's spec, refitted on the new version's
+/// window (its `spec.toml` from the registry, hash-checked).
+async fn compare_spec(
+    ctx: &mut Ctx,
+    spec: &ModelSpec,
+    name: &str,
+    champion: &str,
+    as_of: NaiveDate,
+    t: &Trained,
+) -> Result<Comparison> {
+    let file = format!("models/{name}/{champion}/spec.toml");
+    let bytes = registry::read_verified(&ctx.wh, name, champion, "spec.toml").await?;
+    let text = String::from_utf8_lossy(&bytes);
+    let theirs = ModelSpec::from_toml(&text, &file)?;
+    let label = |s: &ModelSpec| (s.label_sql.clone(), s.horizon_days, s.population.clone());
+    if label(&theirs) != label(spec) {
+        return Ok(Comparison::NotComparable(format!(
+            "champion {champion}'s spec has another label or population, so the two are not comparable"
+        )));
+    }
+    let (train_dates, validation_date) = snapshot_dates(spec, as_of);
+    tracing::info!(model = %name, champion, %as_of, "today's champion was trained after this window: refitting its spec on it to compare");
+    let (p, y) = refit_validation(ctx, &theirs, &train_dates, validation_date).await?;
+    if y != t.y_val {
+        return Ok(Comparison::NotComparable(format!(
+            "champion {champion}'s spec selects other validation rows, so the two are not comparable"
+        )));
+    }
+    delong_line(
+        t,
+        &p,
+        &format!("champion {champion}'s spec refitted on this window"),
+    )
+}
+
+/// DeLong's comparison of the new version's validation AUC with the opponent's
+/// probabilities on the same rows, as one line.
+fn delong_line(t: &Trained, theirs: &[f64], opponent: &str) -> Result<Comparison> {
+    let auc = |m: Option<f64>| m.map_or_else(|| "n/a".to_owned(), |a| format!("{a:.4}"));
+    let diff = delong::auc_difference(&t.p_val, theirs, &t.y_val)?;
+    Ok(match diff {
+        Some(d) => Comparison::Done {
+            better: d.a_is_better(),
+            text: format!(
+                "validation AUC {} vs {opponent} {} on {}: difference {:+.4}, 95% interval {:+.4} to {:+.4} (DeLong)",
+                auc(Some(d.auc_a)),
+                auc(Some(d.auc_b)),
+                t.metrics.validation_snapshot,
+                d.difference,
+                d.low,
+                d.high
+            ),
+        },
+        None => Comparison::Done {
+            better: t.metrics.validation.roc_auc.is_some(),
+            text: format!(
+                "validation AUC {} vs {opponent} n/a on {}",
+                auc(t.metrics.validation.roc_auc),
+                t.metrics.validation_snapshot
+            ),
+        },
+    })
 }
