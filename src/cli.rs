@@ -57,7 +57,7 @@ pub enum Command {
     ///
     /// Exit codes: 0 done, 1 failed, 2 usage or configuration error, 3 data-quality
     /// threshold breached (nothing published), 4 nothing to do (every date of a backfill
-    /// already published; `--force` reruns them).
+    /// published and current; `--force` reruns them).
     Run(PipelineRunArgs),
     /// Check a pipeline file without running anything: parse it, its model specs and
     /// policy, resolve every source URL and read the files' headers, and plan every SQL
@@ -250,7 +250,7 @@ pub struct PipelineRunArgs {
     /// Backfill: the step between dates.
     #[arg(long, value_enum, default_value = "day", requires = "from")]
     pub every: EveryArg,
-    /// Backfill: rerun dates whose outputs are already published (otherwise skipped).
+    /// Backfill: rerun dates whose outputs are published and current (otherwise skipped).
     #[arg(long)]
     pub force: bool,
     /// Print the plan (stages, dates, inputs, outputs) and run nothing.

@@ -90,7 +90,7 @@ pub async fn run_pipeline(args: PipelineRunArgs) -> Result<ExitCode> {
         None => vec![as_of],
     };
     // One date always runs (it was asked for by name); a backfill skips the dates
-    // already published unless --force.
+    // published and current unless --force.
     let plan = schedule::plan(&settings, &dates, args.force || backfill.is_none()).await?;
     let to_run: Vec<NaiveDate> = plan.to_run().collect();
     if args.dry_run {
@@ -101,23 +101,26 @@ pub async fn run_pipeline(args: PipelineRunArgs) -> Result<ExitCode> {
             ExitCode::SUCCESS
         });
     }
-    if to_run.is_empty() {
-        print_out(&format!(
-            "nothing to do: all {} dates from {} to {} are published (--force reruns them)",
+    let nothing = |after: &str| {
+        format!(
+            "nothing to do: all {} dates from {} to {} are published and current{after} (--force reruns them)",
             dates.len(),
             dates.first().map(|d| d.to_string()).unwrap_or_default(),
             dates.last().map(|d| d.to_string()).unwrap_or_default(),
-        ));
+        )
+    };
+    if to_run.is_empty() {
+        print_out(&nothing(""));
         return Ok(ExitCode::from(NOTHING_TO_DO));
     }
     let started = Instant::now();
-    let skipped = dates.len() - to_run.len();
     print_out(&format!(
-        "backfill of {} dates ({} to run, {skipped} already published)",
+        "backfill of {} dates ({} to run, {} published and current)",
         dates.len(),
-        to_run.len()
+        to_run.len(),
+        dates.len() - to_run.len(),
     ));
-    let ran = schedule::backfill(&settings, &plan, |step| match step {
+    let done = schedule::backfill(&settings, &plan, args.force, |step| match step {
         BackfillStep::Ingest(report) => {
             let mut out = format!("\ningest as of {} (run {}):\n", report.as_of, report.run_id);
             for s in &report.stages {
@@ -138,8 +141,15 @@ pub async fn run_pipeline(args: PipelineRunArgs) -> Result<ExitCode> {
         }
     })
     .await?;
+    if done.ran == 0 {
+        // The ingest staged what the dates were computed from after all.
+        print_out(&nothing(" after the ingest"));
+        return Ok(ExitCode::from(NOTHING_TO_DO));
+    }
     print_out(&format!(
-        "\nbackfill done: {ran} dates run, {skipped} skipped, {:.1}s",
+        "\nbackfill done: {} dates run, {} skipped, {:.1}s",
+        done.ran,
+        done.skipped,
         started.elapsed().as_secs_f64()
     ));
     Ok(ExitCode::SUCCESS)

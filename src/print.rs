@@ -277,19 +277,25 @@ pub(crate) fn format_plan(plan: &schedule::RunPlan) -> String {
     );
     let _ = writeln!(out, "\nas-of dates:");
     for d in &plan.dates {
-        let state = if d.skip {
-            "skip: published".to_owned()
+        let mut state = if d.skip {
+            "skip: published and current".to_owned()
         } else if d.published.is_empty() {
             "run".to_owned()
         } else {
             format!("run (rerun: {} published)", names(&d.published))
         };
+        for (stage, why) in &d.stale {
+            let _ = write!(state, "; {stage} stale: {why}");
+        }
         let _ = writeln!(out, "  {}  {state}", d.as_of);
     }
     if let Some(d) = plan.ingest_as_of
         && plan.dates.len() > 1
     {
-        let _ = writeln!(out, "\ningest runs once, as of {d}, before the dates");
+        let _ = writeln!(
+            out,
+            "\ningest runs once, first (its run labelled {d}); the dates are checked again against what it stages"
+        );
     }
     if let Some(first) = plan.to_run().next() {
         let _ = writeln!(out, "\nstages as of {first}:");

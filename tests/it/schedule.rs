@@ -87,7 +87,7 @@ fn a_backfill_runs_each_date_once_and_then_has_nothing_to_do() {
         "2026-10-11  run",
         "2026-10-18  run",
         "2026-10-25  run",
-        "ingest runs once, as of 2026-10-25",
+        "ingest runs once, first (its run labelled 2026-10-25)",
         "in   orders: file://",
         "out  staged/orders",
         "out  features/customer/as_of=2026-10-11",
@@ -106,7 +106,7 @@ fn a_backfill_runs_each_date_once_and_then_has_nothing_to_do() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
-        text.contains("backfill of 3 dates (3 to run, 0 already published)"),
+        text.contains("backfill of 3 dates (3 to run, 0 published and current)"),
         "{text}"
     );
     let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("`{s}` in:\n{text}"));
@@ -129,7 +129,7 @@ fn a_backfill_runs_each_date_once_and_then_has_nothing_to_do() {
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(
         stdout(&out).contains(
-            "nothing to do: all 3 dates from 2026-10-11 to 2026-10-25 are published (--force reruns them)"
+            "nothing to do: all 3 dates from 2026-10-11 to 2026-10-25 are published and current (--force reruns them)"
         ),
         "{}",
         stdout(&out)
@@ -144,14 +144,15 @@ fn a_backfill_runs_each_date_once_and_then_has_nothing_to_do() {
         plan.contains("2026-10-11  skip: published")
             && plan.contains("2026-10-18  run")
             && plan.contains("2026-10-25  skip: published")
-            && plan.contains("ingest runs once, as of 2026-10-18"),
+            && plan.contains("ingest runs once, first (its run labelled 2026-10-18)"),
         "{plan}"
     );
     let out = run(wh, &backfill);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
-        text.contains("(1 to run, 2 already published)") && text.contains("as of 2026-10-18 (run"),
+        text.contains("(1 to run, 2 published and current)")
+            && text.contains("as of 2026-10-18 (run"),
         "{text}"
     );
     assert!(!text.contains("as of 2026-10-11 (run"), "{text}");
@@ -173,13 +174,147 @@ fn a_backfill_runs_each_date_once_and_then_has_nothing_to_do() {
     let out = run(wh, &[&backfill[..], &["--force"]].concat());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("(3 to run, 0 already published)"),
+        stdout(&out).contains("(3 to run, 0 published and current)"),
         "{}",
         stdout(&out)
     );
     assert_eq!(rows("2026-10-11"), first);
     // One record per run: the ingest and the three dates.
     assert_eq!(run_records(wh), 10);
+}
+
+/// Issue 19: a backfill skips a date only while its outputs follow from what the
+/// warehouse holds now. A new export makes every date's features stale (found before
+/// any ingest, from the raw files' ETags and sizes); a champion promoted in force from a
+/// date makes the scores from that date on stale; an unchanged warehouse has nothing to
+/// do and writes nothing.
+#[test]
+fn a_backfill_reruns_the_dates_whose_inputs_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path();
+    synth(&wh.join("raw"), "1500");
+    let out = run(wh, &["--as-of", "2026-10-04"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let backfill = [
+        "--stages",
+        "ingest,features,score,actions",
+        "--from",
+        "2026-10-11",
+        "--to",
+        "2026-10-25",
+        "--every",
+        "week",
+    ];
+    let out = run(wh, &backfill);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(wh, &backfill);
+    assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
+    let manifest = |table: &str, d: &str| -> serde_json::Value {
+        crate::json(&wh.join(format!("{table}/as_of={d}/_manifest.json")))
+    };
+    let scored_from =
+        manifest("scores/customer_risk", "2026-10-25")["inputs"][0]["version"].clone();
+
+    // A late order of a known customer arrives in the export.
+    let orders = wh.join("raw/orders.csv");
+    let text = std::fs::read_to_string(&orders).unwrap();
+    let customer = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let lifetime = |d: &str| -> u64 {
+        let rows = crate::duckdb(&format!(
+            "select orders_lifetime from read_parquet('{}/features/customer/as_of={d}/*.parquet') where customer_id = '{customer}'",
+            wh.display()
+        ));
+        rows[0]["orders_lifetime"].as_u64().unwrap()
+    };
+    let (before, before_11) = (lifetime("2026-10-25"), lifetime("2026-10-11"));
+    std::fs::write(
+        &orders,
+        format!("{text}O99999999,{customer},2026-10-15T10:00:00Z,completed,50.00,0.00,EUR,web,sports,1\n"),
+    )
+    .unwrap();
+    let out = run(wh, &[&backfill[..], &["--dry-run"]].concat());
+    let plan = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{plan}");
+    for d in ["2026-10-11", "2026-10-18", "2026-10-25"] {
+        assert!(
+            plan.contains(&format!(
+                "{d}  run; features stale: the raw files or the staging SQL changed since the last ingest; score stale: its features are stale; actions stale: its scores are stale"
+            )),
+            "{plan}"
+        );
+    }
+    let out = run(wh, &backfill);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("(3 to run, 0 published and current)"),
+        "{text}"
+    );
+    assert_eq!(
+        lifetime("2026-10-25"),
+        before + 1,
+        "the late order is counted"
+    );
+    assert_eq!(
+        lifetime("2026-10-11"),
+        before_11,
+        "an order after 10-11 is not"
+    );
+    let features = manifest("features/customer", "2026-10-25")["run_id"].clone();
+    let scores = manifest("scores/customer_risk", "2026-10-25");
+    assert_eq!(scores["inputs"][0]["version"], features);
+    assert_ne!(scores["inputs"][0]["version"], scored_from);
+    let actions = manifest("scores/next_best_action", "2026-10-25");
+    assert!(
+        actions["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["version"] == scores["run_id"]),
+        "{actions}"
+    );
+    let out = run(wh, &backfill);
+    assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
+
+    // A churn champion trained as of 2026-10-18 and promoted: in force from that date,
+    // so the scores (and actions) of 10-18 and 10-25 are stale, not those of 10-11.
+    let out = retain()
+        .args(["train", "--pipeline", "pipelines/demo.toml", "--out"])
+        .arg(wh)
+        .args(["models/churn.toml", "--as-of", "2026-10-18", "--promote"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(wh, &[&backfill[..], &["--dry-run"]].concat());
+    let plan = stdout(&out);
+    assert!(
+        plan.contains("2026-10-11  skip: published and current"),
+        "{plan}"
+    );
+    for d in ["2026-10-18", "2026-10-25"] {
+        assert!(
+            plan.contains(&format!("{d}  run (rerun: features published)"))
+                && plan.contains("score stale: the champion of churn in force is v0002, it was scored with v0001; actions stale: its scores are stale"),
+            "{plan}"
+        );
+    }
+    let out = run(wh, &backfill);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        manifest("scores/customer_risk", "2026-10-25")["properties"]["models"]["churn"],
+        "v0002"
+    );
+    assert_eq!(
+        manifest("scores/customer_risk", "2026-10-11")["properties"]["models"]["churn"],
+        "v0001"
+    );
 }
 
 #[test]

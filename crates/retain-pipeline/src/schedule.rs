@@ -1,14 +1,16 @@
 //! Runs over several as-of dates: what `retain run` would do before it does it (the
-//! as-of dates of a backfill, which of them are already published, and each stage's
-//! inputs and outputs, `--dry-run`), and the backfill itself ([`backfill`]), a
-//! [`crate::commands::run`] per date on top of one ingest. Planning is read only: it
-//! takes no lock and writes nothing.
+//! as-of dates of a backfill, which of them are published and still follow from their
+//! inputs, and each stage's inputs and outputs, `--dry-run`), and the
+//! backfill itself ([`backfill`]), a [`crate::commands::run`] per date on top of one
+//! ingest. Planning is read only: it takes no lock and writes nothing.
 
 use chrono::{Months, NaiveDate};
 use retain_config::{ModelSpec, Stage};
 use serde::Serialize;
 
 use crate::kernel::Ctx;
+use retain_store::Manifest;
+
 use crate::{Error, Result, RunReport, Settings, registry};
 
 /// The step between the dates of a backfill.
@@ -49,11 +51,15 @@ pub fn backfill_dates(from: NaiveDate, to: NaiveDate, every: Every) -> Result<Ve
 #[derive(Debug, Clone, Serialize)]
 pub struct DatePlan {
     pub as_of: NaiveDate,
-    /// The selected stages whose output for this date is already published (stages
-    /// without an output per date, like ingest, are never listed).
+    /// The selected stages whose output for this date is published and current: it
+    /// records the inputs the warehouse holds now (stages without an output per date,
+    /// like ingest, are never listed).
     pub published: Vec<Stage>,
-    /// Every selected stage with an output per date is published, and `--force` was not
-    /// given: the date is skipped.
+    /// The selected stages whose output for this date is published but stale, each with
+    /// the input that changed since it was computed (docs/storage.md, "Time").
+    pub stale: Vec<(Stage, String)>,
+    /// Every selected stage with an output per date is published and current, and
+    /// `--force` was not given: the date is skipped.
     pub skip: bool,
 }
 
@@ -72,9 +78,10 @@ pub struct RunPlan {
     pub warehouse: String,
     pub stages: Vec<Stage>,
     pub dates: Vec<DatePlan>,
-    /// In a backfill, ingest runs once, as of the last date to run (its staged tables
-    /// hold every fact before it, and each later stage reads only facts before its own
-    /// date); None when ingest is not selected or nothing is to run.
+    /// In a backfill, ingest runs once, first, labelled with the last date to run (staged
+    /// tables do not depend on it: each later stage reads only facts before its own
+    /// date), and the dates are checked again against what it staged; None when ingest
+    /// is not selected or no date is to run.
     pub ingest_as_of: Option<NaiveDate>,
     /// The stages of the first date to run, with their inputs and outputs (later dates
     /// differ only in the date).
@@ -88,10 +95,11 @@ impl RunPlan {
     }
 }
 
-/// Plan a run of the settings' stages over `dates`: which dates are already published
-/// (skipped unless `force`), and each stage's inputs and outputs.
+/// Plan a run of the settings' stages over `dates`: which dates are published and
+/// current (skipped unless `force`), which outputs are stale and why, and each stage's
+/// inputs and outputs.
 pub async fn plan(settings: &Settings, dates: &[NaiveDate], force: bool) -> Result<RunPlan> {
-    let ctx = Ctx::open(settings, "").await?;
+    let mut ctx = Ctx::open(settings, "").await?;
     let stages = settings.pipeline.stages.clone();
     let specs_dir = settings.pipeline.models_dir.as_deref();
     let specs = [
@@ -113,39 +121,59 @@ pub async fn plan(settings: &Settings, dates: &[NaiveDate], force: bool) -> Resu
             .iter()
             .any(|(m, days)| m == model && days.contains(&d))
     };
+    // What the features of each date must have been computed from: the staged tables
+    // published now, or, when this run ingests and the raw files (or the staging SQL)
+    // changed since they were staged, what the ingest will stage.
+    let staged = match ctx.register_staged().await {
+        Ok(()) => Staged::Published,
+        Err(Error::NotStaged { .. }) => Staged::Nothing,
+        Err(e) => return Err(e),
+    };
+    let staged = if staged == Staged::Published && stages.contains(&Stage::Ingest) {
+        let recorded = ctx.memo.staged.values().find_map(|i| i.version.clone());
+        match crate::ingest::version_now(&mut ctx).await? {
+            Some(now) if Some(&now) == recorded.as_ref() => Staged::Published,
+            _ => Staged::Changing,
+        }
+    } else {
+        staged
+    };
+    let policy = if stages.contains(&Stage::Actions) {
+        Some(crate::actions::load_policy(settings)?.fingerprint())
+    } else {
+        None
+    };
     let mut out = Vec::new();
     for &as_of in dates {
-        let partition = format!("as_of={as_of}");
         let mut published = Vec::new();
+        let mut stale = Vec::new();
         let mut keyed = 0;
+        let mut lineage = Lineage::new(&ctx, &specs, as_of, staged);
         for &stage in &stages {
-            let done = match stage {
+            let state = match stage {
                 Stage::Ingest => continue,
                 Stage::Clv if !clv => continue,
-                // A store that does not answer fails the plan: it is not "unpublished".
-                Stage::Features => ctx.wh.is_published("features/customer", &partition).await?,
-                Stage::Clv => registered_on("clv", as_of),
-                Stage::Train => specs.iter().all(|s| registered_on(&s.name, as_of)),
-                Stage::Score => {
-                    ctx.wh
-                        .is_published("scores/customer_risk", &partition)
-                        .await?
-                }
-                Stage::Actions => {
-                    ctx.wh
-                        .is_published("scores/next_best_action", &partition)
-                        .await?
-                }
+                Stage::Clv => registered_on("clv", as_of).then_some(Ok(())),
+                Stage::Train => specs
+                    .iter()
+                    .all(|s| registered_on(&s.name, as_of))
+                    .then_some(Ok(())),
+                Stage::Features => lineage.features().await?,
+                Stage::Score => lineage.scores().await?,
+                Stage::Actions => lineage.actions(policy.as_deref().unwrap_or("")).await?,
             };
             keyed += 1;
-            if done {
-                published.push(stage);
+            match state {
+                Some(Ok(())) => published.push(stage),
+                Some(Err(why)) => stale.push((stage, why)),
+                None => {}
             }
         }
         let skip = !force && keyed > 0 && published.len() == keyed;
         out.push(DatePlan {
             as_of,
             published,
+            stale,
             skip,
         });
     }
@@ -180,24 +208,41 @@ pub enum BackfillStep<'a> {
     Date(&'a RunReport),
 }
 
-/// Run `plan` (from [`plan`] over the same settings): ingest once, as of the last date
-/// to run, whose staged tables hold every fact each date's stages read (each reads only
-/// facts before its own date); then the other selected stages per date to run, oldest
-/// first, each date its own run with its own run id and record. `on_step` hears of each
-/// step as it finishes. A failure stops the backfill with [`Error::Backfill`], which says
-/// how many dates were done (a rerun resumes: published dates are skipped). Returns the
-/// number of dates run.
+/// What a [`backfill`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackfillDone {
+    /// Dates run.
+    pub ran: usize,
+    /// Dates skipped: published and current (after the ingest, when it ran).
+    pub skipped: usize,
+}
+
+/// Run `plan` (from [`plan`] over the same settings): ingest once, first, when it is
+/// selected; then, the dates checked again against what the ingest staged (a changed
+/// raw file makes the partitions computed from the old staged tables stale), the other
+/// selected stages per date to run, oldest first, each date its own run with its own run
+/// id and record. `on_step` hears of each step as it finishes. A failure stops the
+/// backfill with [`Error::Backfill`], which says how many dates were done (a rerun
+/// resumes: published, current dates are skipped).
 pub async fn backfill(
     settings: &Settings,
     plan: &RunPlan,
+    force: bool,
     mut on_step: impl FnMut(BackfillStep<'_>),
-) -> Result<usize> {
-    let to_run: Vec<NaiveDate> = plan.to_run().collect();
+) -> Result<BackfillDone> {
     let with = |stages: Vec<Stage>| {
         let mut s = settings.clone();
         s.pipeline.stages = stages;
         s
     };
+    let rest: Vec<Stage> = plan
+        .stages
+        .iter()
+        .copied()
+        .filter(|s| *s != Stage::Ingest)
+        .collect();
+    let dates: Vec<NaiveDate> = plan.dates.iter().map(|d| d.as_of).collect();
+    let mut to_run: Vec<NaiveDate> = plan.to_run().collect();
     if let Some(d) = plan.ingest_as_of {
         let report = crate::commands::run(&with(vec![Stage::Ingest]), d)
             .await
@@ -209,15 +254,19 @@ pub async fn backfill(
                 source: Box::new(e),
             })?;
         on_step(BackfillStep::Ingest(&report));
+        if !rest.is_empty() {
+            to_run = self::plan(&with(rest.clone()), &dates, force)
+                .await?
+                .to_run()
+                .collect();
+        }
     }
-    let rest: Vec<Stage> = plan
-        .stages
-        .iter()
-        .copied()
-        .filter(|s| *s != Stage::Ingest)
-        .collect();
+    let skipped = dates.len() - to_run.len();
     if rest.is_empty() {
-        return Ok(to_run.len());
+        return Ok(BackfillDone {
+            ran: to_run.len(),
+            skipped,
+        });
     }
     let settings = with(rest);
     for (i, &d) in to_run.iter().enumerate() {
@@ -232,7 +281,171 @@ pub async fn backfill(
             })?;
         on_step(BackfillStep::Date(&report));
     }
-    Ok(to_run.len())
+    Ok(BackfillDone {
+        ran: to_run.len(),
+        skipped,
+    })
+}
+
+/// Whether the published partitions as of one date still follow from what the warehouse
+/// holds now: the features from the staged tables and the feature SQL
+/// ([`Ctx::current_features`]), the scores from those features and the champions in
+/// force, the actions from those scores and features and the policy. Each answer is None
+/// (not published), `Ok` (current) or `Err` with the input that changed.
+struct Lineage<'a> {
+    ctx: &'a Ctx,
+    specs: &'a [ModelSpec; 2],
+    as_of: NaiveDate,
+    staged: Staged,
+    partition: String,
+    features: Option<Option<Manifest>>,
+    scores: Option<Option<Manifest>>,
+    /// The scores' own state, when the score stage is selected and was checked.
+    scores_state: Option<State>,
+}
+
+type State = Option<std::result::Result<(), String>>;
+
+/// The staged tables a plan checks the features against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Staged {
+    /// As published, and this run's ingest (if any) would stage the same.
+    Published,
+    /// This run's ingest will stage other tables (the raw files changed).
+    Changing,
+    /// Nothing is staged yet.
+    Nothing,
+}
+
+impl<'a> Lineage<'a> {
+    fn new(ctx: &'a Ctx, specs: &'a [ModelSpec; 2], as_of: NaiveDate, staged: Staged) -> Self {
+        Self {
+            ctx,
+            specs,
+            as_of,
+            staged,
+            partition: format!("as_of={as_of}"),
+            features: None,
+            scores: None,
+            scores_state: None,
+        }
+    }
+
+    async fn manifest(&self, table: &str) -> Result<Option<Manifest>> {
+        match self.ctx.wh.manifest(table, &self.partition).await {
+            Ok(m) => Ok(Some(m)),
+            Err(retain_store::Error::NotPublished { .. }) => Ok(None),
+            // A store that does not answer fails the plan: it is not "unpublished".
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The current features manifest, read once.
+    async fn current_features(&mut self) -> Result<Option<Manifest>> {
+        if self.features.is_none() {
+            let current = match self.staged {
+                Staged::Published => self.ctx.current_features(self.as_of).await?,
+                Staged::Changing | Staged::Nothing => None,
+            };
+            self.features = Some(current);
+        }
+        Ok(self.features.clone().flatten())
+    }
+
+    async fn features(&mut self) -> Result<State> {
+        if self.current_features().await?.is_some() {
+            return Ok(Some(Ok(())));
+        }
+        let why = match self.staged {
+            Staged::Published => "the staged tables or the feature SQL changed",
+            Staged::Changing => "the raw files or the staging SQL changed since the last ingest",
+            Staged::Nothing => "nothing is staged",
+        };
+        Ok(self
+            .manifest("features/customer")
+            .await?
+            .map(|_| Err(why.to_owned())))
+    }
+
+    /// Whether `m` records `input` (a published partition) at the version `m2` holds.
+    fn reads(&self, m: &Manifest, table: &str, current: &Manifest) -> bool {
+        let url = self.ctx.partition_url(table, &self.partition);
+        m.inputs
+            .iter()
+            .any(|i| i.location == url && i.version.as_deref() == Some(current.run_id.as_str()))
+    }
+
+    async fn scores(&mut self) -> Result<State> {
+        let state = self.scores_state().await?;
+        self.scores_state = Some(state.clone());
+        Ok(state)
+    }
+
+    async fn scores_state(&mut self) -> Result<State> {
+        let Some(scores) = self.manifest("scores/customer_risk").await? else {
+            self.scores = Some(None);
+            return Ok(None);
+        };
+        self.scores = Some(Some(scores.clone()));
+        let Some(features) = self.current_features().await? else {
+            return Ok(Some(Err("its features are stale".to_owned())));
+        };
+        if !self.reads(&scores, "features/customer", &features) {
+            return Ok(Some(Err("the features were computed again".to_owned())));
+        }
+        for spec in self.specs {
+            let at = self.ctx.settings.champion_at;
+            let chosen =
+                match registry::champion_version_at(&self.ctx.wh, &spec.name, self.as_of, at).await
+                {
+                    Ok((chosen, _)) => chosen.version,
+                    Err(Error::Registry(_)) => {
+                        return Ok(Some(Err(format!("no champion of {} scores it", spec.name))));
+                    }
+                    Err(e) => return Err(e),
+                };
+            let used = scores.properties["models"][spec.name.as_str()].as_str();
+            if used != Some(chosen.as_str()) {
+                return Ok(Some(Err(format!(
+                    "the champion of {} in force is {chosen}, it was scored with {}",
+                    spec.name,
+                    used.unwrap_or("none")
+                ))));
+            }
+        }
+        Ok(Some(Ok(())))
+    }
+
+    async fn actions(&mut self, policy: &str) -> Result<State> {
+        let Some(actions) = self.manifest("scores/next_best_action").await? else {
+            return Ok(None);
+        };
+        if self.scores.is_none() {
+            // Score is not selected: the published scores are what actions read.
+            self.scores = Some(self.manifest("scores/customer_risk").await?);
+        }
+        let Some(scores) = self.scores.clone().flatten() else {
+            return Ok(Some(Err("its scores are not published".to_owned())));
+        };
+        // Scores that this run recomputes make the actions from them stale too.
+        if let Some(Some(Err(_))) = self.scores_state {
+            return Ok(Some(Err("its scores are stale".to_owned())));
+        }
+        let Some(features) = self.current_features().await? else {
+            return Ok(Some(Err("its features are stale".to_owned())));
+        };
+        if !self.reads(&actions, "scores/customer_risk", &scores)
+            || !self.reads(&actions, "features/customer", &features)
+        {
+            return Ok(Some(Err(
+                "its scores or features were computed again".to_owned()
+            )));
+        }
+        if actions.properties["policy"]["fingerprint"].as_str() != Some(policy) {
+            return Ok(Some(Err("the policy changed".to_owned())));
+        }
+        Ok(Some(Ok(())))
+    }
 }
 
 /// A stage's inputs and outputs as of `d`, as URLs or warehouse paths.

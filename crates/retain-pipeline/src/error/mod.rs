@@ -235,7 +235,7 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code: a data-quality threshold was breached; nothing was published.
 pub const EXIT_QUALITY: u8 = 3;
-/// Exit code: nothing to do (every date of a backfill is already published).
+/// Exit code: nothing to do (every date of a backfill is published and current).
 pub const EXIT_NOTHING_TO_DO: u8 = 4;
 
 impl Error {

@@ -125,14 +125,7 @@ pub(crate) async fn run(ctx: &mut Ctx) -> Result<Ingested> {
             counted: reports,
         });
     }
-    // One version for this ingest's staged tables: the hash of what every source followed
-    // from, in order (a source's rows depend on the ones staged before it, through the
-    // customer references). The same raw files and SQL give the same version, so
-    // partitions computed from them stay current (`properties.version`, docs/storage.md).
-    let version = crate::registry::fingerprint(
-        std::iter::once(env!("CARGO_PKG_VERSION"))
-            .chain(written.iter().map(|w| w.lineage.as_str())),
-    );
+    let version = staged_version(written.iter().map(|w| w.lineage.as_str()));
     let mut published = Vec::new();
     for mut w in written {
         w.staged
@@ -147,6 +140,49 @@ pub(crate) async fn run(ctx: &mut Ctx) -> Result<Ingested> {
         ctx.memo.staged.insert(w.table.to_owned(), input);
     }
     Ok(Ingested { reports, published })
+}
+
+/// The version an ingest would give the staged tables now (the raw files as listed,
+/// with their ETags and sizes, and the staging SQL and parameters), computed the way
+/// [`run`] computes it but without reading a row: a backfill compares it with the staged
+/// tables' version to tell whether its ingest would change them. None when a required
+/// source cannot be opened (the ingest would fail, and say why).
+pub(crate) async fn version_now(ctx: &mut Ctx) -> Result<Option<String>> {
+    let raw = ctx.wh.root.resolve(&ctx.settings.pipeline.raw)?;
+    let mut lineages = Vec::new();
+    let mut has_customers = false;
+    for table in contract::TABLES {
+        let Some(source) = ctx.settings.pipeline.sources.get(table).cloned() else {
+            continue;
+        };
+        let opened = match open_source(&raw, table, &source).await {
+            Ok(opened) => opened,
+            Err(e) if source.optional => {
+                lineages.push(skipped_lineage(table, &e));
+                continue;
+            }
+            Err(_) => return Ok(None),
+        };
+        let (_, _, _, lineage) =
+            plan_staging(ctx, table, &source, &opened, has_customers, None).await?;
+        lineages.push(lineage);
+        if table == "customers" {
+            has_customers = true;
+        }
+    }
+    Ok(Some(staged_version(lineages.iter().map(String::as_str))))
+}
+
+/// One version for an ingest's staged tables: the hash of what every source followed
+/// from, in order (a source's rows depend on the ones staged before it, through the
+/// customer references). The same raw files and SQL give the same version, so
+/// partitions computed from them stay current (`properties.version`, docs/storage.md).
+fn staged_version<'a>(lineages: impl Iterator<Item = &'a str>) -> String {
+    crate::registry::fingerprint(std::iter::once(env!("CARGO_PKG_VERSION")).chain(lineages))
+}
+
+fn skipped_lineage(table: &str, why: &Error) -> String {
+    format!("{table}\0skipped\0{why}")
 }
 
 /// An optional source that could not be read: empty staged and quarantine partitions
@@ -198,7 +234,7 @@ async fn skip(ctx: &mut Ctx, table: &'static str, why: &Error) -> Result<(Writte
             table,
             staged,
             quarantine,
-            lineage: format!("{table}\0skipped\0{why}"),
+            lineage: skipped_lineage(table, why),
         },
         report,
     ))
