@@ -249,6 +249,15 @@ fn champion(wh: &Path, model: &str) -> serde_json::Value {
     json(&wh.join(format!("models/{model}/champion")))
 }
 
+/// `retain train SPEC --as-of AS_OF --promote-if-better`, which must succeed: its stdout.
+fn train_if_better(wh: &Path, spec: &str, as_of: &str) -> String {
+    ok(
+        "train",
+        wh,
+        &[spec, "--as-of", as_of, "--promote-if-better"],
+    )
+}
+
 fn scored_with(wh: &Path, as_of: &str) -> serde_json::Value {
     json(&wh.join(format!("scores/customer_risk/as_of={as_of}/_manifest.json")))["properties"]
         ["models"]
@@ -267,16 +276,7 @@ fn a_champion_trained_later_never_judges_or_scores_an_earlier_date() {
     assert_eq!(champion(wh, "churn")["version"], "v0001");
 
     // The same spec trained again on the same data: the same AUC, a tie, no promotion.
-    let out = ok(
-        "train",
-        wh,
-        &[
-            "models/churn.toml",
-            "--as-of",
-            "2026-11-01",
-            "--promote-if-better",
-        ],
-    );
+    let out = train_if_better(wh, "models/churn.toml", "2026-11-01");
     assert!(out.contains("not better beyond noise"), "{out}");
     assert!(out.contains("DeLong"), "{out}");
     assert_eq!(champion(wh, "churn")["version"], "v0001");
@@ -373,16 +373,7 @@ fn a_champion_that_saw_the_validation_period_is_compared_by_its_spec_refitted() 
     // The shipped spec as of 2026-08-01: v0001 was trained on outcomes up to
     // 2026-11-01, so it is refitted on the challenger's window, loses clearly, and the
     // challenger is in force from its date (no version was before); today's stays.
-    let out = ok(
-        "train",
-        wh,
-        &[
-            "models/churn.toml",
-            "--as-of",
-            "2026-08-01",
-            "--promote-if-better",
-        ],
-    );
+    let out = train_if_better(wh, "models/churn.toml", "2026-08-01");
     assert!(
         out.contains("vs champion v0001's spec refitted on this window")
             && out.contains("in force from 2026-08-01"),
@@ -391,11 +382,7 @@ fn a_champion_that_saw_the_validation_period_is_compared_by_its_spec_refitted() 
     assert_eq!(champion(wh, "churn")["version"], "v0001");
     // The weak spec again, on that window: the refit of the champion's spec is the very
     // same model, so the difference is exactly 0, a tie, and nothing is recorded.
-    let out = ok(
-        "train",
-        wh,
-        &[weak, "--as-of", "2026-08-01", "--promote-if-better"],
-    );
+    let out = train_if_better(wh, weak, "2026-08-01");
     assert!(
         out.contains("vs champion v0001's spec refitted on this window")
             && out.contains("difference +0.0000")
@@ -407,16 +394,7 @@ fn a_champion_that_saw_the_validation_period_is_compared_by_its_spec_refitted() 
 
     // As of 2026-11-01 today's champion never saw the validation period: artifact
     // against artifact, and the better challenger becomes the champion.
-    let out = ok(
-        "train",
-        wh,
-        &[
-            "models/churn.toml",
-            "--as-of",
-            "2026-11-01",
-            "--promote-if-better",
-        ],
-    );
+    let out = train_if_better(wh, "models/churn.toml", "2026-11-01");
     assert!(
         out.contains("vs champion v0001 ") && out.contains("promoted to champion"),
         "{out}"

@@ -19,6 +19,8 @@ use retain_model::{FeatureStats, ModelArtifact};
 use serde::Serialize;
 
 mod reasons;
+#[cfg(test)]
+mod test_support;
 pub use reasons::{Explainer, Reason, describe, reason_group};
 
 /// Errors scoring.
@@ -473,39 +475,9 @@ fn round2(v: f64) -> f64 {
 mod tests {
     use super::*;
     use arrow::array::{Float64Array, StringArray};
-    use retain_model::{Calibration, Estimator, LogisticModel, TrainingInfo};
 
     fn artifact(name: &str, coef: Vec<f64>) -> ModelArtifact {
-        ModelArtifact {
-            format: retain_model::ARTIFACT_FORMAT.into(),
-            name: name.into(),
-            version: "v0001".into(),
-            encoding: retain_model::Encoding::numbers(&[
-                "recency_days".into(),
-                "tickets_90d".into(),
-            ]),
-            estimator: Estimator::Logistic(LogisticModel {
-                features: vec!["recency_days".into(), "tickets_90d".into()],
-                fill: vec![0.0, 0.0],
-                mean: vec![0.0, 0.0],
-                scale: vec![1.0, 1.0],
-                coefficients: coef,
-                intercept: 0.0,
-            }),
-            calibration: Calibration::None,
-            training: TrainingInfo {
-                training_snapshots: vec![],
-                validation_snapshot: String::new(),
-                horizon_days: 90,
-                label_sql: "labels/churn.sql".into(),
-                population: None,
-                seed: 42,
-                fit_rows: 0,
-                calibration_rows: 0,
-                hyperparameters: Default::default(),
-            },
-            feature_stats: vec![],
-        }
+        test_support::logistic(name, &["recency_days", "tickets_90d"], coef, vec![])
     }
 
     fn features() -> RecordBatch {

@@ -283,56 +283,29 @@ fn trim_number(v: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use retain_model::{
-        Calibration, Encoding, Estimator, FeatureStats, LogisticModel, TrainingInfo,
-    };
+    use retain_model::FeatureStats;
 
     use super::*;
 
-    /// A logistic churn model on standardised inputs (mean 0, scale 1), with each input's
-    /// training statistics: standard deviation 1 and the given label correlation.
+    /// A logistic churn model on standardised inputs, with each input's training
+    /// statistics: mean 0, standard deviation 1 and the given label correlation.
     fn model(inputs: &[(&str, f64, Option<f64>)]) -> ModelArtifact {
-        let names: Vec<String> = inputs.iter().map(|(n, _, _)| (*n).to_owned()).collect();
-        let k = names.len();
-        ModelArtifact {
-            format: retain_model::ARTIFACT_FORMAT.into(),
-            name: "churn".into(),
-            version: "v0001".into(),
-            encoding: Encoding::numbers(&names),
-            estimator: Estimator::Logistic(LogisticModel {
-                features: names.clone(),
-                fill: vec![0.0; k],
-                mean: vec![0.0; k],
-                scale: vec![1.0; k],
-                coefficients: inputs.iter().map(|(_, c, _)| *c).collect(),
-                intercept: 0.0,
-            }),
-            calibration: Calibration::None,
-            training: TrainingInfo {
-                training_snapshots: vec![],
-                validation_snapshot: String::new(),
-                horizon_days: 90,
-                label_sql: "labels/churn.sql".into(),
-                population: None,
-                seed: 1,
-                fit_rows: 0,
-                calibration_rows: 0,
-                hyperparameters: Default::default(),
-            },
-            feature_stats: inputs
-                .iter()
-                .map(|(n, _, r)| FeatureStats {
-                    name: (*n).to_owned(),
-                    count: 100,
-                    null_share: 0.0,
-                    mean: 0.0,
-                    std: 1.0,
-                    min: None,
-                    max: None,
-                    label_correlation: *r,
-                })
-                .collect(),
-        }
+        let names: Vec<&str> = inputs.iter().map(|(n, _, _)| *n).collect();
+        let stats = inputs
+            .iter()
+            .map(|(n, _, r)| FeatureStats {
+                name: (*n).to_owned(),
+                count: 100,
+                null_share: 0.0,
+                mean: 0.0,
+                std: 1.0,
+                min: None,
+                max: None,
+                label_correlation: *r,
+            })
+            .collect();
+        let coefficients = inputs.iter().map(|(_, c, _)| *c).collect();
+        crate::test_support::logistic("churn", &names, coefficients, stats)
     }
 
     #[test]
