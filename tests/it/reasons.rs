@@ -137,11 +137,12 @@ fn reasons_agree_with_the_data_and_name_support_for_customers_lost_to_service() 
     let (n_service, service) = share("service");
     let (n_dropout, dropout) = share("dropout");
     assert!(n_service >= 40.0 && n_dropout >= 100.0, "{shares:?}");
-    // Measured at this seed: 0.609 of 64 and 0.107 of 280 (the previous per-feature
-    // reasons: 0.30 and 0.04 on a 6,000-customer shop).
-    assert!(service >= 0.55, "{shares:?}");
+    // Measured at this seed: 47 of 64 (0.734) and 30 of 280 (0.107), groups ranked by
+    // their training spread; by raw group sums 0.609 and 0.107; the earlier per-input
+    // reasons gave 0.30 and 0.04 on a 6,000-customer shop.
+    assert!(service >= 0.65, "{shares:?}");
     assert!(
-        service >= 3.0 * dropout,
+        service >= 4.0 * dropout,
         "support must single out service churn: {shares:?}"
     );
 }

@@ -519,6 +519,12 @@ pub struct ModelArtifact {
     pub training: TrainingInfo,
     /// Training statistics per feature, in the estimator's feature order.
     pub feature_stats: Vec<FeatureStats>,
+    /// Per reason group (retain-score's `reason_group`), the standard deviation of the
+    /// group's summed contribution over the fit rows: reasons are ranked in these units.
+    /// Empty in artifacts written before it was recorded (reasons then rank by the raw
+    /// contribution).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub reason_scales: std::collections::BTreeMap<String, f64>,
 }
 
 impl ModelArtifact {

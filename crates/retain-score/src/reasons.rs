@@ -7,13 +7,19 @@
 //! loyal customer's "76 orders in all" then "raises" the risk. So reasons are ranked by
 //! *group*: the inputs describing one thing (purchases, support, engagement, …; the table
 //! in [`reason_group`]) are summed, which cancels what correlated inputs take from one
-//! another, and a group is a reason only when its sum raises the risk. It is named by the
+//! another, and a group is a reason only when its sum raises the risk. Groups rank by
+//! that sum in units of its spread over the training rows (`reason_scales` in the model
+//! file): a push few customers get (a badly handled ticket) outranks an equal one that
+//! many get (a weak e-mail engagement). A group is named by the
 //! member whose value, on its own in the training data, goes with churn the most
 //! (`label_correlation` × standardised distance from the training mean, in the model's
 //! `feature_stats`); a group with no member on its risky side gives no reason. Written by
 //! hand: no crate groups additive contributions, and the rule is ten lines.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use ndarray::Array2;
 
 use retain_model::ModelArtifact;
 
@@ -131,6 +137,9 @@ pub struct Explainer {
     groups: Vec<(String, Vec<usize>)>,
     /// Per input: (training mean, standard deviation, correlation with the label).
     direction: Vec<Option<(f64, f64, f64)>>,
+    /// Per group: the spread of its contribution over the training rows (the model's
+    /// `reason_scales`), the unit groups are ranked in; None ranks by the raw sum.
+    scales: Vec<Option<f64>>,
 }
 
 impl Explainer {
@@ -149,29 +158,74 @@ impl Explainer {
                 Some((s.mean, s.std, s.label_correlation?))
             })
             .collect();
-        Self { groups, direction }
+        let scales = groups
+            .iter()
+            .map(|(g, _)| model.reason_scales.get(g).copied().filter(|s| *s > 0.0))
+            .collect();
+        Self {
+            groups,
+            direction,
+            scales,
+        }
     }
 
-    /// The groups raising this customer's churn risk most, strongest first, at most `k`.
-    /// Only positive group sums count: a reason explains risk, never safety.
+    /// Each group's spread: the population standard deviation of its summed
+    /// contribution over the rows of `x` (at most 20,000 of them, evenly spaced, so a
+    /// large training set or a deep forest costs little). Recorded in the model file at
+    /// training as `reason_scales`.
+    pub fn scales(model: &ModelArtifact, x: &Array2<f64>) -> BTreeMap<String, f64> {
+        const MAX_ROWS: usize = 20_000;
+        let e = Self::new(model);
+        let step = x.nrows().div_ceil(MAX_ROWS).max(1);
+        let mut sums = vec![(0.0f64, 0.0f64); e.groups.len()];
+        let mut n = 0.0;
+        for row in x.rows().into_iter().step_by(step) {
+            let row = row.to_vec();
+            let contrib = model.estimator.contributions(&row).values;
+            for ((_, members), (s, s2)) in e.groups.iter().zip(sums.iter_mut()) {
+                let total: f64 = members.iter().map(|&j| contrib[j]).sum();
+                *s += total;
+                *s2 += total * total;
+            }
+            n += 1.0;
+        }
+        if n == 0.0 {
+            return BTreeMap::new();
+        }
+        e.groups
+            .iter()
+            .zip(sums)
+            .map(|((g, _), (s, s2))| {
+                let mean = s / n;
+                (g.clone(), (s2 / n - mean * mean).max(0.0).sqrt())
+            })
+            .collect()
+    }
+
+    /// The groups raising this customer's churn risk, most unusual first, at most `k`:
+    /// ranked by the group's contribution in units of its spread over the training rows
+    /// (a push that few customers get ranks above one that many get), or by the raw
+    /// contribution for a model without `reason_scales`. Only positive group sums count:
+    /// a reason explains risk, never safety.
     pub fn top_reasons(&self, model: &ModelArtifact, row: &[f64], k: usize) -> Vec<Reason> {
         let contrib = model.estimator.contributions(row).values;
-        let mut ranked: Vec<(f64, usize, usize)> = self
+        let mut ranked: Vec<(f64, f64, usize, usize)> = self
             .groups
             .iter()
             .enumerate()
             .filter_map(|(g, (_, members))| {
                 let total: f64 = members.iter().map(|&j| contrib[j]).sum();
                 let named = self.representative(members, row, &contrib)?;
-                (total > 0.0).then_some((total, g, named))
+                let rank = self.scales[g].map_or(total, |s| total / s);
+                (total > 0.0).then_some((rank, total, g, named))
             })
             .collect();
-        // Deterministic: by contribution, then by group position.
-        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        // Deterministic: by rank, then by group position.
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)));
         ranked
             .into_iter()
             .take(k)
-            .map(|(total, g, j)| {
+            .map(|(_, total, g, j)| {
                 let name = &model.features()[j];
                 let value = (!row[j].is_nan()).then_some(row[j]);
                 Reason {
@@ -349,6 +403,62 @@ mod tests {
         // reason, since none of its inputs would read the right way.
         let safe = [3.0, 1.0, -0.5, 0.0, 0.0];
         assert!(e.top_reasons(&m, &safe, 3).is_empty());
+    }
+
+    #[test]
+    fn groups_rank_in_units_of_their_training_spread() {
+        let mut m = model(&[
+            ("sessions_90d", -1.0, Some(-0.3)),
+            ("tickets_90d", 1.0, Some(0.2)),
+        ]);
+        // Training rows: sessions vary a lot between customers, tickets rarely.
+        let mut x = Array2::zeros((1000, 2));
+        for i in 0..1000 {
+            x[[i, 0]] = (i % 7) as f64 - 3.0;
+            x[[i, 1]] = if i % 100 == 0 { 3.0 } else { 0.0 };
+        }
+        let scales = Explainer::scales(&m, &x);
+        let sd = |v: &[f64]| {
+            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            (v.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / v.len() as f64).sqrt()
+        };
+        let sessions: Vec<f64> = x.column(0).iter().map(|v| -v).collect();
+        let tickets: Vec<f64> = x.column(1).to_vec();
+        assert!(
+            (scales["engagement"] - sd(&sessions)).abs() < 1e-12,
+            "{scales:?}"
+        );
+        assert!(
+            (scales["support"] - sd(&tickets)).abs() < 1e-12,
+            "{scales:?}"
+        );
+        // Two sessions below the mean (+2) and one ticket (+1): by the raw sum
+        // engagement leads, by spread (about 2.0 against 0.3) support does.
+        let row = [-2.0, 1.0];
+        let raw = Explainer::new(&m).top_reasons(&m, &row, 2);
+        assert_eq!(raw[0].group, "engagement");
+        m.reason_scales = scales;
+        let ranked = Explainer::new(&m).top_reasons(&m, &row, 2);
+        let got: Vec<(&str, f64)> = ranked
+            .iter()
+            .map(|r| (r.group.as_str(), r.contribution))
+            .collect();
+        assert_eq!(
+            got,
+            [("support", 1.0), ("engagement", 2.0)],
+            "contributions stay raw"
+        );
+        // Subsampling: 60,000 rows against the cap of 20,000 give the spread of every
+        // third row (alternately 0 and 1: exactly 0.5), not of all rows (about 0.29).
+        let big = Array2::from_shape_fn((60_000, 2), |(i, j)| {
+            if j == 0 && i % 3 == 0 {
+                (i % 2) as f64
+            } else {
+                0.0
+            }
+        });
+        let got = Explainer::scales(&m, &big)["engagement"];
+        assert!((got - 0.5).abs() < 1e-12, "{got}");
     }
 
     #[test]

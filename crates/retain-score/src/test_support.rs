@@ -40,5 +40,6 @@ pub(crate) fn logistic(
             hyperparameters: Default::default(),
         },
         feature_stats,
+        reason_scales: Default::default(),
     }
 }

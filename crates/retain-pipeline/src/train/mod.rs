@@ -383,7 +383,7 @@ pub(crate) async fn train(
     };
 
     let version = registry::next_version(&ctx.wh, &spec.name).await?;
-    let artifact = ModelArtifact {
+    let mut artifact = ModelArtifact {
         format: retain_model::ARTIFACT_FORMAT.into(),
         name: spec.name.clone(),
         version: version.clone(),
@@ -402,7 +402,9 @@ pub(crate) async fn train(
             hyperparameters,
         },
         feature_stats: feature_stats(&features, &fit_data.x, Some(&fit_data.y)),
+        reason_scales: Default::default(),
     };
+    artifact.reason_scales = retain_score::Explainer::scales(&artifact, &fit_data.x);
     let metrics = ModelMetrics {
         model: spec.name.clone(),
         version: version.clone(),
