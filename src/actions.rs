@@ -47,8 +47,8 @@ pub struct EvaluateArgs {
     #[arg(long)]
     as_of: Option<NaiveDate>,
     /// Days after the date in which a completed order counts as the outcome; defaults to
-    /// the policy's `[evaluation] horizon-days`.
-    #[arg(long)]
+    /// the policy's `[evaluation] horizon-days` (1 to 3650).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
     horizon_days: Option<u32>,
     /// Print JSON instead of a table.
     #[arg(long)]

@@ -71,6 +71,128 @@ fn a_pipeline_with_a_typo_names_the_key() {
     assert!(err.contains("warehose"), "{err}");
 }
 
+/// Issue 20's findings 6 and 9: configuration values that crashed retain (date
+/// overflow, huge partition counts, an expression deep enough to overflow the stack)
+/// are refused in one line with exit code 2, and control characters or a huge value in
+/// an error never reach the terminal raw or whole.
+#[test]
+fn hostile_configuration_is_refused_in_one_bounded_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let demo = std::fs::read_to_string("pipelines/demo.toml").unwrap();
+    let write = |name: &str, text: String| {
+        let p = d.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let refused = |pipeline: &std::path::Path, want: &str| {
+        let out = retain()
+            .arg("validate")
+            .arg(pipeline)
+            .arg("--out")
+            .arg(d.join("wh"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let case = pipeline.display();
+        assert_eq!(out.status.code(), Some(2), "{case}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{case}: one line:\n{err}"
+        );
+        assert!(err.contains(want), "{case}: `{want}` in {err}");
+        assert!(err.len() < 6_000, "{} bytes", err.len());
+        err
+    };
+    assert!(demo.contains("memory-limit = \"2GiB\"\n"));
+    let p = write(
+        "partitions.toml",
+        demo.replace(
+            "memory-limit = \"2GiB\"\n",
+            "memory-limit = \"2GiB\"\ntarget-partitions = 4294967295\n",
+        ),
+    );
+    refused(
+        &p,
+        "[engine] target-partitions must be between 1 and 1024, not 4294967295",
+    );
+    assert!(demo.contains("holdout-days = 182\n"));
+    let p = write(
+        "holdout.toml",
+        demo.replace("holdout-days = 182\n", "holdout-days = 4294967295\n"),
+    );
+    refused(&p, "[clv] holdout-days must be between 7 and 3650");
+    let out = retain()
+        .args(["evaluate-actions", "--horizon-days", "4294967295"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("4294967295 is not in 1..=3650"), "{err}");
+
+    // A model spec whose horizon overflows the date arithmetic.
+    let models = d.join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    for f in ["churn.toml", "repeat_purchase.toml"] {
+        std::fs::copy(format!("models/{f}"), models.join(f)).unwrap();
+    }
+    let churn = std::fs::read_to_string(models.join("churn.toml")).unwrap();
+    std::fs::write(
+        models.join("churn.toml"),
+        churn.replace("horizon-days = 90", "horizon-days = 4294967295"),
+    )
+    .unwrap();
+    let p = write(
+        "horizon.toml",
+        demo.replace(
+            "as-of = \"2026-11-01\"",
+            &format!(
+                "as-of = \"2026-11-01\"\nmodels-dir = \"{}\"",
+                models.display()
+            ),
+        ),
+    );
+    refused(&p, "the training reaches 8589934740 days back");
+
+    // A policy: days that overflow, and an `eligible` of 5,000 ORed terms (with an
+    // escape sequence in a string, which the error must not print raw).
+    let policy = std::fs::read_to_string("pipelines/policies/retention.toml").unwrap();
+    assert!(policy.contains("valid-days = "));
+    let with_policy = |name: &str, text: String| {
+        let file = write(&format!("{name}-policy.toml"), text);
+        write(
+            name,
+            demo.replace(
+                "\n[policy]\n",
+                &format!("\n[policy]\nfile = \"{}\"\n", file.display()),
+            ),
+        )
+    };
+    assert!(policy.contains("valid-days = 14\n"));
+    let days = policy.replace("valid-days = 14\n", "valid-days = 4294967295\n");
+    refused(
+        &with_policy("valid.toml", days),
+        "valid-days must be between 0 and 3650 (10 years), not 4294967295",
+    );
+    let ors = vec!["churn_probability > 0.5"; 5_000].join(" OR ");
+    let eligible = "eligible = \"lifecycle_stage = 'first_time' AND first_order_days <= 30\"";
+    assert!(policy.contains(eligible));
+    let hostile = policy.replace(
+        eligible,
+        &format!("eligible = \"lifecycle_stage = '\\u001b[31m' OR {ors}\""),
+    );
+    let err = refused(&with_policy("ors.toml", hostile), "is too large: it has");
+    assert!(
+        !err.contains('\u{1b}'),
+        "a control character reached the terminal raw"
+    );
+    assert!(
+        err.contains("\\u{1b}") && err.contains("more characters]"),
+        "{err}"
+    );
+}
+
 #[test]
 fn invalid_synth_options_are_refused() {
     let dir = tempfile::tempdir().unwrap();

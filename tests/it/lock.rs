@@ -151,3 +151,66 @@ fn a_second_run_is_refused_while_the_first_holds_the_warehouse() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no run `no-such-run`"));
 }
+
+/// Issue 20's finding 4: SIGTERM and Ctrl-C left `_lock.json` and no run record, so every
+/// retry was refused for two hours. Now the run stops, says so in its record, releases
+/// the lock and exits with 128 + the signal's number; a retry runs at once.
+#[test]
+fn a_stopped_run_releases_its_lock_and_records_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path();
+    synth(&wh.join("raw"), "20000");
+    let lock = wh.join("_lock.json");
+    for (signal, code) in [("TERM", 143), ("INT", 130)] {
+        let child = retain()
+            .args(["run", "pipelines/demo.toml", "--out"])
+            .arg(wh)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Signalled once it holds the lock, in the middle of its ingest.
+        let started = Instant::now();
+        while !lock.exists() && started.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(lock.exists(), "the run took the lock");
+        std::thread::sleep(Duration::from_millis(300));
+        let sent = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "stopped by SIG{signal}: nothing more was published"
+            )),
+            "{stderr}"
+        );
+        assert!(!lock.exists(), "SIG{signal}: the lock is released");
+        assert!(!wh.join("staged/orders/_manifest.json").exists() || signal == "INT");
+        let records: Vec<serde_json::Value> = std::fs::read_dir(wh.join("runs"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .map(|p| crate::json(&p))
+            .filter(|r| {
+                r["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains(&format!("stopped by SIG{signal}")))
+            })
+            .collect();
+        assert_eq!(records.len(), 1, "one failed record for SIG{signal}");
+        assert_eq!(records[0]["status"], "failed");
+    }
+    // A retry is not refused: the ingest alone runs at once.
+    run_ok(
+        retain()
+            .args(["ingest", "pipelines/demo.toml", "--out"])
+            .arg(wh),
+    );
+}

@@ -523,6 +523,23 @@ fn validate_plans_everything_and_runs_nothing() {
         "{}",
         stderr(&out)
     );
+    // A feature SQL that writes a file (`COPY ... TO`, issue 20's finding 7): not a
+    // query, a configuration error, and nothing written.
+    let leak = wh.join("leak.csv");
+    std::fs::write(
+        &feature_sql,
+        format!("COPY (SELECT * FROM orders) TO '{}'", leak.display()),
+    )
+    .unwrap();
+    let out = validate(&p);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not a query: DML not supported: COPY")
+            && stderr(&out).contains("retain runs only SELECT"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!leak.exists());
     // An edited outcomes.sql (what evaluate-actions reads) whose columns have the wrong
     // types: refused before it is read, naming what it must return.
     std::fs::write(&feature_sql, &text).unwrap();

@@ -262,6 +262,8 @@ fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
 impl ModelSpec {
     /// Parse a model spec from TOML text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
+        const MAX_WINDOW_DAYS: u64 = 36_525;
+        const MAX_SNAPSHOTS: u32 = 1_000;
         let mut spec: Self = toml::from_str(text).map_err(|e| Error::Parse {
             what: "model spec",
             path: origin.to_owned(),
@@ -287,6 +289,21 @@ impl ModelSpec {
             return Err(invalid(
                 "training-snapshots and snapshot-spacing-days must be at least 1".into(),
             ));
+        }
+        // The dates a training reaches back: the validation horizon, the last training
+        // snapshot's horizon and the spacing between the training snapshots. Bounded so
+        // that date arithmetic cannot overflow (4294967295 days panicked) and a typo
+        // does not plan thousands of snapshots.
+        let window = 2 * u64::from(spec.horizon_days)
+            + u64::from(spec.training_snapshots - 1) * u64::from(spec.snapshot_spacing_days);
+        if spec.training_snapshots > MAX_SNAPSHOTS || window > MAX_WINDOW_DAYS {
+            return Err(invalid(format!(
+                "{}the training reaches {window} days back (2 × horizon-days {} + (training-snapshots {} − 1) × snapshot-spacing-days {}); at most {MAX_WINDOW_DAYS} days (100 years) and {MAX_SNAPSHOTS} snapshots are allowed",
+                at("", "horizon-days"),
+                spec.horizon_days,
+                spec.training_snapshots,
+                spec.snapshot_spacing_days
+            )));
         }
         match &spec.features {
             FeatureSelection::All(s) if s != "all" => {

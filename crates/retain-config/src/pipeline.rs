@@ -211,8 +211,17 @@ impl PipelineConfig {
                 "[clv] margin must be in (0, 1]: the share of revenue kept as profit".into(),
             ));
         }
-        if clv.holdout_days < 7 {
-            return Err(invalid("[clv] holdout-days must be at least 7".into()));
+        if !(7..=3_650).contains(&clv.holdout_days) {
+            return Err(invalid(
+                "[clv] holdout-days must be between 7 and 3650 (10 years)".into(),
+            ));
+        }
+        if let Some(n) = self.engine.target_partitions
+            && !(1..=1_024).contains(&n)
+        {
+            return Err(invalid(format!(
+                "[engine] target-partitions must be between 1 and 1024, not {n} (DataFusion plans that many partitions per operator; leave it out for the number of cores)"
+            )));
         }
         for (table, src) in &self.sources {
             src.format()

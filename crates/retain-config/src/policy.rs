@@ -271,13 +271,21 @@ impl Policy {
         {
             return Err(invalid(format!("budget {b} must be a number ≥ 0")));
         }
-        if self.caps.window_days == 0 {
-            return Err(invalid("[caps] window-days must be at least 1".into()));
-        }
-        if self.evaluation.horizon_days == 0 {
-            return Err(invalid(
-                "[evaluation] horizon-days must be at least 1".into(),
-            ));
+        // Day counts stay within ten years: date arithmetic on 4294967295 days panicked.
+        for (days, key, min) in [
+            (u64::from(self.caps.window_days), "[caps] window-days", 1),
+            (
+                u64::from(self.evaluation.horizon_days),
+                "[evaluation] horizon-days",
+                1,
+            ),
+            (u64::from(self.valid_days), "valid-days", 0),
+        ] {
+            if !(min..=3_650).contains(&days) {
+                return Err(invalid(format!(
+                    "{key} must be between {min} and 3650 (10 years), not {days}"
+                )));
+            }
         }
         for (name, expr) in &self.consent {
             if name == "none" {

@@ -26,6 +26,7 @@ pub mod error;
 mod features;
 mod horizon;
 mod ingest;
+pub mod interrupt;
 pub mod kernel;
 pub mod records;
 pub mod registry;

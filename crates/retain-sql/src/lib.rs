@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::common::ScalarValue;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -38,14 +40,21 @@ pub enum Error {
     Job {
         origin: String,
         #[source]
-        source: Box<datafusion::error::DataFusionError>,
+        source: Box<DataFusionError>,
     },
+    /// A SQL file holds a statement that is not a query (DDL, DML, COPY, SET, ...):
+    /// retain runs only queries, so a user's `sql-dir` cannot write files or change the
+    /// session.
+    #[error(
+        "SQL job `{origin}` is not a query: {what}; retain runs only SELECT (or WITH ... SELECT) statements from SQL files"
+    )]
+    NotAQuery { origin: String, what: String },
     /// A parameter value in the configuration has a type SQL cannot take.
     #[error("parameter `{name}`: {message}")]
     Param { name: String, message: String },
     /// Other DataFusion errors (registering tables, building the session).
     #[error(transparent)]
-    DataFusion(#[from] datafusion::error::DataFusionError),
+    DataFusion(#[from] DataFusionError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -136,15 +145,85 @@ impl Engine {
     /// Plan one SQL file with its parameters bound. The result is lazy: execute or
     /// stream it.
     pub async fn query(&self, sql: &SqlFile, params: &Params) -> Result<DataFrame> {
-        let wrap = |e: datafusion::error::DataFusionError| Error::Job {
+        let wrap = |e: DataFusionError| Error::Job {
             origin: sql.origin.clone(),
             source: Box::new(e),
         };
-        let df = self.ctx.sql(&sql.text).await.map_err(wrap)?;
+        // Queries only: no CREATE / DROP, INSERT, COPY ... TO or SET from a SQL file
+        // (DataFusion checks the plan before anything runs).
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let df = match self.ctx.sql_with_options(&sql.text, options).await {
+            Ok(df) => df,
+            Err(e) => {
+                let refused = match e.find_root() {
+                    DataFusionError::Plan(m) if m.contains("not supported") => Some(m.clone()),
+                    _ => None,
+                };
+                return Err(match refused {
+                    Some(what) => Error::NotAQuery {
+                        origin: sql.origin.clone(),
+                        what,
+                    },
+                    None => wrap(e),
+                });
+            }
+        };
         if params.0.is_empty() {
             return Ok(df);
         }
         df.with_param_values(params.to_param_values()).map_err(wrap)
+    }
+}
+
+/// The most tokens an expression from configuration (a policy's `eligible` or consent,
+/// a model's `population`) may have.
+pub const MAX_EXPRESSION_TOKENS: usize = 4_096;
+/// The most AND / OR operators such an expression may have. Each nests the expression
+/// tree one level deeper and DataFusion walks trees recursively: a policy of about
+/// 5,000 ORed terms overflowed the stack.
+pub const MAX_EXPRESSION_OPERATORS: usize = 256;
+/// The deepest parentheses such an expression may nest.
+pub const MAX_EXPRESSION_PARENS: usize = 32;
+
+/// Whether an expression from configuration is small enough to plan, checked on its
+/// tokens before DataFusion parses it: None when it is, else which bound it passes.
+pub fn expression_too_large(sql: &str) -> Option<String> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    // A tokenizer error is left for the parser to report.
+    let tokens = Tokenizer::new(&GenericDialect {}, sql).tokenize().ok()?;
+    let (mut n, mut operators, mut depth, mut deepest) = (0usize, 0usize, 0usize, 0usize);
+    for t in &tokens {
+        match t {
+            Token::Whitespace(_) => continue,
+            Token::Word(w) if matches!(w.keyword, Keyword::AND | Keyword::OR) => operators += 1,
+            Token::LParen => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            Token::RParen => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        n += 1;
+    }
+    if n > MAX_EXPRESSION_TOKENS {
+        Some(format!(
+            "it has {n} tokens, more than the {MAX_EXPRESSION_TOKENS} allowed"
+        ))
+    } else if operators > MAX_EXPRESSION_OPERATORS {
+        Some(format!(
+            "it has {operators} AND/OR operators, more than the {MAX_EXPRESSION_OPERATORS} allowed (a long list of alternatives reads better as `column IN (...)`)"
+        ))
+    } else if deepest > MAX_EXPRESSION_PARENS {
+        Some(format!(
+            "it nests parentheses {deepest} deep, more than the {MAX_EXPRESSION_PARENS} allowed"
+        ))
+    } else {
+        None
     }
 }
 
@@ -388,6 +467,82 @@ mod tests {
             assert!(!src.load(name).unwrap().text.is_empty());
         }
         assert!(matches!(src.load("nope.sql"), Err(Error::MissingSql(_))));
+    }
+
+    /// Issue 20's finding 7: a feature SQL of `COPY (...) TO '/some/path.csv'` wrote
+    /// staged data outside the warehouse. A SQL file may only be a query.
+    #[tokio::test]
+    async fn a_sql_file_that_is_not_a_query_is_refused_before_it_runs() {
+        let engine = Engine::embedded(&EngineOptions::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("leak.csv");
+        for (text, kind) in [
+            (
+                format!("COPY (SELECT 1 AS x) TO '{}'", target.display()),
+                "COPY",
+            ),
+            (
+                "CREATE TABLE t AS SELECT 1 AS x".to_owned(),
+                "CreateMemoryTable",
+            ),
+            ("CREATE VIEW v AS SELECT 1 AS x".to_owned(), "CreateView"),
+            (
+                "SET datafusion.execution.batch_size = 1".to_owned(),
+                "SetVariable",
+            ),
+        ] {
+            let sql = SqlFile {
+                origin: "features/customer.sql".into(),
+                text,
+            };
+            let err = engine.query(&sql, &Params::new()).await.unwrap_err();
+            assert!(matches!(err, Error::NotAQuery { .. }), "{err}");
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with("SQL job `features/customer.sql` is not a query")
+                    && msg.contains(kind)
+                    && msg.contains("retain runs only SELECT"),
+                "{msg}"
+            );
+        }
+        assert!(!target.exists(), "nothing was written");
+        assert!(engine.ctx().table("t").await.is_err() && engine.ctx().table("v").await.is_err());
+        // A query still runs, WITH included.
+        let ok = SqlFile {
+            origin: "q".into(),
+            text: "WITH a AS (SELECT 1 AS x) SELECT x FROM a".into(),
+        };
+        assert_eq!(
+            engine
+                .query(&ok, &Params::new())
+                .await
+                .unwrap()
+                .count()
+                .await
+                .unwrap(),
+            1
+        );
+    }
+
+    #[test]
+    fn expressions_from_configuration_are_bounded() {
+        assert_eq!(
+            expression_too_large("churn_probability >= 0.4 AND NOT unsubscribed"),
+            None
+        );
+        let ors = vec!["x = 1"; 5_000].join(" OR ");
+        let why = expression_too_large(&ors).unwrap();
+        assert!(why.contains("tokens"), "{why}");
+        let ors = vec!["x = 1"; 300].join(" OR ");
+        let why = expression_too_large(&ors).unwrap();
+        assert!(why.starts_with("it has 299 AND/OR operators"), "{why}");
+        let ok = vec!["x = 1"; 257].join(" OR ");
+        assert_eq!(expression_too_large(&ok), None);
+        let deep = format!("{}x{}", "(".repeat(40), ")".repeat(40));
+        assert!(expression_too_large(&deep).unwrap().contains("40 deep"));
+        // Keywords inside strings are not operators.
+        let s = format!("x = '{}'", " OR ".repeat(1_000));
+        assert_eq!(expression_too_large(&s), None);
     }
 
     #[tokio::test]

@@ -92,7 +92,43 @@ pub fn chain_line(e: &(dyn std::error::Error + 'static)) -> String {
         }
         source = inner.source();
     }
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    line(&s)
+}
+
+/// The most characters of an error line [`line`] keeps.
+pub const MAX_LINE_CHARS: usize = 4096;
+
+/// Text fit for one line of a terminal, a log or a run record, whatever it holds (an
+/// error can quote a raw file's header): every run of whitespace becomes one space,
+/// other control characters are escaped (`\u{1b}`), and past [`MAX_LINE_CHARS`]
+/// characters the rest is cut, saying how much.
+pub fn line(s: &str) -> String {
+    line_within(s, MAX_LINE_CHARS)
+}
+
+/// [`line`] cut at `max` characters: a quote inside a message that says more after it.
+pub fn line_within(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    let (mut kept, mut cut) = (0usize, 0usize);
+    for (i, word) in s.split_whitespace().enumerate() {
+        let sep = if i == 0 { "" } else { " " };
+        for c in sep.chars().chain(word.chars()) {
+            if kept == max {
+                cut += 1;
+                continue;
+            }
+            kept += 1;
+            if c.is_control() {
+                out.extend(c.escape_unicode());
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    if cut > 0 {
+        out.push_str(&format!("… [{cut} more characters]"));
+    }
+    out
 }
 
 /// An object_store error as one line: the kind of failure first, without the retry
@@ -127,4 +163,30 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         src = s.source();
     }
     last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 20's finding 9: a headerless 50 MB one-line CSV gave a 50 MB "one-line"
+    /// error, and control bytes from a header reached the terminal raw.
+    #[test]
+    fn a_line_is_one_line_escaped_and_bounded() {
+        assert_eq!(line("a\n  b\t\r\nc"), "a b c");
+        assert_eq!(line("col\u{1b}[31mred\u{7}"), "col\\u{1b}[31mred\\u{7}");
+        let huge = "x,".repeat(5_000_000);
+        let l = line(&format!("no column `status`: the export has: {huge}"));
+        assert!(l.chars().count() < MAX_LINE_CHARS + 40, "{}", l.len());
+        assert!(l.starts_with("no column `status`: the export has: x,x,"));
+        let total = "no column `status`: the export has: ".len() + huge.len();
+        assert!(
+            l.ends_with(&format!("… [{} more characters]", total - MAX_LINE_CHARS)),
+            "{}",
+            &l[l.len() - 60..]
+        );
+        // Multi-byte characters are cut at a character, never inside one.
+        let l = line(&"é".repeat(MAX_LINE_CHARS + 5));
+        assert!(l.starts_with(&"é".repeat(MAX_LINE_CHARS)) && l.ends_with("… [5 more characters]"));
+    }
 }

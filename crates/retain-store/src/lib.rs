@@ -22,7 +22,7 @@ mod lock;
 mod manifest;
 mod warehouse;
 
-pub use error::{Error, Result, chain_line, describe};
+pub use error::{Error, MAX_LINE_CHARS, Result, chain_line, describe, line, line_within};
 pub use location::{Location, StoreOptions};
 pub use lock::{LOCK, LockInfo};
 pub use manifest::{

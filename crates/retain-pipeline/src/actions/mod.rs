@@ -67,8 +67,31 @@ pub fn next_best_action_schema() -> SchemaRef {
 }
 
 /// The policy a pipeline names (or the embedded default).
+/// Its expressions are bounded here, before anything is read: an `eligible` of
+/// thousands of ORed terms would overflow the planner's stack (issue 20, finding 6).
 pub fn load_policy(settings: &crate::Settings) -> Result<Policy> {
-    Ok(Policy::load(settings.pipeline.policy.file.as_deref())?)
+    let policy = Policy::load(settings.pipeline.policy.file.as_deref())?;
+    let eligible = policy.actions.iter().enumerate().map(|(i, a)| {
+        (
+            format!("{}: eligible", policy.describe_action(i)),
+            &a.eligible,
+        )
+    });
+    let consent = policy
+        .consent
+        .iter()
+        .map(|(name, sql)| (format!("[consent] {name}"), sql));
+    for (what, sql) in eligible.chain(consent) {
+        if let Some(why) = retain_sql::expression_too_large(sql) {
+            // Its start is enough to find it; the reason must stay on the line.
+            let shown = retain_store::line_within(sql, 120);
+            return Err(policy_error(
+                &policy,
+                format!("{what} `{shown}` is too large: {why}"),
+            ));
+        }
+    }
+    Ok(policy)
 }
 
 fn policy_error(policy: &Policy, message: String) -> Error {
@@ -82,6 +105,7 @@ fn policy_error(policy: &Policy, message: String) -> Error {
 /// pure, row-by-row expression (subqueries, aggregates, window functions, parameters,
 /// volatile functions such as random()).
 fn boolean_expr(input: &DataFrame, sql: &str, policy: &Policy, what: &str) -> Result<Expr> {
+    // Its size was bounded by `load_policy`.
     let shown = collapse_whitespace(sql);
     // A subquery would fail to plan with a confusing message (or read other tables):
     // refuse it by its SELECT keyword, found by the SQL tokenizer (not in strings).

@@ -49,6 +49,11 @@ async fn writing<T>(
     selected_stages: Vec<Stage>,
     body: impl AsyncFnOnce(&mut Ctx, &mut RunLog) -> Result<T>,
 ) -> Result<T> {
+    let mut signals = crate::interrupt::listen();
+    if let Some(signal) = *signals.borrow() {
+        // Stopped between two dates of a backfill: take nothing more.
+        return Err(Error::Interrupted { signal });
+    }
     let mut ctx = Ctx::open(settings, run_id).await?;
     let info = LockInfo::here(run_id, command, Some(as_of.to_string()));
     ctx.wh
@@ -61,7 +66,12 @@ async fn writing<T>(
             if removed > 0 {
                 tracing::info!(removed, "removed files an interrupted run left aside");
             }
-            body(&mut ctx, &mut log).await
+            // A signal drops the body where it is: its partitions written aside are
+            // not published, and the next run removes them.
+            tokio::select! {
+                r = body(&mut ctx, &mut log) => r,
+                signal = crate::interrupt::stopped(&mut signals) => Err(Error::Interrupted { signal }),
+            }
         }
         Err(e) => Err(e.into()),
     };

@@ -62,6 +62,9 @@ pub enum Error {
         model: String,
         problem: TrainProblem,
     },
+    /// SIGINT or SIGTERM stopped the run; its record says so and the lock is released.
+    #[error("stopped by {}: nothing more was published; rerun the command to redo it", signal.name())]
+    Interrupted { signal: crate::interrupt::Signal },
     /// A model spec's feature selection does not fit the training set.
     #[error("train: model spec {origin}: {source}")]
     Spec {
@@ -245,7 +248,10 @@ impl Error {
             Error::Config(_) | Error::Invalid { .. } | Error::NoAsOf | Error::BeyondData { .. } => {
                 EXIT_USAGE
             }
+            // A SQL file of the user's that is not a query is configuration.
+            Error::Sql(retain_sql::Error::NotAQuery { .. }) => EXIT_USAGE,
             Error::Quality { .. } => EXIT_QUALITY,
+            Error::Interrupted { signal } => signal.exit_code(),
             Error::Backfill { source, .. } => source.exit_code(),
             // Written out, not `_`: a new variant has to choose its code.
             Error::Store(_)
@@ -289,10 +295,9 @@ pub(crate) fn df_err(
 /// workspace's one renderer, defined in retain-store.
 pub use retain_store::chain_line as one_line;
 
-/// `s` with every run of whitespace (newlines included) replaced by one space.
-pub fn collapse_whitespace(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
+/// `s` with every run of whitespace (newlines included) replaced by one space, other
+/// control characters escaped and the length bounded ([`retain_store::line`]).
+pub use retain_store::line as collapse_whitespace;
 
 #[cfg(test)]
 mod tests {

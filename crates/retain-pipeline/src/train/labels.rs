@@ -53,11 +53,16 @@ pub(crate) fn population_filter(spec: &ModelSpec, features: &DataFrame) -> Resul
     let invalid = |why: String| Error::Invalid {
         stage: "train",
         message: format!(
-            "model spec {}: population `{text}` is not a boolean expression over the feature columns: {}",
+            "model spec {}: population `{}` is not a boolean expression over the feature columns: {}",
             spec.origin,
-            why.split_whitespace().collect::<Vec<_>>().join(" ")
+            // The expression's start finds it; the reason must stay on the line.
+            retain_store::line_within(text, 200),
+            retain_store::line(&why)
         ),
     };
+    if let Some(why) = retain_sql::expression_too_large(text) {
+        return Err(invalid(why));
+    }
     let expr = features
         .parse_sql_expr(text)
         .map_err(|e| invalid(e.to_string()))?;
