@@ -2,7 +2,7 @@
 //! stopping a run left `_lock.json` and no run record, and every retry was refused until
 //! the lock went stale (issue 20, finding 4). The first writing command of the process
 //! installs the handlers (they then stay, so a signal between two dates of a backfill
-//! is not lost either); `commands::writing` races its body against [`stopped`], and on
+//! is not lost either); `commands::writing` races its body against `stopped`, and on
 //! a signal drops the body (what it wrote aside is removed by the next run, nothing
 //! half-published is visible: publishing is a commit per partition), writes the failed
 //! run record and releases the lock. The process then exits with 128 + the signal's

@@ -95,7 +95,7 @@ pub fn chain_line(e: &(dyn std::error::Error + 'static)) -> String {
     line(&s)
 }
 
-/// The most characters of an error line [`line`] keeps.
+/// The most characters of an error line [`line()`] keeps.
 pub const MAX_LINE_CHARS: usize = 4096;
 
 /// Text fit for one line of a terminal, a log or a run record, whatever it holds (an
@@ -106,7 +106,7 @@ pub fn line(s: &str) -> String {
     line_within(s, MAX_LINE_CHARS)
 }
 
-/// [`line`] cut at `max` characters: a quote inside a message that says more after it.
+/// [`line()`] cut at `max` characters: a quote inside a message that says more after it.
 pub fn line_within(s: &str, max: usize) -> String {
     let mut out = String::new();
     let (mut kept, mut cut) = (0usize, 0usize);

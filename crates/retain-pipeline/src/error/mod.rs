@@ -296,7 +296,7 @@ pub(crate) fn df_err(
 pub use retain_store::chain_line as one_line;
 
 /// `s` with every run of whitespace (newlines included) replaced by one space, other
-/// control characters escaped and the length bounded ([`retain_store::line`]).
+/// control characters escaped and the length bounded ([`retain_store::line()`]).
 pub use retain_store::line as collapse_whitespace;
 
 #[cfg(test)]
