@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use retain_config::PipelineConfig;
 use retain_pipeline::schedule::{self, BackfillStep, Every};
-use retain_store::Location;
+use retain_store::{Location, LockInfo, Warehouse};
 use retain_synth::SynthOptions;
 
 use crate::cli::{
@@ -33,8 +33,14 @@ pub async fn synth(args: SynthArgs) -> Result<ExitCode> {
         write_truth: args.truth,
     };
     let started = Instant::now();
-    let summary = write_synth(&args.out, &opts).await?;
-    let out = Location::parse(&args.out)?.url();
+    let loc = Location::parse(&args.out)?;
+    // `raw/` of a warehouse (the layout `retain ingest` reads by default): written under
+    // that warehouse's lock. Elsewhere there is no warehouse to lock.
+    let summary = match warehouse_of_raw(&loc) {
+        Some(wh) => under_lock(&wh, "synth", write_synth(&args.out, &opts)).await?,
+        None => write_synth(&args.out, &opts).await?,
+    };
+    let out = loc.url();
     print_out(&format!(
         "synthetic shop written to {out} in {:.1}s: {} customers, {} orders, {} support tickets, {} engagement events, {} contacts",
         started.elapsed().as_secs_f64(),
@@ -52,6 +58,36 @@ pub async fn synth(args: SynthArgs) -> Result<ExitCode> {
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The warehouse whose `raw/` folder `loc` is, if it is one.
+fn warehouse_of_raw(loc: &Location) -> Option<Location> {
+    let parts: Vec<_> = loc.prefix.parts().collect();
+    let (last, parent) = parts.split_last()?;
+    (last.as_ref() == "raw").then(|| Location {
+        prefix: parent.iter().cloned().collect(),
+        ..loc.clone()
+    })
+}
+
+/// Run `work` holding the warehouse's write lock: `synth` and `demo` write `raw/`, which
+/// an ingest of another run reads, so two of them at once cannot leave (or read) a mix
+/// of two shops (issue 20, finding 10). The lock is released whatever `work` returns.
+async fn under_lock<T>(
+    warehouse: &Location,
+    command: &str,
+    work: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let run_id = retain_pipeline::new_run_id();
+    let wh = Warehouse::new(warehouse.clone(), run_id.as_str());
+    let stale_after = PipelineConfig::demo().lock_stale_after.0;
+    wh.lock(&LockInfo::here(&run_id, command, None), stale_after)
+        .await?;
+    let out = work.await;
+    if let Err(e) = wh.unlock().await {
+        tracing::warn!(error = %e, "could not release the warehouse lock");
+    }
+    out
 }
 
 async fn write_synth(out: &str, opts: &SynthOptions) -> Result<retain_synth::SynthSummary> {
@@ -267,8 +303,11 @@ pub async fn demo(args: DemoArgs) -> Result<ExitCode> {
         seed: args.seed,
         ..SynthOptions::default()
     };
-    let raw = Location::parse(&args.out)?.resolve("raw")?;
-    let summary = write_synth(&raw.url(), &opts).await?;
+    let warehouse = Location::parse(&args.out)?;
+    let raw = warehouse.resolve("raw")?;
+    // The lock is released between writing the shop and running the pipeline, which
+    // takes it again: another synth in between replaces the shop whole, never in part.
+    let summary = under_lock(&warehouse, "demo", write_synth(&raw.url(), &opts)).await?;
     let synth_elapsed = started.elapsed();
     let pipeline = PipelineConfig::demo();
     let settings = resolve_settings(pipeline, Some(args.out));

@@ -56,7 +56,9 @@ fn a_second_run_is_refused_while_the_first_holds_the_warehouse() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("taking over a stale warehouse lock"),
+        stderr.contains("took over the warehouse lock")
+            && stderr.contains("crashed-1")
+            && stderr.contains("last refreshed 108"),
         "{stderr}"
     );
     assert!(!lock.exists(), "the run released its lock");
@@ -213,4 +215,39 @@ fn a_stopped_run_releases_its_lock_and_records_why() {
             .args(["ingest", "pipelines/demo.toml", "--out"])
             .arg(wh),
     );
+}
+
+/// Issue 20, finding 10: `demo` and `synth` write `raw/` under the warehouse lock, so a
+/// shop is never written while another run reads or writes it (two demos at once
+/// published orders from one shop and tickets from the other).
+#[test]
+fn synth_and_demo_wait_for_the_warehouse_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path();
+    std::fs::write(wh.join("_lock.json"), lock_json("held-1", 0)).unwrap();
+    let demo = retain()
+        .args(["demo", "--customers", "300", "--out"])
+        .arg(wh)
+        .output()
+        .unwrap();
+    let synth_raw = retain()
+        .args(["synth", "--customers", "300", "--out"])
+        .arg(wh.join("raw"))
+        .output()
+        .unwrap();
+    for out in [demo, synth_raw] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("in use by run held-1"), "{stderr}");
+    }
+    assert!(
+        !wh.join("raw").exists(),
+        "nothing written under a held lock"
+    );
+
+    // Free, synth takes and releases it; a folder not named raw has no warehouse.
+    std::fs::remove_file(wh.join("_lock.json")).unwrap();
+    synth(&wh.join("raw"), "300");
+    assert!(wh.join("raw/orders.csv").exists() && !wh.join("_lock.json").exists());
+    synth(&wh.join("elsewhere"), "300");
 }

@@ -302,3 +302,60 @@ fn a_secret_in_the_pipeline_file_is_refused() {
     assert!(err.contains("holds a secret"), "{err}");
     assert!(!err.contains(&s3.secret_key), "secret echoed: {err}");
 }
+
+/// Issue 20, finding 1, on the real server: with a lock three hours old and four runs
+/// starting together, exactly one takes it over (a PUT with `If-Match` on the ETag
+/// read), in each of 25 trials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_runs_taking_over_a_stale_lock_on_s3_exactly_one_wins() {
+    use retain_store::{LOCK, Location, LockInfo, StoreOptions, Warehouse};
+    let s3 = s3();
+    let options = [
+        ("aws_endpoint", s3.endpoint.as_str()),
+        ("aws_access_key_id", s3.access_key.as_str()),
+        ("aws_secret_access_key", s3.secret_key.as_str()),
+        ("aws_region", s3.region.as_str()),
+        ("allow_http", "true"),
+        ("aws_virtual_hosted_style_request", "false"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let opts = StoreOptions {
+        options,
+        ..StoreOptions::default()
+    };
+    let url = format!("s3://{}/{}", s3.bucket, unique("lock"));
+    let root = Location::parse_with(&url, std::sync::Arc::new(opts)).unwrap();
+    let hour = std::time::Duration::from_secs(3600);
+    for trial in 0..25 {
+        let mut dead = LockInfo::here("dead", "run", None);
+        dead.host = "elsewhere".into();
+        dead.acquired_at -= chrono::Duration::hours(3);
+        root.put(&root.child(LOCK), serde_json::to_vec(&dead).unwrap())
+            .await
+            .unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for k in 0..4 {
+            let wh = Warehouse::new(root.clone(), format!("t{trial}-{k}"));
+            tasks.spawn(async move {
+                let won = wh
+                    .lock(&LockInfo::here(&wh.run_id, "run", None), hour)
+                    .await;
+                (wh, won)
+            });
+        }
+        let mut winners = Vec::new();
+        for (wh, won) in tasks.join_all().await {
+            match won {
+                Ok(()) => winners.push(wh),
+                Err(retain_store::Error::Locked { .. }) => {}
+                Err(e) => panic!("trial {trial}: {e}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "trial {trial}");
+        let held: LockInfo = winners[0].get_json(LOCK).await.unwrap().unwrap();
+        assert_eq!(held.run_id, winners[0].run_id, "trial {trial}");
+        winners[0].unlock().await.unwrap();
+    }
+}

@@ -416,6 +416,8 @@ async fn update_pointer(
         },
     };
     let bytes = serde_json::to_vec_pretty(&c).map_err(serialise("the champion pointer"))?;
+    // Not from a run whose write lock was taken over.
+    wh.check_lock()?;
     if !wh.root.put_if_unchanged(&path, bytes, expected).await? {
         let now = champion(wh, model).await?.map(|c| c.version);
         return Err(RegistryError::PromotionRace {

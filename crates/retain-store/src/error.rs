@@ -46,7 +46,7 @@ pub enum Error {
     CorruptManifest { location: String, message: String },
     /// Another run holds the warehouse's write lock.
     #[error(
-        "the warehouse is in use by run {} ({}, as of {}, on {} pid {}, since {}): retain does not interleave two runs on one warehouse. The lock ends with that run, or counts as stale {} after it was taken (the next run then takes it over); to break it by hand, delete `{location}`",
+        "the warehouse is in use by run {} ({}, as of {}, on {} pid {}, since {}): retain does not interleave two runs on one warehouse. The lock ends with that run, or counts as stale when its run has not refreshed it for {} (the next run then takes it over); to break it by hand, delete `{location}`",
         holder.run_id,
         holder.command,
         holder.as_of.as_deref().unwrap_or("-"),
@@ -59,6 +59,34 @@ pub enum Error {
         location: String,
         holder: Box<LockInfo>,
         stale_after: Duration,
+    },
+    /// A published data file is missing or differs from its manifest entry.
+    #[error(
+        "published file `{location}` {}, its manifest (run {run_id}) says {expected} bytes: it was changed outside retain; republish the partition (rerun the command that wrote it)",
+        match found {
+            Some(n) => format!("is {n} bytes"),
+            None => "is missing".to_owned(),
+        }
+    )]
+    NotAsPublished {
+        location: String,
+        expected: u64,
+        found: Option<u64>,
+        run_id: String,
+    },
+    /// Another run took this run's write lock over (it was not refreshed in time), so
+    /// this run may publish nothing more.
+    #[error(
+        "run {run_id} lost the warehouse lock `{location}`{}: it published nothing more; rerun the command",
+        match taken_by {
+            Some(h) => format!(" to run {} ({} on {} pid {})", h.run_id, h.command, h.host, h.pid),
+            None => " (it could not be refreshed in time)".to_owned(),
+        }
+    )]
+    LockLost {
+        location: String,
+        run_id: String,
+        taken_by: Option<Box<LockInfo>>,
     },
 }
 

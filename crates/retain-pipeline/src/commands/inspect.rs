@@ -1,5 +1,5 @@
 //! The registry commands: read a registered model or CLV version, list them, and move a
-//! champion pointer. They open the warehouse without the write lock and run no stage.
+//! champion pointer. They run no stage; only the move takes the write lock.
 
 use serde::Serialize;
 
@@ -94,6 +94,15 @@ pub async fn models_promote(
     model: &str,
     version: &str,
 ) -> Result<registry::Champion> {
+    // Under the write lock: a run in progress reads the champions it scores with.
     let ctx = reading(settings).await?;
-    registry::promote(&ctx.wh, model, version, "promoted by hand").await
+    let info = retain_store::LockInfo::here(&ctx.wh.run_id, "models promote", None);
+    ctx.wh
+        .lock(&info, settings.pipeline.lock_stale_after.0)
+        .await?;
+    let promoted = registry::promote(&ctx.wh, model, version, "promoted by hand").await;
+    if let Err(e) = ctx.wh.unlock().await {
+        tracing::warn!(error = %e, "could not release the warehouse lock");
+    }
+    promoted
 }
