@@ -22,6 +22,26 @@ use crate::manifest::{ColumnEntry, FileEntry, MANIFEST, Manifest, PublishMeta, S
 /// Folder under the warehouse root where runs write files before committing them.
 pub const TMP: &str = "_tmp";
 
+/// A run's commit journals, `_tmp/<run_id>/_commit-<n>.json`, n counting the run's
+/// commits from 0 ([`Warehouse::commit_all`]).
+const JOURNAL: &str = "_commit";
+const JOURNAL_FORMAT: &str = "retain.commit/1";
+
+/// The partitions a run is committing as one, with where each file lies aside.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct Journal {
+    format: String,
+    run_id: String,
+    partitions: Vec<JournalEntry>,
+}
+
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct JournalEntry {
+    /// Object paths under `_tmp/<run_id>/`, in the manifest's file order.
+    files: Vec<String>,
+    manifest: Manifest,
+}
+
 /// A partition written aside by [`Warehouse::write`], not yet visible.
 #[derive(Debug)]
 pub struct Pending {
@@ -52,6 +72,8 @@ pub struct Warehouse {
     schema_versions: Option<SchemaVersions>,
     /// The write lock this run holds (shared by clones): lost, a commit is refused.
     lock_state: Arc<LockState>,
+    /// Commits so far (shared by clones), numbering the journals.
+    commits: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Warehouse {
@@ -62,6 +84,7 @@ impl Warehouse {
             progress: None,
             schema_versions: None,
             lock_state: Arc::default(),
+            commits: Arc::default(),
         }
     }
 
@@ -239,24 +262,117 @@ impl Warehouse {
     /// Make a partition written aside visible: move its files into the partition folder
     /// (each move replaces the old object whole), write the manifest, then delete files
     /// the manifest does not list.
+    ///
+    /// The commit is journaled ([`Warehouse::commit_all`]): a run killed between moving
+    /// the file in and writing the manifest has it completed by the next run.
     pub async fn commit(&self, pending: Pending) -> Result<Manifest> {
-        let Pending {
-            files,
-            mut manifest,
-        } = pending;
+        let mut published = self.commit_all(vec![pending]).await?;
+        published.pop().ok_or_else(|| Error::CorruptManifest {
+            location: self.root.url(),
+            message: "a commit of one partition published none".into(),
+        })
+    }
+
+    /// Commit several partitions as one: a journal listing them all
+    /// (`_tmp/<run_id>/_commit-<n>.json`, one PUT) is written first, then each is committed,
+    /// then the journal is deleted. A run that dies or fails after the journal was
+    /// written has its commit completed by the next run that takes the lock
+    /// ([`Warehouse::clean_leftovers`]), so the partitions end up all published, never
+    /// some (issue 20, finding 3). Every file was written whole before the journal, so
+    /// completing is always possible.
+    pub async fn commit_all(&self, pending: Vec<Pending>) -> Result<Vec<Manifest>> {
+        self.check_lock()?;
+        let journal = Journal {
+            format: JOURNAL_FORMAT.into(),
+            run_id: self.run_id.clone(),
+            partitions: pending
+                .iter()
+                .map(|p| JournalEntry {
+                    files: p.files.iter().map(|f| f.to_string()).collect(),
+                    manifest: p.manifest.clone(),
+                })
+                .collect(),
+        };
+        let n = self
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let path = self
+            .tmp_dir()
+            .join(format!("{JOURNAL}-{n:06}.json").as_str());
+        let bytes = serde_json::to_vec(&journal).map_err(|e| Error::CorruptManifest {
+            location: self.root.url_of(&path),
+            message: e.to_string(),
+        })?;
+        self.root.put(&path, bytes).await?;
+        let mut published = Vec::with_capacity(pending.len());
+        for p in pending {
+            published.push(self.move_in(&p.files, p.manifest, false).await?);
+        }
+        self.delete(&path).await?;
+        Ok(published)
+    }
+
+    /// Complete the commits that runs which died left journaled; how many partitions.
+    async fn complete_interrupted_commits(&self) -> Result<usize> {
+        let own = self.tmp_dir();
+        let mut completed = 0;
+        for meta in self.root.list(&self.root.child(TMP)).await? {
+            let journaled = meta
+                .location
+                .filename()
+                .is_some_and(|f| f.starts_with(JOURNAL) && f.ends_with(".json"));
+            // Listed in path order: a run's journals in the order it wrote them.
+            if !journaled || meta.location.prefix_match(&own).is_some() {
+                continue;
+            }
+            let location = self.root.url_of(&meta.location);
+            let bytes = self.root.get(&meta.location).await?;
+            let journal: Journal =
+                serde_json::from_slice(&bytes).map_err(|e| Error::CorruptManifest {
+                    location: location.clone(),
+                    message: e.to_string(),
+                })?;
+            let n = journal.partitions.len();
+            for entry in journal.partitions {
+                let files: Vec<Path> = entry.files.iter().map(|f| Path::from(f.as_str())).collect();
+                self.move_in(&files, entry.manifest, true).await?;
+            }
+            self.delete(&meta.location).await?;
+            tracing::warn!(
+                run_id = %journal.run_id,
+                partitions = n,
+                "completed the commit of a run that stopped while publishing"
+            );
+            completed += n;
+        }
+        Ok(completed)
+    }
+
+    /// Move a partition's files in, write its manifest, delete what it does not list.
+    /// `resuming` (completing another run's journaled commit): a file already moved is
+    /// fine, one that is neither aside nor in place is an error naming the journal.
+    async fn move_in(
+        &self,
+        files: &[Path],
+        mut manifest: Manifest,
+        resuming: bool,
+    ) -> Result<Manifest> {
         let started = std::time::Instant::now();
         let dir = self.partition_path(&manifest.table, &manifest.partition);
         self.check_lock()?;
         for (tmp, entry) in files.iter().zip(&manifest.files) {
             let to = dir.clone().join(entry.path.as_str());
-            self.root
-                .store
-                .rename(tmp, &to)
-                .await
-                .map_err(|source| Error::Store {
-                    location: self.root.url_of(&to),
-                    source,
-                })?;
+            match self.root.store.rename(tmp, &to).await {
+                Ok(()) => {}
+                Err(object_store::Error::NotFound { .. })
+                    if resuming && self.root.exists(&to).await? => {}
+                Err(source) => {
+                    return Err(Error::Store {
+                        location: self.root.url_of(&to),
+                        source,
+                    });
+                }
+            }
         }
         manifest.elapsed_ms += started.elapsed().as_millis() as u64;
         // The manifest is the commit point: not from a run that lost the lock.
@@ -349,10 +465,12 @@ impl Warehouse {
         }
     }
 
-    /// Delete what interrupted runs left under `_tmp/` (everything but this run's own
-    /// files); returns how many objects were removed. Only a run holding the write lock
+    /// Complete the journaled commits of runs that stopped while publishing
+    /// ([`Warehouse::commit_all`]), then delete what interrupted runs left under `_tmp/`
+    /// (everything but this run's own files); returns how many objects were removed. Only a run holding the write lock
     /// ([`Warehouse::lock`]) may call it: no other run can be writing.
     pub async fn clean_leftovers(&self) -> Result<usize> {
+        self.complete_interrupted_commits().await?;
         let own = self.tmp_dir();
         let mut removed = 0;
         for meta in self.root.list(&self.root.child(TMP)).await? {
@@ -956,5 +1074,78 @@ mod tests {
         root.store.delete(&file("as_of=1")).await.unwrap();
         let err = wh.files("t", "as_of=1").await.unwrap_err().to_string();
         assert!(err.contains("is missing"), "{err}");
+    }
+
+    /// Issue 20, finding 3: a run that stops after the first of several partitions it
+    /// commits together has its commit completed by the next run, so the tables never
+    /// stay half old, half new.
+    #[tokio::test]
+    async fn a_commit_of_several_partitions_stopped_half_way_is_completed_by_the_next_run() {
+        let root = memory();
+        let old = Warehouse::new(root.clone(), "old");
+        let write = |wh: &Warehouse, table: &'static str, values: Vec<i64>| {
+            let wh = wh.clone();
+            async move {
+                let (schema, b) = batch(&values);
+                let s = futures::stream::iter(vec![Ok::<_, std::io::Error>(b)]);
+                wh.write(table, "", schema, s, PublishMeta::default())
+                    .await
+                    .unwrap()
+            }
+        };
+        let before = vec![
+            write(&old, "a", vec![1]).await,
+            write(&old, "b", vec![1]).await,
+        ];
+        old.commit_all(before).await.unwrap();
+        assert!(
+            root.list(&root.child(TMP)).await.unwrap().is_empty(),
+            "journal removed"
+        );
+
+        // The new run journals both, commits `a`, and dies.
+        let dying = Warehouse::new(root.clone(), "dying");
+        let mut new = vec![
+            write(&dying, "a", vec![2, 2]).await,
+            write(&dying, "b", vec![2, 2]).await,
+        ];
+        let journal = Journal {
+            format: JOURNAL_FORMAT.into(),
+            run_id: "dying".into(),
+            partitions: new
+                .iter()
+                .map(|p| JournalEntry {
+                    files: p.files.iter().map(|f| f.to_string()).collect(),
+                    manifest: p.manifest.clone(),
+                })
+                .collect(),
+        };
+        root.put(
+            &dying.tmp_dir().join("_commit-000000.json"),
+            serde_json::to_vec(&journal).unwrap(),
+        )
+        .await
+        .unwrap();
+        let first = new.remove(0);
+        dying
+            .move_in(&first.files, first.manifest, false)
+            .await
+            .unwrap();
+        let rows = |t: &'static str| {
+            let wh = old.clone();
+            async move { wh.manifest(t, "").await.unwrap().rows }
+        };
+        assert_eq!((rows("a").await, rows("b").await), (2, 1), "mixed");
+
+        // The next run's clean-up completes it: both tables from the dying run.
+        let next = Warehouse::new(root.clone(), "next");
+        next.clean_leftovers().await.unwrap();
+        assert_eq!((rows("a").await, rows("b").await), (2, 2));
+        assert_eq!(next.manifest("b", "").await.unwrap().run_id, "dying");
+        next.files("b", "").await.unwrap();
+        assert!(root.list(&root.child(TMP)).await.unwrap().is_empty());
+        // Completing twice is harmless.
+        next.clean_leftovers().await.unwrap();
+        assert_eq!(rows("b").await, 2);
     }
 }

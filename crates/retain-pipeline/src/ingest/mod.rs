@@ -126,18 +126,25 @@ pub(crate) async fn run(ctx: &mut Ctx) -> Result<Ingested> {
         });
     }
     let version = staged_version(written.iter().map(|w| w.lineage.as_str()));
-    let mut published = Vec::new();
+    let mut tables = Vec::new();
+    let mut pending = Vec::new();
     for mut w in written {
         w.staged
             .manifest
             .properties
             .insert("version".into(), version.clone().into());
-        published.push(ctx.wh.commit(w.staged).await?);
-        published.push(ctx.wh.commit(w.quarantine).await?);
+        tables.push(w.table);
+        pending.push(w.staged);
+        pending.push(w.quarantine);
+    }
+    // One commit for every source's partitions: a run stopped half-way is completed by
+    // the next one, so the staged tables always come from one ingest.
+    let published = ctx.wh.commit_all(pending).await?;
+    for table in tables {
         let input = ctx
-            .register_published(w.table, &format!("staged/{}", w.table), "")
+            .register_published(table, &format!("staged/{table}"), "")
             .await?;
-        ctx.memo.staged.insert(w.table.to_owned(), input);
+        ctx.memo.staged.insert(table.to_owned(), input);
     }
     Ok(Ingested { reports, published })
 }
