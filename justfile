@@ -13,6 +13,11 @@ test *ARGS:
 ci:
     bash .ci/run
 
+# The long reliability runs: the kill harness at 20 seeded points (about 15 min in a
+# debug build; CI runs 3), docs/reliability.md.
+reliability:
+    RETAIN_KILL_POINTS=20 cargo xtask test -- -E 'test(/^kill::/)'
+
 # Format the code.
 fmt:
     cargo fmt --all

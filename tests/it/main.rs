@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod clv;
 mod features;
+mod kill;
 mod lock;
 mod pipeline;
 mod reasons;
