@@ -24,6 +24,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::files_below;
+
 use chrono::NaiveDate;
 use datafusion::arrow::array::{
     Array, ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
@@ -350,32 +352,6 @@ fn key_of(table: &str, row: &BTreeMap<String, Option<String>>) -> Option<String>
         .map(|c| row[*c].clone().unwrap_or_default())
         .collect();
     parts.iter().any(|p| !p.is_empty()).then(|| parts.join("/"))
-}
-
-/// Every file below `dir`, relative to it.
-fn files_below(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let p = e.expect("dir entry").path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(
-                    p.strip_prefix(dir)
-                        .expect("below dir")
-                        .display()
-                        .to_string(),
-                );
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn check_accounting(r: &IngestReport) {

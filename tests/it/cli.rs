@@ -249,28 +249,11 @@ fn a_quarantine_breach_is_exit_3_one_line_and_publishes_nothing() {
     let leftovers = std::fs::read_dir(dir.path().join("wh/_tmp"))
         .map(|d| d.count())
         .unwrap_or(0);
-    let aside: Vec<_> = walk(&dir.path().join("wh/_tmp"));
+    let aside = crate::files_below(&dir.path().join("wh/_tmp"));
     assert!(
         aside.is_empty(),
         "files left aside ({leftovers} runs): {aside:?}"
     );
-}
-
-/// Every file below `dir` (none if it does not exist).
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

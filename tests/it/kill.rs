@@ -11,21 +11,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::{duckdb, read_tables, retain, run_ok};
+use crate::{copy_dir, duckdb, files_below, read_tables, retain, run_ok};
 
 const AS_OF: &str = "2026-11-01";
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
 
 fn run(wh: &Path) -> std::process::Command {
     let mut c = retain();
@@ -121,7 +109,7 @@ fn a_run_killed_anywhere_is_repaired_by_the_next_run() {
             want,
             "kill {k} at {at:?}: the next run publishes what an uninterrupted run does\n{stderr}"
         );
-        let left: Vec<_> = walk(&wh.join("_tmp"));
+        let left = files_below(&wh.join("_tmp"));
         assert!(left.is_empty(), "kill {k}: left under _tmp: {left:?}");
         std::fs::remove_dir_all(&wh).unwrap();
     }
@@ -130,20 +118,4 @@ fn a_run_killed_anywhere_is_repaired_by_the_next_run() {
         4 * killed_during.len() >= 3 * points as usize,
         "killed during the run at {killed_during:?} of {points} (the run takes {whole:?})"
     );
-}
-
-fn walk(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p.display().to_string());
-        }
-    }
-    out
 }

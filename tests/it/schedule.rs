@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::{retain, run_ok};
+use crate::{copy_dir, retain, run_ok};
 
 fn synth(raw: &Path, customers: &str) {
     run_ok(
@@ -635,18 +635,6 @@ fn validate_plans_everything_and_runs_nothing() {
         0,
         "failed validations write nothing either"
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 /// docs/cli.md's exit codes, each produced by a real command line (3, a breached

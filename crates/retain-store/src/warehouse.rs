@@ -282,17 +282,7 @@ impl Warehouse {
     /// completing is always possible.
     pub async fn commit_all(&self, pending: Vec<Pending>) -> Result<Vec<Manifest>> {
         self.check_lock()?;
-        let journal = Journal {
-            format: JOURNAL_FORMAT.into(),
-            run_id: self.run_id.clone(),
-            partitions: pending
-                .iter()
-                .map(|p| JournalEntry {
-                    files: p.files.iter().map(|f| f.to_string()).collect(),
-                    manifest: p.manifest.clone(),
-                })
-                .collect(),
-        };
+        let journal = self.journal(&pending);
         let n = self
             .commits
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -310,6 +300,21 @@ impl Warehouse {
         }
         self.delete(&path).await?;
         Ok(published)
+    }
+
+    /// The journal of committing `pending` as one.
+    fn journal(&self, pending: &[Pending]) -> Journal {
+        Journal {
+            format: JOURNAL_FORMAT.into(),
+            run_id: self.run_id.clone(),
+            partitions: pending
+                .iter()
+                .map(|p| JournalEntry {
+                    files: p.files.iter().map(|f| f.to_string()).collect(),
+                    manifest: p.manifest.clone(),
+                })
+                .collect(),
+        }
     }
 
     /// Complete the commits that runs which died left journaled; how many partitions.
@@ -1109,17 +1114,7 @@ mod tests {
             write(&dying, "a", vec![2, 2]).await,
             write(&dying, "b", vec![2, 2]).await,
         ];
-        let journal = Journal {
-            format: JOURNAL_FORMAT.into(),
-            run_id: "dying".into(),
-            partitions: new
-                .iter()
-                .map(|p| JournalEntry {
-                    files: p.files.iter().map(|f| f.to_string()).collect(),
-                    manifest: p.manifest.clone(),
-                })
-                .collect(),
-        };
+        let journal = dying.journal(&new);
         root.put(
             &dying.tmp_dir().join("_commit-000000.json"),
             serde_json::to_vec(&journal).unwrap(),
