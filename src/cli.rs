@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 use retain_config::Stage;
 
-use crate::{actions, models, output, runs};
+use crate::{actions, models, output, runs, tables};
 
 /// Batch retention pipeline: staged tables, point-in-time features, churn and
 /// repeat-purchase models, risk scores and next-best actions, as Parquet on object storage.
@@ -90,6 +90,10 @@ pub enum Command {
     /// The run history the warehouse keeps (runs/<run_id>.json): `retain runs` lists
     /// runs newest first, `retain runs show RUN_ID` shows one.
     Runs(runs::RunsArgs),
+    /// The published tables as their Delta logs list them: `retain tables` lists each
+    /// with its newest version, `retain tables TABLE [--table-version N]` prints the files of
+    /// one version (to read the table as it was with any Parquet reader).
+    Tables(tables::TablesArgs),
     /// Measure the actions decided as of a date: completed orders of treated against
     /// control customers in the horizon after it, per action, with 95% intervals.
     EvaluateActions(actions::EvaluateArgs),

@@ -19,6 +19,7 @@ mod pipeline;
 mod print;
 mod runs;
 mod settings;
+mod tables;
 
 /// A command line that parsed but makes no sense (exit 2, like clap's own errors).
 #[derive(Debug)]
@@ -170,6 +171,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Command::Actions(args) => actions::actions(args).await,
             Command::EvaluateActions(args) => actions::evaluate(args).await,
             Command::Runs(args) => runs::runs(args).await,
+            Command::Tables(args) => tables::tables(args).await,
             Command::Completions { shell } => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();
                 // Into memory first: clap_complete panics on a failed write.

@@ -32,6 +32,18 @@ pub struct LogOptions {
     pub quiet: bool,
 }
 
+/// `filter` with delta-rs and its kernel at `warn` unless it names them: at `info` they
+/// log every snapshot load, which is not news to a retain user.
+fn quiet_dependencies(filter: &str) -> String {
+    let mut out = filter.to_owned();
+    for target in ["deltalake_core", "buoyant_kernel", "buoyant_kernel_engine"] {
+        if !filter.contains(target) {
+            out.push_str(&format!(",{target}=warn"));
+        }
+    }
+    out
+}
+
 /// Install the global tracing subscriber. Returns the progress display when one should
 /// be drawn: stderr is a terminal, the format is pretty, not `--quiet`, and `CI` is unset.
 pub fn init(opts: &LogOptions) -> Option<Arc<Bars>> {
@@ -43,8 +55,8 @@ pub fn init(opts: &LogOptions) -> Option<Arc<Bars>> {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty())
-        .and_then(|v| EnvFilter::try_new(v).ok())
-        .or_else(|| EnvFilter::try_new(&opts.filter).ok())
+        .and_then(|v| EnvFilter::try_new(quiet_dependencies(&v)).ok())
+        .or_else(|| EnvFilter::try_new(quiet_dependencies(&opts.filter)).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
     let cap = if opts.quiet {
         LevelFilter::WARN

@@ -24,7 +24,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::files_below;
+use crate::{files_below, published_file};
 
 use chrono::NaiveDate;
 use datafusion::arrow::array::{
@@ -484,8 +484,8 @@ async fn run_case(case: &Case) -> String {
     };
 
     let table = case.table;
-    let staged_rows = read_rows(&wh.join(format!("staged/{table}/part-00000.parquet")));
-    let quarantined = read_rows(&wh.join(format!("quarantine/{table}/part-00000.parquet")));
+    let staged_rows = read_rows(&published_file(&wh.join(format!("staged/{table}"))));
+    let quarantined = read_rows(&published_file(&wh.join(format!("quarantine/{table}"))));
     assert_eq!(
         staged_rows.len() as u64,
         report.staged,

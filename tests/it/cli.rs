@@ -22,6 +22,43 @@ fn help_explains_every_subcommand() {
     }
 }
 
+/// `retain tables` on a warehouse with nothing published says so; a table that is not
+/// one, or a version it never had, is exit 1 in one line naming it.
+#[test]
+fn tables_on_an_empty_warehouse_and_a_wrong_table_or_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = retain()
+        .arg("tables")
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("no published tables in file://"),
+        "{out:?}"
+    );
+    for args in [
+        vec!["tables", "scores/nosuch"],
+        vec!["tables", "scores/nosuch", "--table-version", "3"],
+    ] {
+        let out = retain()
+            .args(&args)
+            .arg("--out")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line:\n{err}"
+        );
+        assert!(err.contains("scores/nosuch"), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn a_wrong_flag_is_one_line_and_exit_2() {
     let out = retain().args(["demo", "--custmers", "5"]).output().unwrap();
@@ -267,6 +304,7 @@ fn completions_and_the_man_page_come_from_the_clap_definitions() {
         "clv",
         "train",
         "models",
+        "tables",
         "completions",
         "man",
     ];

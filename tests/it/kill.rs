@@ -11,7 +11,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::{copy_dir, duckdb, files_below, read_tables, retain, run_ok};
+use crate::{
+    assert_delta_agrees_with_manifests, copy_dir, duckdb, files_below, read_tables, retain, run_ok,
+};
 
 const AS_OF: &str = "2026-11-01";
 
@@ -25,6 +27,24 @@ fn run(wh: &Path) -> std::process::Command {
 /// and features by content (run ids left out), scores and actions by content without
 /// run ids and model version labels (a killed run may have registered a version the
 /// rerun then numbers one higher, with the same fitted model).
+/// Every table a run publishes.
+const TABLES: [&str; 14] = [
+    "staged/customers",
+    "staged/orders",
+    "staged/support_tickets",
+    "staged/engagement_events",
+    "staged/contacts",
+    "quarantine/customers",
+    "quarantine/orders",
+    "quarantine/support_tickets",
+    "quarantine/engagement_events",
+    "quarantine/contacts",
+    "features/customer",
+    "training/churn",
+    "scores/customer_risk",
+    "scores/next_best_action",
+];
+
 fn published(wh: &Path) -> Vec<String> {
     let staged = [
         "staged/customers",
@@ -111,6 +131,7 @@ fn a_run_killed_anywhere_is_repaired_by_the_next_run() {
         );
         let left = files_below(&wh.join("_tmp"));
         assert!(left.is_empty(), "kill {k}: left under _tmp: {left:?}");
+        assert_delta_agrees_with_manifests(&wh, &TABLES);
         std::fs::remove_dir_all(&wh).unwrap();
     }
     // The points fall inside the run (a late one may land after a faster run ended).

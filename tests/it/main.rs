@@ -89,6 +89,48 @@ pub fn read_datasets(warehouse: &Path, tables: &[&str]) -> serde_json::Value {
     python_json("read_datasets.py", &args)
 }
 
+/// The data file a published partition's `_manifest.json` lists (one per partition).
+pub fn published_file(partition_dir: &Path) -> PathBuf {
+    let manifest = partition_dir.join("_manifest.json");
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&manifest).unwrap_or_else(|e| panic!("{manifest:?}: {e}")),
+    )
+    .expect("manifest JSON");
+    let files = m["files"].as_array().expect("manifest files");
+    assert_eq!(files.len(), 1, "{manifest:?}: one file");
+    partition_dir.join(files[0]["path"].as_str().expect("file path"))
+}
+
+/// Every table's Delta log lists exactly the files its partitions' manifests list, the
+/// Delta reader returns the manifests' rows, and every manifest names a version the log
+/// has (tests/py/read_delta.py, delta-rs's Python package).
+pub fn assert_delta_agrees_with_manifests(warehouse: &Path, tables: &[&str]) {
+    let mut args = vec![warehouse.as_os_str()];
+    args.extend(tables.iter().map(std::ffi::OsStr::new));
+    let read = python_json("read_delta.py", &args);
+    for t in tables {
+        let d = &read[*t];
+        assert_eq!(
+            d["delta_files"], d["manifest_files"],
+            "{t}: Delta log vs manifests"
+        );
+        assert_eq!(
+            d["delta_rows"], d["manifest_rows"],
+            "{t}: Delta rows vs manifests"
+        );
+        let newest = d["version"].as_u64().expect("a Delta version");
+        for (part, v) in d["manifest_versions"].as_object().expect("versions") {
+            let v = v
+                .as_u64()
+                .unwrap_or_else(|| panic!("{t}/{part}: no table_version"));
+            assert!(
+                v <= newest,
+                "{t}/{part}: table_version {v} > newest {newest}"
+            );
+        }
+    }
+}
+
 /// Rows of a DuckDB query (tests/py/query.py), as JSON objects.
 pub fn duckdb(sql: &str) -> Vec<serde_json::Value> {
     match python_json("query.py", &[std::ffi::OsStr::new(sql)]) {

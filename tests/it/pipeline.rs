@@ -5,7 +5,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::{json, read_datasets, read_tables, retain, run_ok};
+use crate::{
+    assert_delta_agrees_with_manifests, json, published_file, read_datasets, read_tables, retain,
+    run_ok,
+};
 
 const AS_OF: &str = "2026-11-01";
 const SOURCES: [&str; 5] = [
@@ -257,7 +260,7 @@ fn assert_every_table_reads_as_a_dataset(wh: &Path) {
             .map(String::as_str)
             .zip(f_types.iter().map(String::as_str))
             .collect();
-        for reader in ["duckdb", "pyarrow", "polars"] {
+        for reader in ["duckdb", "pyarrow", "polars", "deltalake", "polars_delta"] {
             let r = &v[reader];
             let cols = strings(&r["columns"]);
             let types = strings(&r["types"]);
@@ -316,6 +319,57 @@ fn champion_file(wh: &Path, model: &str, file: &str) -> Value {
     let pointer = json(&wh.join(format!("models/{model}/champion")));
     let version = pointer["version"].as_str().unwrap();
     json(&wh.join(format!("models/{model}/{version}/{file}")))
+}
+
+/// Every published table is a Delta table whose log agrees with its manifests, and
+/// `retain tables` lists them all and prints the files of a version.
+fn assert_tables_lists_every_delta_table(wh: &Path) {
+    let tables = published_tables(wh);
+    let names: Vec<&str> = tables.iter().map(String::as_str).collect();
+    assert_delta_agrees_with_manifests(wh, &names);
+    let out = run_ok(retain().arg("tables").arg("--out").arg(wh));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let shown: Vec<&str> = listed
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(shown, names, "retain tables:\n{listed}");
+    let out = run_ok(
+        retain()
+            .args([
+                "tables",
+                "scores/customer_risk",
+                "--table-version",
+                "0",
+                "--out",
+            ])
+            .arg(wh),
+    );
+    let files = String::from_utf8_lossy(&out.stdout);
+    let risk = published_file(&wh.join("scores/customer_risk/as_of=2026-11-01"));
+    assert!(
+        files.starts_with("# scores/customer_risk at version 0: 1 files")
+            && files.contains(&format!("as_of=2026-11-01\tfile://{}\t", risk.display())),
+        "{files}"
+    );
+    let out = retain()
+        .args([
+            "tables",
+            "scores/customer_risk",
+            "--table-version",
+            "99",
+            "--out",
+        ])
+        .arg(wh)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.trim_end().lines().count() == 1 && err.contains("has no version 99: its newest is 0"),
+        "{err}"
+    );
 }
 
 /// Every published folder holds exactly its manifest and the files the manifest lists.
@@ -380,6 +434,7 @@ fn demo_runs_end_to_end_and_every_table_reads_back() {
         assert_no_stray_files(wh, p);
     }
     assert_every_table_reads_as_a_dataset(wh);
+    assert_tables_lists_every_delta_table(wh);
 
     // Ingest accounting on clean data: every raw row is staged.
     let raw = wh.join("raw");
@@ -615,7 +670,7 @@ fn same_seed_gives_the_same_files_scores_and_models() {
                     || p.starts_with("features/")
             })
             .map(|p| {
-                let f = root.join(p).join("part-00000.parquet");
+                let f = published_file(&root.join(p));
                 (
                     p.clone(),
                     std::fs::read(&f).unwrap_or_else(|e| panic!("{f:?}: {e}")),

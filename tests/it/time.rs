@@ -46,8 +46,9 @@ fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
             if p.is_dir() {
                 stack.push(p);
             } else if p.extension().is_some_and(|x| x == "parquet") {
-                let rel = p.strip_prefix(dir).unwrap().display().to_string();
-                out.push((rel, std::fs::read(&p).unwrap()));
+                // The folder, not the file name: names carry the run id.
+                let folder = p.parent().unwrap().strip_prefix(dir).unwrap();
+                out.push((folder.display().to_string(), std::fs::read(&p).unwrap()));
             }
         }
     }

@@ -9,7 +9,10 @@ opened with
 - pyarrow: pyarrow.dataset.dataset('<wh>/<table>', partitioning=hive, KEY: date32)
 - polars:  polars.scan_parquet('<wh>/<table>/*/*.parquet', hive_partitioning=True)
 and unpartitioned ones with '<wh>/<table>/*.parquet' (pyarrow: the folder). None of them
-reads the manifests: this is what a notebook or BI tool does. For each reader it prints
+reads the manifests: this is what a notebook or BI tool does. Every table is also read
+through its Delta log, newest version, with
+- deltalake: deltalake.DeltaTable('<wh>/<table>').to_pyarrow_table()
+- polars:    polars.read_delta('<wh>/<table>') For each reader it prints
 the column names, the column types reduced to one vocabulary (`string`, `double`,
 `int64`, `int32`, `bool`, `date`, `timestamp_us_utc`, `list<T>`,
 `struct<name:T,...>`; anything else as `other:<reader's name>`), the row count and, for
@@ -25,6 +28,7 @@ import json
 import os
 import sys
 
+import deltalake
 import duckdb
 import polars as pl
 import pyarrow as pa
@@ -197,6 +201,31 @@ def describe(warehouse, table):
         counts = lf.group_by(key).agg(pl.len()).collect()
         q["partitions"] = {str(k): v for k, v in counts.iter_rows()}
     out["polars"] = q
+
+    # Through the Delta log (the commit point): deltalake and polars.read_delta.
+    dt = deltalake.DeltaTable(folder)
+    tab = dt.to_pyarrow_table()
+    dl = {
+        "columns": tab.schema.names,
+        "types": [canonical_pyarrow(t) for t in tab.schema.types],
+        "rows": tab.num_rows,
+        "version": dt.version(),
+    }
+    if partitioned:
+        counts = tab.group_by(key).aggregate([([], "count_all")])
+        dl["partitions"] = {
+            str(k): v for k, v in zip(counts.column(key).to_pylist(), counts.column("count_all").to_pylist())
+        }
+    out["deltalake"] = dl
+    df = pl.read_delta(folder)
+    pd_ = {
+        "columns": df.columns,
+        "types": [canonical_polars(t) for t in df.dtypes],
+        "rows": df.height,
+    }
+    if partitioned:
+        pd_["partitions"] = {str(k): v for k, v in df.group_by(key).agg(pl.len()).iter_rows()}
+    out["polars_delta"] = pd_
 
     # Files that carry the key as a column: what they say, without hive partitioning.
     if partitioned and key in out["manifest"]["columns"]:

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 /// A duration written as `500ms`, `30s`, `2m` or `1h`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Duration(pub std::time::Duration);
 
 impl std::str::FromStr for Duration {

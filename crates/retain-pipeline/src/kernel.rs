@@ -124,8 +124,9 @@ impl Ctx {
         engine
             .ctx()
             .register_object_store(&root.store_url, root.store.clone());
-        let mut wh =
-            Warehouse::new(root, run_id.to_owned()).with_schema_versions(contract::schema_version);
+        let mut wh = Warehouse::new(root, run_id.to_owned())
+            .with_schema_versions(contract::schema_version)
+            .with_keep_replaced_files(storage.keep_replaced_files.0);
         if let Some(p) = &settings.progress {
             wh = wh.with_progress(p.clone());
         }
@@ -197,6 +198,7 @@ impl Ctx {
                     .and_then(|v| v.as_str())
                     .map_or(manifest.run_id.clone(), str::to_owned),
             ),
+            table_version: manifest.table_version,
         })
     }
 

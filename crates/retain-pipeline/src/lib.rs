@@ -55,7 +55,7 @@ pub use retain_policy::Summary as PolicySummary;
 pub use retain_score::DriftRow;
 pub use runs::{
     ActionRecord, ActionsRecord, DriftInput, DriftRecord, MODEL_SCORED, MODEL_TRAINED, ModelRecord,
-    RUN_FORMAT, RunRecord, ShownRun, SourceRecord, runs_list, runs_show,
+    RUN_FORMAT, RunRecord, ShownRun, SourceRecord, open_warehouse, runs_list, runs_show,
 };
 pub use train::Promote;
 

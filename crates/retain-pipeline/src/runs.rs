@@ -354,6 +354,12 @@ pub struct ShownRun {
 }
 
 /// Every recorded run, newest first (run ids start with their UTC start time).
+/// The warehouse of `settings`, to read what is published (`retain tables`): no lock,
+/// no clean-up.
+pub async fn open_warehouse(settings: &Settings) -> Result<retain_store::Warehouse> {
+    Ok(Ctx::open(settings, "").await?.wh)
+}
+
 pub async fn runs_list(settings: &Settings) -> Result<Vec<RunRecord>> {
     let ctx = Ctx::open(settings, "").await?;
     let mut out = Vec::new();

@@ -198,6 +198,7 @@ pub(crate) async fn score(
             location: ctx.partition_url("features/customer", partition),
             bytes: None,
             version: Some(fm.run_id.clone()),
+            table_version: fm.table_version,
         }],
         properties: props,
         elapsed_ms: started.elapsed().as_millis() as u64,

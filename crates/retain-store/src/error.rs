@@ -17,6 +17,9 @@ pub enum Error {
         #[source]
         source: object_store::Error,
     },
+    /// A Delta Lake log could not be read or written.
+    #[error("delta log of `{location}`: {message}")]
+    Delta { location: String, message: String },
     /// Writing Parquet failed.
     #[error("cannot write parquet `{location}`: {source}")]
     Parquet {

@@ -25,8 +25,11 @@ pub struct ColumnEntry {
     pub nullable: bool,
 }
 
-/// An input a partition was computed from.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// An input a partition was computed from. Two entries are the same input when their
+/// location, size and version are ([`PartialEq`] ignores `table_version`, which says
+/// where to read an input, not what it holds: an ingest that republishes the same staged
+/// rows makes a new Delta version of the same input).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InputEntry {
     /// URL of the input file or published partition.
     pub location: String,
@@ -36,6 +39,17 @@ pub struct InputEntry {
     /// ETag or the upstream manifest's run id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// For a published partition: the version of its table's Delta log that published
+    /// it (a Delta reader reads exactly this input with `version=`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_version: Option<u64>,
+}
+
+impl PartialEq for InputEntry {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.location, self.bytes, &self.version)
+            == (&other.location, other.bytes, &other.version)
+    }
 }
 
 /// The `_manifest.json` of a published partition. Its presence means the partition is
@@ -57,6 +71,10 @@ pub struct Manifest {
     /// manifests written before retain recorded it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_version: Option<u32>,
+    /// The version of the table's Delta log whose commit published this partition
+    /// (`None` in manifests written before retain wrote Delta logs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_version: Option<u64>,
     /// Total rows.
     pub rows: u64,
     /// Data files, relative to the partition folder.

@@ -14,10 +14,16 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::Serialize;
 
+use deltalake_core::kernel::StructType;
+
+use crate::delta;
 use crate::error::{Error, Result};
 use crate::location::Location;
 use crate::lock::{self as lock, LOCK, LockInfo, LockState};
 use crate::manifest::{ColumnEntry, FileEntry, MANIFEST, Manifest, PublishMeta, SchemaVersions};
+
+/// The folders under the warehouse root that hold published tables.
+const PUBLISHED: [&str; 5] = ["staged", "quarantine", "features", "training", "scores"];
 
 /// Folder under the warehouse root where runs write files before committing them.
 pub const TMP: &str = "_tmp";
@@ -40,6 +46,8 @@ struct JournalEntry {
     /// Object paths under `_tmp/<run_id>/`, in the manifest's file order.
     files: Vec<String>,
     manifest: Manifest,
+    /// The table's Delta schema (files' columns and partition columns).
+    delta_schema: StructType,
 }
 
 /// A partition written aside by [`Warehouse::write`], not yet visible.
@@ -48,6 +56,7 @@ pub struct Pending {
     files: Vec<Path>,
     /// The manifest [`Warehouse::commit`] will publish.
     pub manifest: Manifest,
+    delta_schema: StructType,
 }
 
 /// Told how far a long step has got, for progress displays (the CLI's bars). The
@@ -74,6 +83,11 @@ pub struct Warehouse {
     lock_state: Arc<LockState>,
     /// Commits so far (shared by clones), numbering the journals.
     commits: Arc<std::sync::atomic::AtomicU64>,
+    /// Files written so far (shared by clones), numbering their names.
+    written: Arc<std::sync::atomic::AtomicU64>,
+    /// How long a file a commit replaced stays for Delta readers of older versions
+    /// (zero: deleted at once, so folder globs see only current files).
+    keep_replaced: Duration,
 }
 
 impl Warehouse {
@@ -85,7 +99,19 @@ impl Warehouse {
             schema_versions: None,
             lock_state: Arc::default(),
             commits: Arc::default(),
+            written: Arc::default(),
+            keep_replaced: Duration::ZERO,
         }
+    }
+
+    /// Keep the files a commit replaces for `keep` (Delta readers can then read the
+    /// versions they belonged to) and delete them with a Delta `VACUUM` of the table
+    /// once they are older: see [`Warehouse::commit`]. Zero (the default) deletes them
+    /// right after the commit.
+    #[must_use]
+    pub fn with_keep_replaced_files(mut self, keep: Duration) -> Self {
+        self.keep_replaced = keep;
+        self
     }
 
     /// Report rows as they are written (see [`Progress`]).
@@ -146,7 +172,13 @@ impl Warehouse {
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let started = std::time::Instant::now();
-        let file_name = "part-00000.parquet".to_owned();
+        // A name no other file of the table ever had (Delta readers of an older version
+        // still find the file they were promised; a replaced file is never overwritten).
+        let n = self
+            .written
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let file_name = format!("part-{n:05}-{}.parquet", self.run_id);
+        let delta_schema = delta::delta_schema(table, &schema, partition)?;
         let file_path = self
             .root
             .child(&format!("{TMP}/{}/{table}/{partition}", self.run_id))
@@ -229,6 +261,7 @@ impl Warehouse {
             run_id: self.run_id.clone(),
             code_version: env!("CARGO_PKG_VERSION").into(),
             schema_version: self.schema_versions.and_then(|v| v(table)),
+            table_version: None,
             rows,
             files: vec![FileEntry {
                 path: file_name,
@@ -251,6 +284,7 @@ impl Warehouse {
         Ok(Pending {
             files: vec![file_path],
             manifest,
+            delta_schema,
         })
     }
 
@@ -296,7 +330,10 @@ impl Warehouse {
         self.root.put(&path, bytes).await?;
         let mut published = Vec::with_capacity(pending.len());
         for p in pending {
-            published.push(self.move_in(&p.files, p.manifest, false).await?);
+            published.push(
+                self.move_in(&p.files, p.manifest, &p.delta_schema, false)
+                    .await?,
+            );
         }
         self.delete(&path).await?;
         Ok(published)
@@ -312,6 +349,7 @@ impl Warehouse {
                 .map(|p| JournalEntry {
                     files: p.files.iter().map(|f| f.to_string()).collect(),
                     manifest: p.manifest.clone(),
+                    delta_schema: p.delta_schema.clone(),
                 })
                 .collect(),
         }
@@ -340,7 +378,8 @@ impl Warehouse {
             let n = journal.partitions.len();
             for entry in journal.partitions {
                 let files: Vec<Path> = entry.files.iter().map(|f| Path::from(f.as_str())).collect();
-                self.move_in(&files, entry.manifest, true).await?;
+                self.move_in(&files, entry.manifest, &entry.delta_schema, true)
+                    .await?;
             }
             self.delete(&meta.location).await?;
             tracing::warn!(
@@ -353,13 +392,16 @@ impl Warehouse {
         Ok(completed)
     }
 
-    /// Move a partition's files in, write its manifest, delete what it does not list.
-    /// `resuming` (completing another run's journaled commit): a file already moved is
-    /// fine, one that is neither aside nor in place is an error naming the journal.
+    /// Move a partition's files in, commit them to the table's Delta log (the commit
+    /// point), write its manifest, delete what it does not list.
+    /// `resuming` (completing another run's journaled commit): a file already moved, or
+    /// already in the Delta log, is fine; one that is neither aside nor in place is an
+    /// error.
     async fn move_in(
         &self,
         files: &[Path],
         mut manifest: Manifest,
+        delta_schema: &StructType,
         resuming: bool,
     ) -> Result<Manifest> {
         let started = std::time::Instant::now();
@@ -379,29 +421,21 @@ impl Warehouse {
                 }
             }
         }
-        manifest.elapsed_ms += started.elapsed().as_millis() as u64;
-        // The manifest is the commit point: not from a run that lost the lock.
+        // The Delta commit is the commit point: not from a run that lost the lock.
         self.check_lock()?;
+        let delta_started = std::time::Instant::now();
+        manifest.table_version = Some(delta::commit(&self.root, &manifest, delta_schema).await?);
+        let delta_ms = delta_started.elapsed().as_millis() as u64;
+        manifest.elapsed_ms += started.elapsed().as_millis() as u64;
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::CorruptManifest {
             location: self.root.url_of(&dir),
             message: e.to_string(),
         })?;
         self.root.put(&dir.clone().join(MANIFEST), json).await?;
-        let keep: Vec<Path> = manifest
-            .files
-            .iter()
-            .map(|f| dir.clone().join(f.path.as_str()))
-            .collect();
-        for meta in self.root.list(&dir).await? {
-            let name = meta.location.filename().unwrap_or_default();
-            if name == MANIFEST || keep.contains(&meta.location) {
-                continue;
-            }
-            // Only direct children: nested partitions belong to other publishes.
-            if meta.location.prefix_match(&dir).map(|p| p.count()) != Some(1) {
-                continue;
-            }
-            self.delete(&meta.location).await?;
+        if self.keep_replaced.is_zero() {
+            self.delete_unlisted(&dir, &manifest).await?;
+        } else {
+            delta::vacuum(&self.root, &manifest.table, self.keep_replaced).await?;
         }
         tracing::info!(
             table = %manifest.table,
@@ -409,10 +443,34 @@ impl Warehouse {
             rows = manifest.rows,
             bytes = manifest.files.iter().map(|f| f.bytes).sum::<u64>(),
             schema_version = manifest.schema_version,
+            table_version = manifest.table_version,
+            delta_commit_ms = delta_ms,
             elapsed_ms = manifest.elapsed_ms,
             "published"
         );
         Ok(manifest)
+    }
+
+    /// Delete the files in a partition folder its manifest does not list: the files the
+    /// commit replaced, and files of earlier layouts.
+    async fn delete_unlisted(&self, dir: &Path, manifest: &Manifest) -> Result<()> {
+        let keep: Vec<Path> = manifest
+            .files
+            .iter()
+            .map(|f| dir.clone().join(f.path.as_str()))
+            .collect();
+        for meta in self.root.list(dir).await? {
+            let name = meta.location.filename().unwrap_or_default();
+            if name == MANIFEST || keep.contains(&meta.location) {
+                continue;
+            }
+            // Only direct children: nested partitions and the Delta log belong to others.
+            if meta.location.prefix_match(dir).map(|p| p.count()) != Some(1) {
+                continue;
+            }
+            self.delete(&meta.location).await?;
+        }
+        Ok(())
     }
 
     /// Drop a partition written aside.
@@ -558,6 +616,59 @@ impl Warehouse {
             urls.push(location);
         }
         Ok((manifest, urls))
+    }
+
+    /// The published tables that have a Delta log (`staged/orders`, `features/customer`,
+    /// …), in path order: every folder under the published prefixes (`staged`,
+    /// `quarantine`, `features`, `training`, `scores`) holding a `_delta_log/`.
+    pub async fn tables(&self) -> Result<Vec<String>> {
+        let mut found = std::collections::BTreeSet::new();
+        for top in PUBLISHED {
+            let base = self.root.child(top);
+            for meta in self.root.list(&base).await? {
+                let parts: Vec<String> = meta
+                    .location
+                    .prefix_match(&self.root.prefix)
+                    .map(|p| p.map(|s| s.as_ref().to_owned()).collect())
+                    .unwrap_or_default();
+                if let Some(i) = parts.iter().position(|s| s == delta::DELTA_LOG) {
+                    found.insert(parts[..i].join("/"));
+                }
+            }
+        }
+        Ok(found.into_iter().collect())
+    }
+
+    /// A table as a Delta reader sees it at `version` (the newest when `None`): the
+    /// version, and each file with its partition, URL and size. A file a later commit
+    /// replaced is gone once `keep-replaced-files` has passed: asking for such a version
+    /// is an error naming the first missing file, not a partial answer.
+    pub async fn table_files(
+        &self,
+        table: &str,
+        version: Option<u64>,
+    ) -> Result<(u64, Vec<(String, String, u64)>)> {
+        let location = self.root.url_of(&self.root.child(table));
+        let Some((v, files)) = delta::table_files(&self.root, table, version).await? else {
+            return Err(Error::Delta {
+                location,
+                message: "no Delta log here: not a published table".into(),
+            });
+        };
+        let mut out = Vec::with_capacity(files.len());
+        for (partition, path, bytes) in files {
+            if !self.root.exists(&path).await? {
+                return Err(Error::Delta {
+                    location: self.root.url_of(&path),
+                    message: format!(
+                        "version {v} lists this file but it was deleted (replaced by a later \
+                         commit longer ago than keep-replaced-files)"
+                    ),
+                });
+            }
+            out.push((partition, self.root.url_of(&path), bytes));
+        }
+        Ok((v, out))
     }
 
     /// Write a small JSON document (model registry files, pointers) with one PUT.
@@ -745,9 +856,174 @@ mod tests {
             .iter()
             .map(|m| m.location.filename().unwrap().to_owned())
             .collect();
-        assert_eq!(names, vec!["_manifest.json", "part-00000.parquet"]);
+        assert_eq!(names, vec!["_manifest.json", "part-00000-run2.parquet"]);
         // Nothing is left aside.
         assert!(root.list(&root.child(TMP)).await.unwrap().is_empty());
+        // The Delta log says the same: version 0 had run1's file, version 1 replaced it
+        // with run2's, and each manifest names the version that published it.
+        assert_eq!((m1.table_version, m.table_version), (Some(0), Some(1)));
+        for (version, name) in [
+            (0, "part-00000-run1.parquet"),
+            (1, "part-00000-run2.parquet"),
+        ] {
+            let (v, files) = delta::table_files(&root, "t", Some(version))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(v, version);
+            let files: Vec<_> = files
+                .iter()
+                .map(|(part, p, _)| (part.as_str(), p.filename().unwrap()))
+                .collect();
+            assert_eq!(files, [("as_of=2026-01-01", name)]);
+        }
+        // Replaced files go at once by default: version 0 is no longer readable, and
+        // saying so is an error, not an empty table.
+        let err = w2.table_files("t", Some(0)).await.unwrap_err().to_string();
+        assert!(
+            err.contains("version 0 lists this file but it was deleted"),
+            "{err}"
+        );
+        assert_eq!(w2.table_files("t", None).await.unwrap().1.len(), 1);
+    }
+
+    async fn publish_rows(
+        wh: &Warehouse,
+        table: &str,
+        partition: &str,
+        values: &[i64],
+    ) -> Manifest {
+        let (schema, b) = batch(values);
+        let s = futures::stream::iter(vec![Ok::<_, std::io::Error>(b)]);
+        wh.publish(table, partition, schema, s, PublishMeta::default())
+            .await
+            .unwrap()
+    }
+
+    /// With `keep-replaced-files`, a replaced file stays for Delta readers of the
+    /// version it belonged to, and a Delta VACUUM deletes it once it is older than that.
+    #[tokio::test]
+    async fn replaced_files_are_kept_for_older_versions_then_vacuumed() {
+        let root = memory();
+        let t = "scores/t";
+        let keep =
+            |run: &str, d: Duration| Warehouse::new(root.clone(), run).with_keep_replaced_files(d);
+        publish_rows(
+            &keep("run1", Duration::from_secs(3600)),
+            t,
+            "as_of=2026-01-01",
+            &[1, 2],
+        )
+        .await;
+        publish_rows(
+            &keep("run2", Duration::from_secs(3600)),
+            t,
+            "as_of=2026-01-01",
+            &[3],
+        )
+        .await;
+        let wh = keep("reader", Duration::ZERO);
+        let (v0, files0) = wh.table_files(t, Some(0)).await.unwrap();
+        let (v1, files1) = wh.table_files(t, None).await.unwrap();
+        assert_eq!((v0, v1), (0, 1));
+        assert!(
+            files0[0].1.ends_with("part-00000-run1.parquet"),
+            "{files0:?}"
+        );
+        assert!(
+            files1[0].1.ends_with("part-00000-run2.parquet"),
+            "{files1:?}"
+        );
+        assert_eq!(wh.tables().await.unwrap(), [t]);
+
+        // A third commit keeping replaced files for only 1 ms vacuums both older ones.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        publish_rows(
+            &keep("run3", Duration::from_millis(1)),
+            t,
+            "as_of=2026-01-01",
+            &[4],
+        )
+        .await;
+        let names: Vec<String> = root
+            .list(&root.child(&format!("{t}/as_of=2026-01-01")))
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.location.filename().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["_manifest.json", "part-00000-run3.parquet"]);
+        let err = wh.table_files(t, Some(1)).await.unwrap_err().to_string();
+        assert!(err.contains("was deleted"), "{err}");
+    }
+
+    /// A column Delta Lake has no type for is refused before a row is written, naming
+    /// the table and the column.
+    #[tokio::test]
+    async fn a_column_delta_cannot_hold_is_refused_naming_it() {
+        use arrow::array::Time64NanosecondArray;
+        let root = memory();
+        let wh = Warehouse::new(root.clone(), "run1");
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "opened_at_time",
+            DataType::Time64(arrow::datatypes::TimeUnit::Nanosecond),
+            true,
+        )]));
+        let b = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Time64NanosecondArray::from(vec![1i64]))],
+        )
+        .unwrap();
+        let s = futures::stream::iter(vec![Ok::<_, std::io::Error>(b)]);
+        let err = wh
+            .write(
+                "features/customer",
+                "as_of=2026-01-01",
+                schema,
+                s,
+                PublishMeta::default(),
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("features/customer")
+                && err.contains("column `opened_at_time` has type Time64(ns)"),
+            "{err}"
+        );
+        assert!(
+            root.list(&root.child("")).await.unwrap().is_empty(),
+            "nothing written"
+        );
+    }
+
+    /// A table published before retain wrote Delta logs gets one on its next commit,
+    /// listing every partition its manifests list, not only the one committed.
+    #[tokio::test]
+    async fn a_table_without_a_delta_log_is_converted_on_its_next_commit() {
+        let root = memory();
+        let wh = Warehouse::new(root.clone(), "old");
+        publish_rows(&wh, "features/x", "as_of=2026-01-01", &[1, 2]).await;
+        publish_rows(&wh, "features/x", "as_of=2026-02-01", &[3]).await;
+        for meta in root
+            .list(&root.child("features/x/_delta_log"))
+            .await
+            .unwrap()
+        {
+            root.store.delete(&meta.location).await.unwrap();
+        }
+        let new = Warehouse::new(root.clone(), "new");
+        let m = publish_rows(&new, "features/x", "as_of=2026-02-01", &[4, 5, 6]).await;
+        assert_eq!(m.table_version, Some(0));
+        let (_, files) = new.table_files("features/x", None).await.unwrap();
+        let parts: Vec<(&str, bool)> = files
+            .iter()
+            .map(|(p, url, _)| (p.as_str(), url.contains("-new.parquet")))
+            .collect();
+        assert_eq!(
+            parts,
+            [("as_of=2026-01-01", false), ("as_of=2026-02-01", true)]
+        );
     }
 
     #[tokio::test]
@@ -1064,19 +1340,20 @@ mod tests {
         }
         let (m, urls) = wh.files("t", "as_of=1").await.unwrap();
         assert_eq!(urls.len(), 1);
-        let file = |p: &str| wh.partition_path("t", p).join(m.files[0].path.as_str());
-        let other = root.get(&file("as_of=2")).await.unwrap();
-        root.put(&file("as_of=1"), other).await.unwrap();
+        let (m2, _) = wh.files("t", "as_of=2").await.unwrap();
+        let file = |p: &str, m: &Manifest| wh.partition_path("t", p).join(m.files[0].path.as_str());
+        let other = root.get(&file("as_of=2", &m2)).await.unwrap();
+        root.put(&file("as_of=1", &m), other).await.unwrap();
         let err = wh.files("t", "as_of=1").await.unwrap_err().to_string();
         assert!(
-            err.contains("t/as_of=1/part-00000.parquet")
+            err.contains("t/as_of=1/part-00000-run-1.parquet")
                 && err.contains(&format!(
                     "bytes, its manifest (run run-1) says {}",
                     m.files[0].bytes
                 )),
             "{err}"
         );
-        root.store.delete(&file("as_of=1")).await.unwrap();
+        root.store.delete(&file("as_of=1", &m)).await.unwrap();
         let err = wh.files("t", "as_of=1").await.unwrap_err().to_string();
         assert!(err.contains("is missing"), "{err}");
     }
@@ -1123,7 +1400,7 @@ mod tests {
         .unwrap();
         let first = new.remove(0);
         dying
-            .move_in(&first.files, first.manifest, false)
+            .move_in(&first.files, first.manifest, &first.delta_schema, false)
             .await
             .unwrap();
         let rows = |t: &'static str| {
@@ -1139,8 +1416,17 @@ mod tests {
         assert_eq!(next.manifest("b", "").await.unwrap().run_id, "dying");
         next.files("b", "").await.unwrap();
         assert!(root.list(&root.child(TMP)).await.unwrap().is_empty());
+        // The Delta logs agree: `a`'s commit, already in its log, was not written twice.
+        for t in ["a", "b"] {
+            let (version, files) = next.table_files(t, None).await.unwrap();
+            assert_eq!(version, 1, "{t}");
+            assert_eq!(files.len(), 1, "{t}");
+            assert!(files[0].1.ends_with("-dying.parquet"), "{t}: {files:?}");
+            assert_eq!(next.manifest(t, "").await.unwrap().table_version, Some(1));
+        }
         // Completing twice is harmless.
         next.clean_leftovers().await.unwrap();
         assert_eq!(rows("b").await, 2);
+        assert_eq!(next.table_files("a", None).await.unwrap().0, 1);
     }
 }

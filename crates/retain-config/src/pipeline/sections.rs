@@ -327,6 +327,10 @@ pub struct StorageConfig {
     /// Timeout of one whole request.
     #[serde(default = "default_request_timeout")]
     pub timeout: Duration,
+    /// How long a data file a commit replaced stays for Delta readers of older table
+    /// versions before a Delta VACUUM deletes it (`0s`: at once).
+    #[serde(default)]
+    pub keep_replaced_files: Duration,
 }
 
 impl Default for StorageConfig {
@@ -337,6 +341,7 @@ impl Default for StorageConfig {
             retry_timeout: default_retry_timeout(),
             connect_timeout: default_connect_timeout(),
             timeout: default_request_timeout(),
+            keep_replaced_files: Duration::default(),
         }
     }
 }

@@ -160,6 +160,7 @@ pub(crate) async fn open_source(
             location: base.url_of(&m.location),
             bytes: Some(m.size),
             version: m.e_tag.clone(),
+            table_version: None,
         })
         .collect();
     let etags = metas.iter().map(|m| m.e_tag.clone()).collect();

@@ -29,6 +29,10 @@ pub struct TableReport {
     pub partition: String,
     pub rows: u64,
     pub url: String,
+    /// The version of the table's Delta log that published the partition: a Delta
+    /// reader reads exactly this run's tables at these versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_version: Option<u64>,
     /// What it was computed from, from its manifest: `location (version)`, locations
     /// inside the warehouse relative to it (docs/storage.md, "Time").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -43,6 +47,7 @@ impl TableReport {
             partition: m.partition.clone(),
             rows: m.rows,
             url: wh.root.url_of(&wh.partition_path(&m.table, &m.partition)),
+            table_version: m.table_version,
             inputs: m
                 .inputs
                 .iter()

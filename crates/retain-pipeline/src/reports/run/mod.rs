@@ -475,6 +475,7 @@ mod tests {
             partition: "as_of=2026-11-01".to_owned(),
             rows: 500,
             url: "file:///data/warehouse/scores/next_best_action/as_of=2026-11-01".to_owned(),
+            table_version: Some(4),
             inputs: vec![
                 "scores/customer_risk/as_of=2026-11-01 (20261101T020000Z-0001)".to_owned(),
                 "features/customer/as_of=2026-11-01 (20261101T020000Z-0001)".to_owned(),
