@@ -957,6 +957,25 @@ mod tests {
         assert!(err.contains("was deleted"), "{err}");
     }
 
+    /// A table's Delta log does not grow without end: delta-rs writes a checkpoint every
+    /// 100 commits (`delta.checkpointInterval`), from which readers start. (101 commits
+    /// take about 11 s in a debug build, each replaying the log since the checkpoint.)
+    #[tokio::test]
+    async fn the_delta_log_is_checkpointed_every_hundred_commits() {
+        let root = memory();
+        let wh = Warehouse::new(root.clone(), "daily");
+        for day in 0..=100 {
+            publish_rows(&wh, "scores/t", &format!("as_of=p{day}"), &[day]).await;
+        }
+        // Version 99 is the 100th commit.
+        let log = root.child("scores/t/_delta_log");
+        let checkpoint = log.clone().join("00000000000000000099.checkpoint.parquet");
+        assert!(root.exists(&checkpoint).await.unwrap());
+        assert!(root.exists(&log.join("_last_checkpoint")).await.unwrap());
+        let (version, files) = wh.table_files("scores/t", None).await.unwrap();
+        assert_eq!((version, files.len()), (100, 101));
+    }
+
     /// A column Delta Lake has no type for is refused before a row is written, naming
     /// the table and the column.
     #[tokio::test]
