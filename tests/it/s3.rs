@@ -80,6 +80,19 @@ allow_http = "true"
 aws_virtual_hosted_style_request = "false"
 "#;
 
+/// The same synthetic shop (`synth` arguments up to `--out`) written to `{root}/raw` on
+/// S3 and to `local_raw`.
+fn synth_on_s3_and_disk(s3: &S3, root: &str, local_raw: &Path, synth: &[&str]) {
+    run_ok(
+        retain_s3(s3)
+            .env("AWS_ENDPOINT", &s3.endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .args(synth)
+            .arg(format!("{root}/raw")),
+    );
+    run_ok(retain().args(synth).arg(local_raw));
+}
+
 /// Copy an S3 prefix to a local folder with pyarrow's own S3 client; returns the keys.
 fn s3_copy(s3: &S3, prefix: &str, dest: &Path) -> Vec<String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/s3_copy.py");
@@ -127,15 +140,8 @@ fn the_demo_pipeline_on_s3_publishes_what_it_publishes_locally() {
         "0.02",
         "--out",
     ];
-    run_ok(
-        retain_s3(&s3)
-            .env("AWS_ENDPOINT", &s3.endpoint)
-            .env("AWS_ALLOW_HTTP", "true")
-            .args(synth)
-            .arg(format!("{root}/raw")),
-    );
     let local_raw = dir.path().join("raw");
-    run_ok(retain().args(synth).arg(&local_raw));
+    synth_on_s3_and_disk(&s3, &root, &local_raw, &synth);
 
     // S3 run, logging everything at debug level to check that no secret leaks.
     let s3_pipeline = pipeline_file(
@@ -358,4 +364,168 @@ async fn of_runs_taking_over_a_stale_lock_on_s3_exactly_one_wins() {
         assert_eq!(held.run_id, winners[0].run_id, "trial {trial}");
         winners[0].unlock().await.unwrap();
     }
+}
+
+/// A fault-injecting proxy (tests/py/faulty_proxy.py) in front of the S3 server; killed
+/// when dropped. `requests()` is how many requests it has seen.
+struct FaultyProxy {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+    endpoint: String,
+}
+
+impl FaultyProxy {
+    fn start(s3: &S3, dir: &Path, mode: &str, n: usize) -> Self {
+        use std::io::BufRead;
+        let log = dir.join(format!("proxy-{mode}-{n}.log"));
+        let mut child = Command::new(python())
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/faulty_proxy.py"))
+            .args([s3.endpoint.as_str(), mode, &n.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut port = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut port)
+            .unwrap();
+        let endpoint = format!("http://127.0.0.1:{}", port.trim());
+        FaultyProxy {
+            child,
+            log,
+            endpoint,
+        }
+    }
+
+    /// Requests seen, and how many of them got an injected fault.
+    fn requests(&self) -> (usize, usize) {
+        let log = std::fs::read_to_string(&self.log).unwrap();
+        // One numbered line per request (a client closing a kept-alive connection can
+        // add a traceback of the standard library's server between them).
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                l.split(' ')
+                    .next()
+                    .is_some_and(|n| n.parse::<usize>().is_ok())
+            })
+            .collect();
+        let faults = lines.iter().filter(|l| !l.ends_with(" forwarded")).count();
+        (lines.len(), faults)
+    }
+}
+
+impl Drop for FaultyProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Issue 20: object storage that throttles or goes away. Behind a proxy that answers
+/// every 7th request with `503 SlowDown` (once: its retry goes through), a run retries
+/// and publishes what a run on a
+/// healthy store publishes. Behind one that fails every request after half a run, the
+/// run fails with one line naming the request and the server's answer, and the next run
+/// on the healthy store repairs the warehouse: the same tables, Delta logs that agree
+/// with the manifests, nothing left aside.
+#[test]
+fn storage_that_throttles_or_fails_never_publishes_a_mixed_warehouse() {
+    let s3 = s3();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = unique("faults");
+    let root = format!("s3://{}/{prefix}", s3.bucket);
+    let synth = ["synth", "--customers", "300", "--seed", "9", "--out"];
+    let local_raw = dir.path().join("raw");
+    synth_on_s3_and_disk(&s3, &root, &local_raw, &synth);
+    let local_wh = dir.path().join("local-wh");
+    let local = pipeline_file(
+        dir.path(),
+        "local",
+        &local_wh.display().to_string(),
+        &format!("{}/", local_raw.display()),
+        "",
+    );
+    run_ok(retain().args(["run", &local]));
+
+    let through = |name: &str, wh: &str, endpoint: &str| {
+        let storage = S3_STORAGE.replace("${RETAIN_S3_ENDPOINT}", endpoint);
+        pipeline_file(
+            dir.path(),
+            name,
+            &format!("{root}/{wh}"),
+            &format!("{root}/raw/"),
+            &storage,
+        )
+    };
+    // The warehouse on S3 is what the local run published, and whole.
+    let check = |wh: &str| {
+        let copied = dir.path().join(wh);
+        let keys = s3_copy(&s3, &format!("{prefix}/{wh}"), &copied);
+        assert!(
+            keys.iter().all(|k| !k.starts_with("_tmp/")),
+            "{wh}: left aside: {keys:?}"
+        );
+        let partitions: Vec<&str> = keys
+            .iter()
+            .filter_map(|k| k.strip_suffix("/_manifest.json"))
+            .filter(|p| !p.starts_with("models/"))
+            .collect();
+        let on_s3 = read_tables(&copied, &partitions);
+        let on_disk = read_tables(&local_wh, &partitions);
+        for p in &partitions {
+            assert_eq!(
+                on_s3[p]["content_hash"], on_disk[p]["content_hash"],
+                "{wh}: {p} differs from the run on a healthy local disk"
+            );
+        }
+        let mut tables: Vec<&str> = partitions
+            .iter()
+            .map(|p| {
+                p.split("/as_of=")
+                    .next()
+                    .unwrap()
+                    .split("/run_as_of=")
+                    .next()
+                    .unwrap()
+            })
+            .collect();
+        tables.dedup();
+        assert!(tables.len() >= 14, "{tables:?}");
+        crate::assert_delta_agrees_with_manifests(&copied, &tables);
+    };
+
+    // Throttling: retried, and the run publishes what a healthy one does.
+    let throttle = FaultyProxy::start(&s3, dir.path(), "throttle", 7);
+    run_ok(retain_s3(&s3).args([
+        "run",
+        &through("throttle", "wh-throttle", &throttle.endpoint),
+    ]));
+    let (requests, faults) = throttle.requests();
+    assert!(
+        faults > 10 && faults <= requests / 7,
+        "{faults} of {requests}"
+    );
+    drop(throttle);
+    check("wh-throttle");
+
+    // An outage half way through: one line, exit 1, then the next run repairs.
+    let outage = FaultyProxy::start(&s3, dir.path(), "outage", (requests - faults) / 2);
+    let out = retain_s3(&s3)
+        .args(["run", &through("outage", "wh-outage", &outage.endpoint)])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ")
+            && last.contains("the storage server answered")
+            && last.contains("500 Internal Server Error (InternalError: injected by faulty_proxy.py), after 2 retries")
+            && last.len() < 600,
+        "{err}"
+    );
+    drop(outage);
+    run_ok(retain_s3(&s3).args(["run", &through("repair", "wh-outage", &s3.endpoint)]));
+    check("wh-outage");
 }

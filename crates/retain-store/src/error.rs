@@ -123,6 +123,13 @@ pub fn chain_line(e: &(dyn std::error::Error + 'static)) -> String {
         }
         source = inner.source();
     }
+    // object_store's request errors say everything twice (once per level of its chain)
+    // with retry bookkeeping: from the first one on, one short clause instead, whatever
+    // wraps it (a Parquet reader's `External` error, a DataFusion stream).
+    if let Some(pos) = s.find("Server returned non-2xx status code") {
+        let start = s[..pos].rfind("Generic ").unwrap_or(pos);
+        s = format!("{}{}", &s[..start], server_failed(&s[start..]));
+    }
     line(&s)
 }
 
@@ -178,12 +185,39 @@ pub fn describe(e: &object_store::Error) -> String {
         _ if has("InvalidAccessKeyId") || has("SignatureDoesNotMatch") || has("AccessDenied") || has("403 Forbidden") => {
             "access denied: check the credentials in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT_KEY)".into()
         }
+        _ if has("Server returned non-2xx status code") => server_failed(&full),
         _ if has("error sending request") || has("Connection refused") || has("connect") || has("dns error") => {
             let retries = if has("after ") { " (retried until the retry timeout)" } else { "" };
             format!("cannot reach the storage endpoint{retries}: {}", root_cause(e))
         }
         _ => full,
     }
+}
+
+/// `Error performing PUT http://… in 371ms, after 3 retries, … - Server returned non-2xx
+/// status code: 500 Internal Server Error: <?xml …><Error><Code>InternalError</Code>
+/// <Message>…</Message></Error>` (once per level of object_store's chain) as
+/// `the storage server answered PUT with 500 Internal Server Error (InternalError: …),
+/// after 3 retries`.
+fn server_failed(full: &str) -> String {
+    let between = |from: &str, to: &str| -> Option<&str> {
+        let start = full.find(from)? + from.len();
+        let len = full[start..].find(to)?;
+        Some(full[start..start + len].trim())
+    };
+    let method = between("Error performing ", " ").unwrap_or("a request");
+    let status = between("non-2xx status code: ", ":").unwrap_or("an error");
+    let code = between("<Code>", "</Code>");
+    let message = between("<Message>", "</Message>");
+    let detail = match (code, message) {
+        (Some(c), Some(m)) => format!(" ({c}: {m})"),
+        (Some(c), None) => format!(" ({c})"),
+        _ => String::new(),
+    };
+    let retries = between("after ", " retries")
+        .map(|n| format!(", after {n} retries"))
+        .unwrap_or_default();
+    format!("the storage server answered {method} with {status}{detail}{retries}")
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
@@ -199,6 +233,27 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server error is one short line: the request, the status, S3's code and message,
+    /// the retries; not object_store's chain, which says it all twice.
+    #[test]
+    fn a_server_error_is_described_once() {
+        let one = "Generic S3 error: Error performing PUT http://127.0.0.1:33191/b/wh/t/_manifest.json in 371.2ms, after 3 retries, max_retries: 3, retry_timeout: 10s - Server returned non-2xx status code: 500 Internal Server Error: <?xml version=\"1.0\" encoding=\"UTF-8\"?> <Error><Code>InternalError</Code><Message>injected by faulty_proxy.py</Message></Error>";
+        let full = format!("{one}: {one}");
+        assert_eq!(
+            server_failed(&full),
+            "the storage server answered PUT with 500 Internal Server Error (InternalError: injected by faulty_proxy.py), after 3 retries"
+        );
+        let wrapped = format!("producing rows for `x` failed: Parquet error: External: {full}");
+        assert_eq!(
+            chain_line(&std::io::Error::other(wrapped)),
+            "producing rows for `x` failed: Parquet error: External: the storage server answered PUT with 500 Internal Server Error (InternalError: injected by faulty_proxy.py), after 3 retries"
+        );
+        assert_eq!(
+            server_failed("Server returned non-2xx status code: 503 Service Unavailable: "),
+            "the storage server answered a request with 503 Service Unavailable"
+        );
+    }
 
     /// Issue 20's finding 9: a headerless 50 MB one-line CSV gave a 50 MB "one-line"
     /// error, and control bytes from a header reached the terminal raw.
