@@ -18,7 +18,7 @@ pub struct ScoreArgs {
     #[command(flatten)]
     place: Place,
     /// Scoring date (YYYY-MM-DD); defaults to the pipeline's `as-of`.
-    #[arg(long)]
+    #[arg(value_parser = crate::cli::date, long)]
     as_of: Option<NaiveDate>,
     #[command(flatten)]
     horizon: crate::cli::HorizonArgs,
@@ -32,7 +32,7 @@ pub struct ActionsArgs {
     #[command(flatten)]
     place: Place,
     /// Date of the scores to decide on (YYYY-MM-DD); defaults to the pipeline's `as-of`.
-    #[arg(long)]
+    #[arg(value_parser = crate::cli::date, long)]
     as_of: Option<NaiveDate>,
     /// Policy file, overriding the pipeline's `[policy] file`.
     #[arg(long, value_name = "FILE")]
@@ -44,7 +44,7 @@ pub struct EvaluateArgs {
     #[command(flatten)]
     place: Place,
     /// Date of the next-best-action partition to evaluate (YYYY-MM-DD).
-    #[arg(long)]
+    #[arg(value_parser = crate::cli::date, long)]
     as_of: Option<NaiveDate>,
     /// Days after the date in which a completed order counts as the outcome; defaults to
     /// the policy's `[evaluation] horizon-days` (1 to 3650).

@@ -145,7 +145,7 @@ pub struct FeaturesArgs {
     pub horizon: HorizonArgs,
     /// More snapshot dates (YYYY-MM-DD, repeatable); `--as-of` (or the pipeline's
     /// `as-of`) is always included.
-    #[arg(long = "also", value_name = "DATE")]
+    #[arg(value_parser = crate::cli::date, long = "also", value_name = "DATE")]
     pub also: Vec<NaiveDate>,
 }
 
@@ -174,10 +174,10 @@ pub struct SynthArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// First day of history (YYYY-MM-DD).
-    #[arg(long, default_value = "2024-11-01")]
+    #[arg(value_parser = crate::cli::date, long, default_value = "2024-11-01")]
     pub start: NaiveDate,
     /// Day after the last day of history (YYYY-MM-DD, exclusive).
-    #[arg(long, default_value = "2026-11-01")]
+    #[arg(value_parser = crate::cli::date, long, default_value = "2026-11-01")]
     pub end: NaiveDate,
     /// Share of rows to corrupt with realistic bad input (0 to 0.5), for ingest tests.
     #[arg(long, default_value_t = 0.0)]
@@ -193,7 +193,7 @@ pub struct RunArgs {
     pub pipeline: PathBuf,
     /// Scoring date (YYYY-MM-DD): features use only facts strictly before it. Defaults
     /// to the pipeline's `as-of`.
-    #[arg(long)]
+    #[arg(value_parser = crate::cli::date, long)]
     pub as_of: Option<NaiveDate>,
     /// Warehouse URL or path, overriding the pipeline's `warehouse`.
     #[arg(long)]
@@ -246,10 +246,10 @@ pub struct PipelineRunArgs {
     #[arg(long, value_delimiter = ',', value_name = "STAGES")]
     pub stages: Vec<Stage>,
     /// Backfill: the first as-of date (YYYY-MM-DD); needs --to.
-    #[arg(long, requires = "to", conflicts_with = "as_of", value_name = "DATE")]
+    #[arg(value_parser = crate::cli::date, long, requires = "to", conflicts_with = "as_of", value_name = "DATE")]
     pub from: Option<NaiveDate>,
     /// Backfill: the last as-of date (included); needs --from.
-    #[arg(long, requires = "from", value_name = "DATE")]
+    #[arg(value_parser = crate::cli::date, long, requires = "from", value_name = "DATE")]
     pub to: Option<NaiveDate>,
     /// Backfill: the step between dates.
     #[arg(long, value_enum, default_value = "day", requires = "from")]
@@ -276,4 +276,10 @@ pub struct ValidateArgs {
     /// Print the checks as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A date argument: `YYYY-MM-DD`, and an error that says so (chrono's own says only
+/// `input is out of range` or `premature end of input`).
+pub fn date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| format!("not a date YYYY-MM-DD ({e})"))
 }

@@ -145,9 +145,45 @@ fn usage_error(e: clap::Error) -> ExitCode {
         .unwrap_or("error: invalid arguments");
     #[allow(clippy::print_stderr)]
     {
-        eprintln!("{first} (see `retain --help`)");
+        eprintln!("{first}{} (see `retain --help`)", usage_hints(&e));
     }
     ExitCode::from(2)
+}
+
+/// What clap would print under its error, kept on the one line: the command or flag
+/// meant (`did you mean 'train'?`) and the values a flag takes.
+fn usage_hints(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let quoted = |v: &ContextValue| match v {
+        ContextValue::String(s) => Some(format!("'{s}'")),
+        ContextValue::Strings(v) if !v.is_empty() => Some(
+            v.iter()
+                .map(|s| format!("'{s}'"))
+                .collect::<Vec<_>>()
+                .join(" or "),
+        ),
+        _ => None,
+    };
+    let mut hints = Vec::new();
+    for kind in [
+        ContextKind::SuggestedSubcommand,
+        ContextKind::SuggestedArg,
+        ContextKind::SuggestedValue,
+    ] {
+        if let Some(meant) = e.get(kind).and_then(quoted) {
+            hints.push(format!("did you mean {meant}?"));
+        }
+    }
+    if let Some(ContextValue::Strings(values)) = e.get(ContextKind::ValidValue)
+        && !values.is_empty()
+    {
+        hints.push(format!("possible values: {}", values.join(", ")));
+    }
+    if hints.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", hints.join("; "))
+    }
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {

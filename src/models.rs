@@ -22,7 +22,7 @@ pub struct TrainArgs {
     place: Place,
     /// Scoring date (YYYY-MM-DD): the validation snapshot is this minus the horizon.
     /// Defaults to the pipeline's `as-of`.
-    #[arg(long)]
+    #[arg(value_parser = crate::cli::date, long)]
     as_of: Option<NaiveDate>,
     /// Train several specs on identical data (same snapshots, same feature partitions)
     /// and print their metrics side by side.

@@ -81,6 +81,42 @@ fn a_bad_value_names_the_flag() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim_end().lines().count(), 1, "one line:\n{err}");
     assert!(err.contains("--start"), "{err}");
+    assert!(err.contains("not a date YYYY-MM-DD"), "{err}");
+}
+
+/// Issue 23: clap's hints (the command or flag meant, the values a flag takes) stay on
+/// the one error line instead of being cut with the lines below it.
+#[test]
+fn a_typo_gets_clap_hints_on_its_one_line() {
+    for (args, hint) in [
+        (vec!["trian"], "did you mean 'train'?"),
+        (
+            vec!["demo", "--custmers", "5"],
+            "did you mean '--customers'?",
+        ),
+        (
+            vec!["run", "p.toml", "--as-off", "2026-11-01"],
+            "did you mean '--as-of'?",
+        ),
+        (
+            vec!["--log-format", "xml", "runs"],
+            "possible values: pretty, json",
+        ),
+        (
+            vec!["score", "--as-of", "2026-11-31"],
+            "not a date YYYY-MM-DD",
+        ),
+    ] {
+        let out = retain().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line:\n{err}"
+        );
+        assert!(err.contains(hint), "{args:?}: `{hint}` in {err}");
+    }
 }
 
 #[test]
