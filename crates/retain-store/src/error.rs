@@ -128,7 +128,13 @@ pub fn chain_line(e: &(dyn std::error::Error + 'static)) -> String {
     // wraps it (a Parquet reader's `External` error, a DataFusion stream).
     if let Some(pos) = s.find("Server returned non-2xx status code") {
         let start = s[..pos].rfind("Generic ").unwrap_or(pos);
-        s = format!("{}{}", &s[..start], server_failed(&s[start..]));
+        let clause = server_failed(&s[start..]);
+        // An outer message (a storage error's own `describe`) may have said it already.
+        s = if s[..start].contains(&clause) {
+            s[..start].trim_end().trim_end_matches(':').to_owned()
+        } else {
+            format!("{}{clause}", &s[..start])
+        };
     }
     line(&s)
 }
@@ -248,6 +254,13 @@ mod tests {
         assert_eq!(
             chain_line(&std::io::Error::other(wrapped)),
             "producing rows for `x` failed: Parquet error: External: the storage server answered PUT with 500 Internal Server Error (InternalError: injected by faulty_proxy.py), after 3 retries"
+        );
+        // A storage error whose message already says it (HEAD replies have no body).
+        let head = "Generic S3 error: Error performing HEAD http://h/b/k in 2ms, after 2 retries, max_retries: 2, retry_timeout: 10s - Server returned non-2xx status code: 500 Internal Server Error: ";
+        let said = format!("storage error at `k`: {}: {head}", server_failed(head));
+        assert_eq!(
+            chain_line(&std::io::Error::other(said)),
+            "storage error at `k`: the storage server answered HEAD with 500 Internal Server Error, after 2 retries"
         );
         assert_eq!(
             server_failed("Server returned non-2xx status code: 503 Service Unavailable: "),
