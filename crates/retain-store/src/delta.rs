@@ -196,7 +196,6 @@ pub(crate) async fn commit(
             serde_json::Value::from(partition),
         ),
     ]);
-    let log = log_store(root, table)?;
     let Some(current) = load(root, table, None).await? else {
         // The table's first commit: the table itself, this partition, and (for a table
         // published before retain wrote Delta logs) every other published partition.
@@ -211,7 +210,7 @@ pub(crate) async fn commit(
             );
         }
         let created = CreateBuilder::new()
-            .with_log_store(log)
+            .with_log_store(log_store(root, table)?)
             .with_table_name(table.replace('/', "."))
             .with_columns(schema.fields().cloned())
             .with_partition_columns(columns)
@@ -224,19 +223,17 @@ pub(crate) async fn commit(
     };
     let snapshot = current.snapshot().map_err(delta_err(location.clone()))?;
     let version = snapshot.version();
-    let wanted: HashMap<String, String> = values.iter().cloned().collect();
+    let wanted: HashMap<String, Option<String>> = values
+        .iter()
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect();
     let mut active = Vec::new();
     let mut removes = Vec::new();
     for view in snapshot.log_data().iter() {
         let path = view.path().to_string();
-        let same_partition = view
-            .partition_values_map()
-            .into_iter()
-            .all(|(k, v)| wanted.get(&k) == v.as_ref())
-            && view.partition_values_map().len() == wanted.len();
         if adds.iter().any(|a| a.path == path) {
             active.push(path);
-        } else if same_partition {
+        } else if view.partition_values_map() == wanted {
             removes.push(Action::Remove(view.remove_action(true)));
         }
     }
@@ -269,7 +266,7 @@ pub(crate) async fn commit(
     };
     let done = CommitBuilder::from(properties)
         .with_actions(actions)
-        .build(Some(snapshot), log, operation)
+        .build(Some(snapshot), current.log_store(), operation)
         .await
         .map_err(delta_err(location))?;
     Ok(done.version() as u64)
