@@ -260,7 +260,14 @@ fn assert_every_table_reads_as_a_dataset(wh: &Path) {
             .map(String::as_str)
             .zip(f_types.iter().map(String::as_str))
             .collect();
-        for reader in ["duckdb", "pyarrow", "polars", "deltalake", "polars_delta"] {
+        for reader in [
+            "duckdb",
+            "pyarrow",
+            "polars",
+            "deltalake",
+            "polars_delta",
+            "duckdb_delta",
+        ] {
             let r = &v[reader];
             let cols = strings(&r["columns"]);
             let types = strings(&r["types"]);

@@ -12,7 +12,10 @@ and unpartitioned ones with '<wh>/<table>/*.parquet' (pyarrow: the folder). None
 reads the manifests: this is what a notebook or BI tool does. Every table is also read
 through its Delta log, newest version, with
 - deltalake: deltalake.DeltaTable('<wh>/<table>').to_pyarrow_table()
-- polars:    polars.read_delta('<wh>/<table>') For each reader it prints
+- polars:    polars.read_delta('<wh>/<table>')
+- duckdb_delta: DuckDB's delta_scan('<wh>/<table>') (the delta extension, loaded from the
+  duckdb-extension-delta wheel, not downloaded).
+For each reader it prints
 the column names, the column types reduced to one vocabulary (`string`, `double`,
 `int64`, `int32`, `bool`, `date`, `timestamp_us_utc`, `list<T>`,
 `struct<name:T,...>`; anything else as `other:<reader's name>`), the row count and, for
@@ -30,6 +33,7 @@ import sys
 
 import deltalake
 import duckdb
+import duckdb_extension_delta
 import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -57,6 +61,17 @@ def canonical_arrow_display(t):
     if t.startswith("Struct("):
         return "struct<...>"
     return f"other:{t}"
+
+
+def delta_duckdb():
+    """A DuckDB connection with the delta extension of the duckdb-extension-delta wheel."""
+    root = os.path.join(os.path.dirname(duckdb_extension_delta.__file__), "extensions")
+    paths = glob.glob(os.path.join(root, f"v{duckdb.__version__}", "delta.duckdb_extension"))
+    if not paths:
+        sys.exit(f"duckdb-extension-delta has no build for DuckDB {duckdb.__version__} under {root}")
+    con = duckdb.connect()
+    con.execute(f"LOAD '{paths[0]}'")
+    return con
 
 
 def canonical_duckdb(t):
@@ -226,6 +241,17 @@ def describe(warehouse, table):
     if partitioned:
         pd_["partitions"] = {str(k): v for k, v in df.group_by(key).agg(pl.len()).iter_rows()}
     out["polars_delta"] = pd_
+    con = delta_duckdb()
+    rel = con.sql(f"SELECT * FROM delta_scan('{folder}')")
+    dd = {
+        "columns": rel.columns,
+        "types": [canonical_duckdb(t) for t in rel.types],
+        "rows": con.sql(f"SELECT count(*) FROM delta_scan('{folder}')").fetchone()[0],
+    }
+    if partitioned:
+        rows = con.sql(f'SELECT CAST("{key}" AS VARCHAR), count(*) FROM delta_scan(\'{folder}\') GROUP BY 1').fetchall()
+        dd["partitions"] = {str(k): v for k, v in rows}
+    out["duckdb_delta"] = dd
 
     # Files that carry the key as a column: what they say, without hive partitioning.
     if partitioned and key in out["manifest"]["columns"]:
