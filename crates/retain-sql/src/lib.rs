@@ -5,6 +5,7 @@
 //! Jobs never build their own session: they ask [`Engine`] for one, so the Ballista
 //! engine planned in DESIGN.md plugs in here without touching the jobs.
 
+mod bounded;
 pub mod udf;
 
 use std::collections::BTreeMap;
@@ -131,7 +132,10 @@ impl Engine {
             "embedded DataFusion engine"
         );
         let ctx = SessionContext::new_with_config_rt(config, runtime);
-        for f in udf::all() {
+        for f in udf::all()
+            .into_iter()
+            .chain(bounded::all(opts.memory_limit))
+        {
             ctx.register_udf(f);
         }
         Ok(Self { ctx })
@@ -683,5 +687,67 @@ mod tests {
         };
         let err = engine.query(&sql, &Params::new()).await.unwrap_err();
         assert!(err.to_string().contains("sql/x.sql"), "{err}");
+    }
+
+    /// Issue 20's finding 6: `length(repeat(customer_id, 100000000))` in a feature SQL
+    /// asked the allocator for 8.9 TB and aborted the process (lpad and rpad to a huge
+    /// length too). Now each is an error naming the function; ordinary calls give
+    /// DataFusion's answers.
+    #[tokio::test]
+    async fn a_function_asked_for_terabytes_is_an_error_not_an_abort() {
+        let engine = Engine::embedded(&EngineOptions::default()).unwrap();
+        let run = |text: &str| {
+            let sql = SqlFile {
+                origin: "sql/features/x.sql".into(),
+                text: format!(
+                    "WITH c AS (SELECT concat('C', CAST(value AS VARCHAR)) AS customer_id FROM generate_series(1, 20000)) {text}"
+                ),
+            };
+            let engine = engine.clone();
+            async move {
+                let df = engine.query(&sql, &Params::new()).await?;
+                let batches = df.collect().await.map_err(|e| Error::Job {
+                    origin: sql.origin.clone(),
+                    source: Box::new(e),
+                })?;
+                Ok::<_, Error>(batches)
+            }
+        };
+        for (f, call) in [
+            ("repeat", "repeat(customer_id, 100000000)"),
+            ("lpad", "lpad(customer_id, 100000000)"),
+            ("rpad", "rpad(customer_id, 100000000, 'ab')"),
+            (
+                "replace",
+                "replace(repeat(customer_id, 1000), 'C', repeat('x', 100000))",
+            ),
+            (
+                "regexp_replace",
+                "regexp_replace(repeat(customer_id, 1000), '(.)', repeat('\\1', 10000), 'g')",
+            ),
+        ] {
+            let err = run(&format!("SELECT sum(length({call})) FROM c"))
+                .await
+                .expect_err(call)
+                .to_string();
+            assert!(
+                err.contains(&format!("{f}() would build up to"))
+                    && err.contains("memory limit of 2147483648 bytes")
+                    && err.contains("sql/features/x.sql"),
+                "{call}: {err}"
+            );
+        }
+        let batches = run(
+            "SELECT repeat('ab', 3), lpad('7', 3, '0'), rpad('7', 3), replace('aXbX', 'X', 'yy'), \
+             regexp_replace('abc', '(b)', '\\1\\1'), sum(length(repeat(customer_id, 2))) FROM c",
+        )
+        .await
+        .unwrap();
+        let row: Vec<String> = batches[0]
+            .columns()
+            .iter()
+            .map(|c| datafusion::arrow::util::display::array_value_to_string(c, 0).unwrap())
+            .collect();
+        assert_eq!(row, ["ababab", "007", "7  ", "ayybyy", "abbc", "217788"]);
     }
 }
