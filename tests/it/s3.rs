@@ -1,6 +1,7 @@
 //! retain on a real S3-compatible server (SeaweedFS, started by `cargo xtask test` on a
 //! free loopback port). These tests fail, never skip, when the server is not there.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -375,12 +376,12 @@ struct FaultyProxy {
 }
 
 impl FaultyProxy {
-    fn start(s3: &S3, dir: &Path, mode: &str, n: usize) -> Self {
+    fn start(s3: &S3, dir: &Path, mode: &str, n: usize, stall: &str) -> Self {
         use std::io::BufRead;
         let log = dir.join(format!("proxy-{mode}-{n}.log"));
         let mut child = Command::new(python())
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/faulty_proxy.py"))
-            .args([s3.endpoint.as_str(), mode, &n.to_string()])
+            .args([s3.endpoint.as_str(), mode, &n.to_string(), stall])
             .stdout(std::process::Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -397,8 +398,9 @@ impl FaultyProxy {
         }
     }
 
-    /// Requests seen, and how many of them got an injected fault.
-    fn requests(&self) -> (usize, usize) {
+    /// Requests seen, and how many of them got each injected fault (`503`, `500`,
+    /// `reset`, `stall`, `truncated`).
+    fn requests(&self) -> (usize, BTreeMap<String, usize>) {
         let log = std::fs::read_to_string(&self.log).unwrap();
         // One numbered line per request (a client closing a kept-alive connection can
         // add a traceback of the standard library's server between them).
@@ -410,7 +412,13 @@ impl FaultyProxy {
                     .is_some_and(|n| n.parse::<usize>().is_ok())
             })
             .collect();
-        let faults = lines.iter().filter(|l| !l.ends_with(" forwarded")).count();
+        let mut faults = BTreeMap::new();
+        for l in &lines {
+            let said = l.rsplit(' ').next().unwrap_or_default();
+            if said != "forwarded" {
+                *faults.entry(said.to_string()).or_insert(0) += 1;
+            }
+        }
         (lines.len(), faults)
     }
 }
@@ -422,13 +430,14 @@ impl Drop for FaultyProxy {
     }
 }
 
-/// Issue 20: object storage that throttles or goes away. Behind a proxy that answers
-/// every 7th request with `503 SlowDown` (once: its retry goes through), a run retries
-/// and publishes what a run on a
-/// healthy store publishes. Behind one that fails every request after half a run, the
-/// run fails with one line naming the request and the server's answer, and the next run
-/// on the healthy store repairs the warehouse: the same tables, Delta logs that agree
-/// with the manifests, nothing left aside.
+/// Issue 20: object storage that misbehaves or goes away. Behind a proxy that answers
+/// every 7th request with a fault (once: its retry goes through), taking turns: `503
+/// SlowDown`, a connection reset, a stall past the client's 2 s timeout, a GET body cut
+/// in half), a run retries and publishes what a run on a healthy store publishes. Behind
+/// one that fails every request after half a run, the run fails with one line naming the
+/// request and the server's answer, and the next run on the healthy store repairs the
+/// warehouse: the same tables, Delta logs that agree with the manifests, nothing left
+/// aside.
 #[test]
 fn storage_that_throttles_or_fails_never_publishes_a_mixed_warehouse() {
     let s3 = s3();
@@ -448,8 +457,9 @@ fn storage_that_throttles_or_fails_never_publishes_a_mixed_warehouse() {
     );
     run_ok(retain().args(["run", &local]));
 
-    let through = |name: &str, wh: &str, endpoint: &str| {
+    let through = |name: &str, wh: &str, endpoint: &str, extra: &str| {
         let storage = S3_STORAGE.replace("${RETAIN_S3_ENDPOINT}", endpoint);
+        let storage = storage.replace("[storage]\n", &format!("[storage]\n{extra}"));
         pipeline_file(
             dir.path(),
             name,
@@ -495,24 +505,28 @@ fn storage_that_throttles_or_fails_never_publishes_a_mixed_warehouse() {
         crate::assert_delta_agrees_with_manifests(&copied, &tables);
     };
 
-    // Throttling: retried, and the run publishes what a healthy one does.
-    let throttle = FaultyProxy::start(&s3, dir.path(), "throttle", 7);
+    // Faults of every kind: retried, and the run publishes what a healthy one does.
+    let chaos = FaultyProxy::start(&s3, dir.path(), "chaos", 7, "4");
     run_ok(retain_s3(&s3).args([
         "run",
-        &through("throttle", "wh-throttle", &throttle.endpoint),
+        &through("chaos", "wh-chaos", &chaos.endpoint, "timeout = \"2s\"\n"),
     ]));
-    let (requests, faults) = throttle.requests();
-    assert!(
-        faults > 10 && faults <= requests / 7,
-        "{faults} of {requests}"
-    );
-    drop(throttle);
-    check("wh-throttle");
+    let (requests, faults) = chaos.requests();
+    let injected: usize = faults.values().sum();
+    for kind in ["503", "reset", "stall", "truncated"] {
+        assert!(
+            faults.get(kind).is_some_and(|&n| n >= 3),
+            "{kind}: {faults:?} of {requests}"
+        );
+    }
+    assert!(injected <= requests / 7, "{faults:?} of {requests}");
+    drop(chaos);
+    check("wh-chaos");
 
     // An outage half way through: one line, exit 1, then the next run repairs.
-    let outage = FaultyProxy::start(&s3, dir.path(), "outage", (requests - faults) / 2);
+    let outage = FaultyProxy::start(&s3, dir.path(), "outage", (requests - injected) / 2, "0");
     let out = retain_s3(&s3)
-        .args(["run", &through("outage", "wh-outage", &outage.endpoint)])
+        .args(["run", &through("outage", "wh-outage", &outage.endpoint, "")])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -527,6 +541,6 @@ fn storage_that_throttles_or_fails_never_publishes_a_mixed_warehouse() {
         "{err}"
     );
     drop(outage);
-    run_ok(retain_s3(&s3).args(["run", &through("repair", "wh-outage", &s3.endpoint)]));
+    run_ok(retain_s3(&s3).args(["run", &through("repair", "wh-outage", &s3.endpoint, "")]));
     check("wh-outage");
 }

@@ -1,7 +1,7 @@
 """An HTTP proxy in front of the S3 server that injects faults, for tests of what retain
 does when object storage misbehaves.
 
-usage: faulty_proxy.py UPSTREAM_URL MODE N
+usage: faulty_proxy.py UPSTREAM_URL MODE N [STALL]
 
 Listens on a free loopback port, prints `PORT` on the first line of stdout, then serves
 until killed. Every request is forwarded unchanged to UPSTREAM_URL (the Host header too,
@@ -13,7 +13,15 @@ so the client's SigV4 signature still verifies), except:
   the once, concurrent requests would share the count and a request could be refused
   on every retry;
 - MODE `outage`: after N requests every request is answered `500 InternalError` without
-  reaching the server: the storage is gone for good.
+  reaching the server: the storage is gone for good;
+- MODE `chaos`: every Nth request gets a fault, once per request as in `throttle`, the
+  kinds taking turns: `503 SlowDown`; a `reset` (the connection closed with an RST and no
+  answer); a `stall` (no answer for STALL seconds, the third argument, default 5, longer
+  than the client's timeout, then the connection closed); and, for a GET, a `truncated`
+  body (the server's full answer and Content-Length, half the body, then the connection
+  closed). Every fault but `truncated` happens before the request reaches the server, so
+  a create-only PUT that failed was not applied: what a client cannot know for a lost
+  answer after the server applied it is not what this mode tests.
 
 Each line of stderr is one request: its number, method, path and what the proxy did.
 Written by hand on the standard library: no library in the test virtualenv does fault
@@ -21,8 +29,11 @@ injection for S3 (toxiproxy and friends are servers of their own).
 """
 import http.client
 import http.server
+import socket
+import struct
 import sys
 import threading
+import time
 from urllib.parse import urlparse
 
 ERROR = (
@@ -34,11 +45,14 @@ ERROR = (
 def main():
     upstream = urlparse(sys.argv[1])
     mode, n = sys.argv[2], int(sys.argv[3])
-    if mode not in ("throttle", "outage") or n < 1:
+    stall = float(sys.argv[4]) if len(sys.argv) > 4 else 5.0
+    if mode not in ("throttle", "outage", "chaos") or n < 1:
         sys.exit(f"bad mode {mode} {n}")
     lock = threading.Lock()
     count = [0]
     throttled = set()
+    kinds = ["503", "reset", "stall", "truncated"]
+    turn = [0]
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -47,13 +61,19 @@ def main():
             pass
 
         def fault(self, number):
-            if mode == "throttle" and number % n == 0:
+            if mode in ("throttle", "chaos") and number % n == 0:
                 key = (self.command, self.path, self.headers.get("Range"))
                 with lock:
                     if key in throttled:
                         return None
                     throttled.add(key)
-                return 503, "SlowDown"
+                    if mode == "throttle":
+                        return 503, "SlowDown"
+                    kind = kinds[turn[0] % len(kinds)]
+                    if kind == "truncated" and self.command != "GET":
+                        kind = "503"
+                    turn[0] += 1
+                return (503, "SlowDown") if kind == "503" else kind
             if mode == "outage" and number > n:
                 return 500, "InternalError"
             return None
@@ -65,8 +85,17 @@ def main():
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
             fault = self.fault(number)
-            print(f"{number} {self.command} {self.path} {fault or 'forwarded'}", file=sys.stderr, flush=True)
-            if fault:
+            said = fault if isinstance(fault, str) else fault and fault[0]
+            print(f"{number} {self.command} {self.path} {said or 'forwarded'}", file=sys.stderr, flush=True)
+            if fault == "stall":
+                time.sleep(stall)
+            if fault in ("reset", "stall"):
+                # SO_LINGER 0: close() sends an RST, not a FIN.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                self.connection.close()
+                return
+            if fault and fault != "truncated":
                 status, code = fault
                 payload = ERROR.format(code=code).encode()
                 self.send_response(status)
@@ -92,7 +121,12 @@ def main():
             if self.command != "HEAD":
                 self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            if self.command != "HEAD":
+            if fault == "truncated":
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+            elif self.command != "HEAD":
                 self.wfile.write(data)
             conn.close()
 

@@ -170,11 +170,38 @@ fn add(partition: &str, values: &[(String, String)], file: &FileEntry, now_ms: i
 /// for that partition; the version written. Idempotent: a commit whose files are all
 /// already in the log (a journaled commit being completed) writes nothing and returns
 /// the newest version.
+///
+/// A commit whose outcome is unknown is tried again, up to the store's `max-retries`:
+/// the log entry is a create-only PUT, which object_store does not retry after a
+/// timeout (the server may have applied it), and the fault proxy's stalled PUTs failed
+/// runs that way. Trying again reloads the log first, so a commit that did land is found
+/// (its files are in the log) and not written twice.
 pub(crate) async fn commit(
     root: &Location,
     manifest: &Manifest,
     schema: &StructType,
 ) -> Result<u64> {
+    let mut attempt = 0;
+    loop {
+        match commit_once(root, manifest, schema).await {
+            Err(e @ Error::Delta { .. }) if attempt < root.options.max_retries => {
+                attempt += 1;
+                let wait = std::time::Duration::from_millis(100 << attempt.min(7));
+                tracing::info!(
+                    table = %manifest.table,
+                    partition = %manifest.partition,
+                    attempt,
+                    wait_ms = wait.as_millis() as u64,
+                    "a Delta commit failed ({e}); checking the log and trying again"
+                );
+                tokio::time::sleep(wait).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+async fn commit_once(root: &Location, manifest: &Manifest, schema: &StructType) -> Result<u64> {
     let table = manifest.table.as_str();
     let partition = manifest.partition.as_str();
     let location = root.url_of(&root.child(table));

@@ -23,6 +23,7 @@
 
 mod delta;
 mod error;
+mod list_retry;
 mod location;
 mod lock;
 mod manifest;

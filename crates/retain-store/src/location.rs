@@ -135,7 +135,11 @@ impl StoreOptions {
                         b = b.with_config(key, v);
                     }
                 }
-                Arc::new(b.build().map_err(invalid)?)
+                // Listings resume after a broken body (list_retry.rs).
+                Arc::new(crate::list_retry::ListRetry::new(
+                    Arc::new(b.build().map_err(invalid)?),
+                    self.max_retries,
+                ))
             }};
         }
         let store: Arc<dyn ObjectStore> = match url.scheme() {
@@ -149,6 +153,14 @@ impl StoreOptions {
         };
         Ok((store, path))
     }
+}
+
+/// What a conditional PUT did ([`Location::put_conditional`]).
+pub(crate) enum Conditional {
+    /// Written: the new version.
+    Written(object_store::UpdateVersion),
+    /// Not written: the object exists (create) or changed (update).
+    Refused,
 }
 
 impl std::fmt::Debug for Location {
@@ -264,21 +276,76 @@ impl Location {
     /// on S3, an exclusive create on local disk). Returns false, writing nothing, when
     /// the object already exists.
     pub async fn put_new(&self, path: &Path, bytes: Vec<u8>) -> Result<bool> {
-        let opts = object_store::PutOptions {
-            mode: object_store::PutMode::Create,
-            ..Default::default()
-        };
         match self
-            .store
-            .put_opts(path, PutPayload::from(bytes), opts)
+            .put_conditional(path, bytes, object_store::PutMode::Create)
             .await
         {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Ok(Conditional::Written(_)) => Ok(true),
+            Ok(_) => Ok(false),
             Err(source) => Err(Error::Store {
                 location: self.url_of(path),
                 source,
             }),
+        }
+    }
+
+    /// A conditional PUT (`mode`: create-only or update-if-unchanged) whose answer may be
+    /// lost. object_store does not retry a conditional PUT once it was sent (the server
+    /// may have applied it), and a stalled or reset connection then failed a run (the
+    /// fault proxy's `chaos` mode). After such a failure the object is read back: our
+    /// bytes mean the PUT landed; still absent (create) or still the expected version
+    /// (update) means it did not, and it is sent again, up to `max-retries`; anything
+    /// else is another writer's, as if the condition had failed. Errors that are
+    /// answers (`AlreadyExists`, `Precondition`, `NotFound`, `NotImplemented`) are
+    /// returned as they are, for the caller to read.
+    pub(crate) async fn put_conditional(
+        &self,
+        path: &Path,
+        bytes: Vec<u8>,
+        mode: object_store::PutMode,
+    ) -> std::result::Result<Conditional, object_store::Error> {
+        use object_store::Error as E;
+        let mut attempt = 0;
+        loop {
+            let opts = object_store::PutOptions {
+                mode: mode.clone(),
+                ..Default::default()
+            };
+            let source = match self
+                .store
+                .put_opts(path, PutPayload::from(bytes.clone()), opts)
+                .await
+            {
+                Ok(r) => {
+                    return Ok(Conditional::Written(object_store::UpdateVersion {
+                        e_tag: r.e_tag,
+                        version: r.version,
+                    }));
+                }
+                Err(E::AlreadyExists { .. } | E::Precondition { .. }) => {
+                    return Ok(Conditional::Refused);
+                }
+                Err(e @ (E::NotFound { .. } | E::NotImplemented { .. })) => return Err(e),
+                Err(e) => e,
+            };
+            let unchanged = match (self.get_versioned(path).await, &mode) {
+                (Ok(Some((b, v))), _) if b == bytes => return Ok(Conditional::Written(v)),
+                (Ok(None), object_store::PutMode::Create) => true,
+                (Ok(Some((_, v))), object_store::PutMode::Update(expected)) => {
+                    v.e_tag == expected.e_tag && v.version == expected.version
+                }
+                (Ok(_), _) => return Ok(Conditional::Refused),
+                (Err(_), _) => false,
+            };
+            if !unchanged || attempt >= self.options.max_retries {
+                return Err(source);
+            }
+            attempt += 1;
+            tracing::info!(
+                location = %self.url_of(path),
+                attempt,
+                "a conditional PUT got no answer ({source}) and did not land; sending it again"
+            );
         }
     }
 
@@ -324,17 +391,9 @@ impl Location {
             None => return self.put_new(path, bytes).await,
             Some(v) => object_store::PutMode::Update(v),
         };
-        let opts = object_store::PutOptions {
-            mode,
-            ..Default::default()
-        };
-        match self
-            .store
-            .put_opts(path, PutPayload::from(bytes.clone()), opts)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::Precondition { .. }) => Ok(false),
+        match self.put_conditional(path, bytes.clone(), mode).await {
+            Ok(Conditional::Written(_)) => Ok(true),
+            Ok(Conditional::Refused) => Ok(false),
             Err(object_store::Error::NotImplemented { .. }) => {
                 self.put(path, bytes).await.map(|_| true)
             }

@@ -26,7 +26,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use object_store::{ObjectStoreExt, PutMode, PutPayload, UpdateVersion};
+
+use crate::location::Conditional;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -184,22 +186,12 @@ async fn swap(
     bytes: Vec<u8>,
     expected: UpdateVersion,
 ) -> Result<Swap> {
-    let opts = PutOptions {
-        mode: PutMode::Update(expected),
-        ..Default::default()
-    };
     match root
-        .store
-        .put_opts(path, PutPayload::from(bytes), opts)
+        .put_conditional(path, bytes, PutMode::Update(expected))
         .await
     {
-        Ok(r) => Ok(Swap::Done(UpdateVersion {
-            e_tag: r.e_tag,
-            version: r.version,
-        })),
-        Err(object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. }) => {
-            Ok(Swap::Lost)
-        }
+        Ok(Conditional::Written(v)) => Ok(Swap::Done(v)),
+        Ok(Conditional::Refused) | Err(object_store::Error::NotFound { .. }) => Ok(Swap::Lost),
         Err(object_store::Error::NotImplemented { .. }) => Ok(Swap::Unsupported),
         Err(source) => Err(Error::Store {
             location: root.url_of(path),
@@ -210,20 +202,9 @@ async fn swap(
 
 /// Create the lock only if there is none; the version written, or `None` when one exists.
 async fn create(root: &Location, path: &Path, bytes: Vec<u8>) -> Result<Option<UpdateVersion>> {
-    let opts = PutOptions {
-        mode: PutMode::Create,
-        ..Default::default()
-    };
-    match root
-        .store
-        .put_opts(path, PutPayload::from(bytes), opts)
-        .await
-    {
-        Ok(r) => Ok(Some(UpdateVersion {
-            e_tag: r.e_tag,
-            version: r.version,
-        })),
-        Err(object_store::Error::AlreadyExists { .. }) => Ok(None),
+    match root.put_conditional(path, bytes, PutMode::Create).await {
+        Ok(Conditional::Written(v)) => Ok(Some(v)),
+        Ok(Conditional::Refused) => Ok(None),
         Err(source) => Err(Error::Store {
             location: root.url_of(path),
             source,
