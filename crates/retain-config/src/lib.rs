@@ -35,3 +35,6 @@ pub use pipeline::{
 };
 pub use policy::Policy;
 pub use units::{ByteSize, Duration};
+
+#[cfg(test)]
+mod fuzz;

@@ -363,6 +363,13 @@ impl Policy {
             {
                 return Err(bad(format!("budget {b} must be a number ≥ 0")));
             }
+            // Like the policy's day counts: a last contact plus 4294967295 days panicked.
+            if a.cooldown_days > 3_650 {
+                return Err(bad(format!(
+                    "cooldown-days must be between 0 and 3650 (10 years), not {}",
+                    a.cooldown_days
+                )));
+            }
             for s in &a.suppresses {
                 if s == &a.name {
                     return Err(bad("an action cannot suppress itself".into()));
@@ -461,6 +468,11 @@ mod tests {
         assert!(e.contains("at least one"), "{e}");
         let e = err(&ONE.replace("name = \"t\"", "name = \"t\"\ncontrol-share = 0.7"));
         assert!(e.contains("control-share 0.7"), "{e}");
+        let e = err(&format!("{ONE}cooldown-days = 4294967295\n"));
+        assert!(
+            e.contains("action `a` (line 5): cooldown-days must be between 0 and 3650"),
+            "{e}"
+        );
     }
 
     #[test]

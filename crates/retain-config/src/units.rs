@@ -16,17 +16,22 @@ impl std::str::FromStr for Duration {
         let n: u64 = num
             .parse()
             .map_err(|_| format!("`{s}` is not a duration like `500ms`, `30s` or `2m`"))?;
-        let ms = match unit.trim() {
-            "ms" => n,
-            "s" => n * 1000,
-            "m" | "min" => n * 60_000,
-            "h" => n * 3_600_000,
+        let per: u64 = match unit.trim() {
+            "ms" => 1,
+            "s" => 1000,
+            "m" | "min" => 60_000,
+            "h" => 3_600_000,
             other => {
                 return Err(format!(
                     "unknown duration unit `{other}` in `{s}` (ms, s, m, h)"
                 ));
             }
         };
+        // `18446744073709551615s` overflowed the milliseconds (a panic in debug builds,
+        // a wrong duration in release).
+        let ms = n
+            .checked_mul(per)
+            .ok_or_else(|| format!("`{s}` is too long a duration"))?;
         Ok(Duration(std::time::Duration::from_millis(ms)))
     }
 }
@@ -93,5 +98,20 @@ mod tests {
         assert_eq!("2GiB".parse::<ByteSize>(), Ok(ByteSize(2 << 30)));
         assert_eq!("1000".parse::<ByteSize>(), Ok(ByteSize(1000)));
         assert!("12 parsecs".parse::<ByteSize>().is_err());
+    }
+
+    #[test]
+    fn durations_past_u64_milliseconds_are_errors() {
+        assert_eq!(
+            "5124095576030h".parse::<Duration>(),
+            Ok(Duration(std::time::Duration::from_millis(
+                5_124_095_576_030 * 3_600_000
+            )))
+        );
+        assert_eq!(
+            "5124095576031h".parse::<Duration>(),
+            Err("`5124095576031h` is too long a duration".to_owned())
+        );
+        assert!("18446744073709551615s".parse::<Duration>().is_err());
     }
 }

@@ -164,7 +164,9 @@ pub struct Engine<'p> {
 }
 
 fn round2(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0 + 0.0
+    // Past 1.8e306 the scaling overflowed to ±inf; there an f64 has no cents anyway.
+    let r = (v * 100.0).round() / 100.0 + 0.0;
+    if r.is_finite() { r } else { v }
 }
 
 impl<'p> Engine<'p> {
@@ -222,12 +224,16 @@ impl<'p> Engine<'p> {
             let suppressor = self.suppressed_by[i]
                 .iter()
                 .find(|&&s| c.eligible.get(s as usize).copied().unwrap_or(false));
+            // A cooldown past the last date chrono holds lasts until it (`+` panicked).
             let cooldown_until = c
                 .last_contact
                 .get(i)
                 .copied()
                 .flatten()
-                .map(|d| d + chrono::Days::new(u64::from(a.cooldown_days)))
+                .map(|d| {
+                    d.checked_add_days(chrono::Days::new(u64::from(a.cooldown_days)))
+                        .unwrap_or(NaiveDate::MAX)
+                })
                 .filter(|until| a.cooldown_days > 0 && *until > as_of);
             let block = if probability.is_none() {
                 Some(Block::NoProbability)

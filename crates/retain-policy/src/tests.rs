@@ -1,6 +1,8 @@
 use super::*;
 use proptest::prelude::*;
 
+mod fuzz;
+
 /// Three actions: a phone service call (no consent, suppresses the offer), an e-mail offer
 /// with a budget, and an SMS nudge with a capacity.
 const POLICY: &str = r#"

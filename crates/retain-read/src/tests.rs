@@ -9,6 +9,8 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use super::{Format, RawFile, RawSource, ReadError, ReadOptions, SOURCE_FILE};
 
+mod fuzz;
+
 async fn source(files: &[(&str, Vec<u8>)], options: ReadOptions) -> Result<RawSource, ReadError> {
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let mut raw = Vec::new();
