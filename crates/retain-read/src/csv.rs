@@ -85,7 +85,15 @@ pub(crate) fn read_csv(
         // the right number of fields that does not end the file is kept.)
         let unclosed = info.quotes % 2 == 1 && (info.last || n != expected || breaks);
         let mut error = None;
-        if unclosed || (n != expected && breaks) {
+        if info.text_after_multiline_quote {
+            error = Some(RowError {
+                reason: reason::UNTERMINATED_QUOTE,
+                column: None,
+                detail: format!(
+                    "a quoted field opened on line {line} runs over line breaks and has text after its closing quote: a quote left open there made the lines after it part of this one record"
+                ),
+            });
+        } else if unclosed || (n != expected && breaks) {
             error = Some(RowError {
                 reason: reason::UNTERMINATED_QUOTE,
                 column: None,
@@ -125,6 +133,7 @@ struct CsvRecords<R: BufRead> {
     input: R,
     core: csv_core::Reader,
     quote: u8,
+    delimiter: u8,
     /// Line of the next unread byte (1-based).
     line: u64,
     out: Vec<u8>,
@@ -139,6 +148,67 @@ struct RecordInfo {
     quotes: usize,
     /// Nothing but line breaks follows it.
     last: bool,
+    /// A quoted field ran over a line break and had text after its closing quote (see
+    /// [`QuoteScan`]).
+    text_after_multiline_quote: bool,
+}
+
+/// The quoting of one record's raw bytes, scanned as csv-core reads them. csv-core
+/// accepts text after a closing quote (`"a"b` is `ab`), and so a quote left open on one
+/// line and closed by a stray quote on a later one made one well-formed-looking record
+/// of every line between (`1,"24 monitor,9.99` … `3,27" monitor,19.99`: three fields, an
+/// even number of quotes), and the lines in between vanished without a word. In CSV
+/// only a delimiter or the record's end may follow a closing quote; a field that ran
+/// over a line break and breaks that rule is that case. Written by hand: csv-core
+/// exposes no such flag. (A single-line field with text after its quote stays kept, as
+/// before: it cannot have swallowed other records.)
+#[derive(Default)]
+struct QuoteScan {
+    /// Inside a quoted field.
+    quoted: bool,
+    /// Inside a quoted field, just after a quote (closing, or the first of `""`).
+    after_quote: bool,
+    /// The current quoted field holds a line break.
+    broke: bool,
+    /// Not at the start of a field.
+    inside: bool,
+    /// Text followed the closing quote of a field that held a line break.
+    flagged: bool,
+}
+
+impl QuoteScan {
+    fn feed(&mut self, bytes: &[u8], quote: u8, delimiter: u8) {
+        for &b in bytes {
+            if self.quoted {
+                if self.after_quote {
+                    self.after_quote = false;
+                    if b == quote {
+                        continue; // `""`: an escaped quote
+                    }
+                    self.quoted = false;
+                    if b != delimiter && b != b'\n' && b != b'\r' && self.broke {
+                        self.flagged = true;
+                    }
+                } else {
+                    if b == quote {
+                        self.after_quote = true;
+                    } else if b == b'\n' || b == b'\r' {
+                        self.broke = true;
+                    }
+                    continue;
+                }
+            }
+            if b == delimiter {
+                self.inside = false;
+            } else if !self.inside && b == quote {
+                self.quoted = true;
+                self.broke = false;
+                self.inside = true;
+            } else {
+                self.inside = true;
+            }
+        }
+    }
 }
 
 impl<R: BufRead> CsvRecords<R> {
@@ -150,6 +220,7 @@ impl<R: BufRead> CsvRecords<R> {
                 .quote(options.csv.quote)
                 .build(),
             quote: options.csv.quote,
+            delimiter: options.csv.delimiter,
             line: 1,
             out: vec![0; 4096],
             ends: vec![0; 64],
@@ -185,6 +256,7 @@ impl<R: BufRead> CsvRecords<R> {
         }
         let line = self.line;
         let (mut outlen, mut endlen, mut quotes) = (0, 0, 0);
+        let mut scan = QuoteScan::default();
         loop {
             let buf = self.input.fill_buf()?;
             let (res, nin, nout, nend) =
@@ -193,6 +265,7 @@ impl<R: BufRead> CsvRecords<R> {
             let used = &buf[..nin];
             self.line += used.iter().filter(|&&b| b == b'\n').count() as u64;
             quotes += used.iter().filter(|&&b| b == self.quote).count();
+            scan.feed(used, self.quote, self.delimiter);
             self.input.consume(nin);
             outlen += nout;
             endlen += nend;
@@ -209,7 +282,12 @@ impl<R: BufRead> CsvRecords<R> {
                 csv_core::ReadRecordResult::Record => {
                     self.fields = endlen;
                     let last = self.skip_breaks()?;
-                    return Ok(Some(RecordInfo { line, quotes, last }));
+                    return Ok(Some(RecordInfo {
+                        line,
+                        quotes,
+                        last,
+                        text_after_multiline_quote: scan.flagged,
+                    }));
                 }
                 csv_core::ReadRecordResult::End => return Ok(None),
             }

@@ -119,6 +119,42 @@ async fn lines_are_exact_after_blank_lines_and_crlf_and_an_open_quote_at_eof_is_
         got[1].contains("_source_row=3 _read_error=unterminated_quote"),
         "{got:?}"
     );
+    // A quote left open mid-file and closed by a stray quote lines later: one record
+    // that looks whole (three fields, an even number of quotes) swallowed lines 3 and
+    // 4. It is quarantined, naming the line, and the rows after it are read again.
+    let text = "id,name,price\n1,\"24 monitor,9.99\n2,mouse,5\n3,27\" monitor,19.99\n4,pad,1\n";
+    let src = source(&[("d.csv", text.as_bytes().to_vec())], csv())
+        .await
+        .unwrap();
+    let got = rows(&src).await.unwrap();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].contains("_source_row=2 _read_error=unterminated_quote")
+            && got[0].contains(
+                "opened on line 2 runs over line breaks and has text after its closing quote"
+            ),
+        "{got:?}"
+    );
+    assert!(
+        got[1].starts_with("id=4 name=pad price=1 _source_row=5 _read_error=∅"),
+        "{got:?}"
+    );
+    // A quoted field over two lines, properly closed, is one good row.
+    let src = source(
+        &[("e.csv", b"id,name\n1,\"a\nb\"\n2,\"x\"\"y\"\n".to_vec())],
+        csv(),
+    )
+    .await
+    .unwrap();
+    let got = rows(&src).await.unwrap();
+    assert!(
+        got[0].starts_with("id=1 name=a\nb _source_row=2 _read_error=∅"),
+        "{got:?}"
+    );
+    assert!(
+        got[1].starts_with("id=2 name=x\"y _source_row=4 _read_error=∅"),
+        "{got:?}"
+    );
     // A stray quote inside an unquoted field mid-file is text, not an error.
     let src = source(
         &[("c.csv", b"id,name\n1,5\" screen\n2,b\n".to_vec())],
