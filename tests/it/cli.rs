@@ -190,6 +190,16 @@ fn hostile_configuration_is_refused_in_one_bounded_line() {
         &p,
         "[engine] target-partitions must be between 1 and 1024, not 4294967295",
     );
+    // Finding 12: a pool too small for the engine is refused before anything runs,
+    // not failed half way with DataFusion's "Resources exhausted".
+    let p = write(
+        "memory.toml",
+        demo.replace("memory-limit = \"2GiB\"\n", "memory-limit = \"16MiB\"\n"),
+    );
+    refused(
+        &p,
+        "[engine] memory-limit must be at least 48MiB, not 16777216 bytes",
+    );
     assert!(demo.contains("holdout-days = 182\n"));
     let p = write(
         "holdout.toml",

@@ -216,6 +216,16 @@ impl PipelineConfig {
                 "[clv] holdout-days must be between 7 and 3650 (10 years)".into(),
             ));
         }
+        // Measured (docs/reliability.md, finding 12): at 32 MiB a 3,000-customer shop
+        // failed ("Resources exhausted": a hash aggregation could not get 394 KB, the
+        // pool being held by the sorts' spill reservations); 48 MiB ran it, spilling.
+        const MIN_MEMORY: u64 = 48 << 20;
+        if self.engine.memory_limit.0 < MIN_MEMORY {
+            return Err(invalid(format!(
+                "[engine] memory-limit must be at least 48MiB, not {} bytes: below it DataFusion's sorts and aggregations cannot share the pool (\"Resources exhausted\") even with spilling",
+                self.engine.memory_limit.0
+            )));
+        }
         if let Some(n) = self.engine.target_partitions
             && !(1..=1_024).contains(&n)
         {

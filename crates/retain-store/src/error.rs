@@ -136,6 +136,10 @@ pub fn chain_line(e: &(dyn std::error::Error + 'static)) -> String {
             format!("{}{clause}", &s[..start])
         };
     }
+    // DataFusion's memory pool ran out: say which setting an operator changes.
+    if s.contains("Resources exhausted") && !s.contains("memory-limit") {
+        s.push_str(" (raise `memory-limit` in [engine]: this job needed more than the pool, and DataFusion's hash joins and some aggregations cannot spill)");
+    }
     line(&s)
 }
 
@@ -287,5 +291,19 @@ mod tests {
         // Multi-byte characters are cut at a character, never inside one.
         let l = line(&"é".repeat(MAX_LINE_CHARS + 5));
         assert!(l.starts_with(&"é".repeat(MAX_LINE_CHARS)) && l.ends_with("… [5 more characters]"));
+    }
+
+    #[test]
+    fn an_exhausted_memory_pool_names_the_setting() {
+        let e = std::io::Error::other(
+            "producing rows failed: Resources exhausted: Failed to allocate additional 393.8 KB for SingleHashAggregateStream[1]",
+        );
+        let l = chain_line(&e);
+        assert!(
+            l.starts_with("producing rows failed: Resources exhausted")
+                && l.ends_with("cannot spill)")
+                && l.matches("raise `memory-limit` in [engine]").count() == 1,
+            "{l}"
+        );
     }
 }
