@@ -189,6 +189,9 @@ fn usage_hints(e: &clap::Error) -> String {
 fn run(cli: Cli) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // DataFusion plans recursively: the largest expressions configuration may hold
+        // need this stack (retain_sql::STACK_BYTES; tokio's default is 2 MiB).
+        .thread_stack_size(retain_sql::STACK_BYTES)
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async {

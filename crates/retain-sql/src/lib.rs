@@ -185,10 +185,15 @@ impl Engine {
 /// The most tokens an expression from configuration (a policy's `eligible` or consent,
 /// a model's `population`) may have.
 pub const MAX_EXPRESSION_TOKENS: usize = 4_096;
-/// The most AND / OR operators such an expression may have. Each nests the expression
-/// tree one level deeper and DataFusion walks trees recursively: a policy of about
-/// 5,000 ORed terms overflowed the stack.
+/// The most chaining operators (AND, OR, `+`, `-`, `*`, `/`, `%`, `||`) such an
+/// expression may have. Each nests the expression tree one level deeper and DataFusion
+/// walks trees recursively: a policy of about 5,000 ORed terms overflowed the stack, and
+/// so did 100 `+` on a 2 MiB thread (comparisons are not counted: they do not chain).
 pub const MAX_EXPRESSION_OPERATORS: usize = 256;
+/// The stack of every thread retain plans on (the CLI's runtime threads): at
+/// [`MAX_EXPRESSION_OPERATORS`] an expression plans with room to spare; at twice that it
+/// overflowed (debug build, measured).
+pub const STACK_BYTES: usize = 8 << 20;
 /// The deepest parentheses such an expression may nest.
 pub const MAX_EXPRESSION_PARENS: usize = 32;
 
@@ -205,6 +210,12 @@ pub fn expression_too_large(sql: &str) -> Option<String> {
         match t {
             Token::Whitespace(_) => continue,
             Token::Word(w) if matches!(w.keyword, Keyword::AND | Keyword::OR) => operators += 1,
+            Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::Mod
+            | Token::StringConcat => operators += 1,
             Token::LParen => {
                 depth += 1;
                 deepest = deepest.max(depth);
@@ -220,7 +231,7 @@ pub fn expression_too_large(sql: &str) -> Option<String> {
         ))
     } else if operators > MAX_EXPRESSION_OPERATORS {
         Some(format!(
-            "it has {operators} AND/OR operators, more than the {MAX_EXPRESSION_OPERATORS} allowed (a long list of alternatives reads better as `column IN (...)`)"
+            "it has {operators} operators (AND, OR, +, -, *, /, %, ||), more than the {MAX_EXPRESSION_OPERATORS} allowed (a long list of alternatives reads better as `column IN (...)`)"
         ))
     } else if deepest > MAX_EXPRESSION_PARENS {
         Some(format!(
@@ -539,7 +550,7 @@ mod tests {
         assert!(why.contains("tokens"), "{why}");
         let ors = vec!["x = 1"; 300].join(" OR ");
         let why = expression_too_large(&ors).unwrap();
-        assert!(why.starts_with("it has 299 AND/OR operators"), "{why}");
+        assert!(why.starts_with("it has 299 operators (AND, OR"), "{why}");
         let ok = vec!["x = 1"; 257].join(" OR ");
         assert_eq!(expression_too_large(&ok), None);
         let deep = format!("{}x{}", "(".repeat(40), ")".repeat(40));
@@ -749,5 +760,38 @@ mod tests {
             .map(|c| datafusion::arrow::util::display::array_value_to_string(c, 0).unwrap())
             .collect();
         assert_eq!(row, ["ababab", "007", "7  ", "ayybyy", "abbc", "217788"]);
+    }
+
+    /// The largest expressions the bound lets through (256 ORs, 256 `+`) plan and run
+    /// on a thread with the stack retain's runtime threads get (`STACK_BYTES`); at 512
+    /// they overflowed it (debug build, measured), and the 8 MiB stack is what a 256-OR
+    /// policy needs: on a 2 MiB thread 128 ORs overflowed.
+    #[test]
+    fn the_largest_expressions_allowed_plan_on_retains_stack() {
+        for (op, term) in [("OR", "x > 0"), ("+", "x")] {
+            let e = vec![term; MAX_EXPRESSION_OPERATORS + 1].join(&format!(" {op} "));
+            assert_eq!(expression_too_large(&e), None, "{op}");
+            let over = format!("{e} {op} {term}");
+            assert!(
+                expression_too_large(&over).is_some_and(|w| w.contains("257 operators")),
+                "{op}"
+            );
+            std::thread::Builder::new()
+                .stack_size(STACK_BYTES)
+                .spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .unwrap();
+                    rt.block_on(async {
+                        let engine = Engine::embedded(&EngineOptions::default()).unwrap();
+                        let q = format!("SELECT ({e}) AS b FROM (VALUES (1.0)) t(x)");
+                        let r = engine.ctx().sql(&q).await.unwrap().collect().await;
+                        assert!(r.is_ok(), "{r:?}");
+                    })
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+        }
     }
 }
