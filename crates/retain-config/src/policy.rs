@@ -17,6 +17,8 @@ pub const DEFAULT_POLICY: &str = include_str!("../../../pipelines/policies/reten
 
 /// Action name every customer without an action gets.
 pub const NO_ACTION: &str = "no_action";
+/// The most `[[action]]`s a policy may hold (the engine numbers them in 16 bits).
+pub const MAX_ACTIONS: usize = 1_000;
 
 /// One policy file.
 #[derive(Debug, Clone, Deserialize)]
@@ -259,6 +261,13 @@ impl Policy {
         if self.actions.is_empty() {
             return Err(invalid("no [[action]]: a policy needs at least one".into()));
         }
+        // The engine numbers actions in 16 bits: past 65,535 they would wrap silently.
+        if self.actions.len() > MAX_ACTIONS {
+            return Err(invalid(format!(
+                "{} [[action]]s: a policy holds at most {MAX_ACTIONS}",
+                self.actions.len()
+            )));
+        }
         let share_ok = |s: f64| s.is_finite() && (0.0..0.5).contains(&s);
         if !share_ok(self.control_share) {
             return Err(invalid(format!(
@@ -468,6 +477,15 @@ mod tests {
         assert!(e.contains("at least one"), "{e}");
         let e = err(&ONE.replace("name = \"t\"", "name = \"t\"\ncontrol-share = 0.7"));
         assert!(e.contains("control-share 0.7"), "{e}");
+        let (head, action) = ONE.split_at(ONE.find("[[action]]").unwrap());
+        let many: String = (0..=MAX_ACTIONS)
+            .map(|i| action.replace("name = \"a\"", &format!("name = \"a{i}\"")))
+            .collect();
+        let e = err(&format!("{head}{many}"));
+        assert!(
+            e.contains("1001 [[action]]s: a policy holds at most 1000"),
+            "{e}"
+        );
         let e = err(&format!("{ONE}cooldown-days = 4294967295\n"));
         assert!(
             e.contains("action `a` (line 5): cooldown-days must be between 0 and 3650"),

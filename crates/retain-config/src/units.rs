@@ -69,7 +69,12 @@ impl std::str::FromStr for ByteSize {
             "gib" => 1 << 30,
             other => return Err(format!("unknown size unit `{other}` in `{s}`")),
         };
-        Ok(ByteSize((n * mult as f64) as u64))
+        // `99999999999999999999GiB` saturated to u64::MAX silently.
+        let bytes = n * mult as f64;
+        if !(bytes.is_finite() && bytes < u64::MAX as f64) {
+            return Err(format!("`{s}` is too large a size"));
+        }
+        Ok(ByteSize(bytes as u64))
     }
 }
 
@@ -98,6 +103,22 @@ mod tests {
         assert_eq!("2GiB".parse::<ByteSize>(), Ok(ByteSize(2 << 30)));
         assert_eq!("1000".parse::<ByteSize>(), Ok(ByteSize(1000)));
         assert!("12 parsecs".parse::<ByteSize>().is_err());
+    }
+
+    #[test]
+    fn sizes_past_u64_are_errors() {
+        assert_eq!(
+            "16EB".parse::<ByteSize>(),
+            Err("unknown size unit `eb` in `16EB`".to_owned())
+        );
+        assert_eq!(
+            "99999999999999999999GiB".parse::<ByteSize>(),
+            Err("`99999999999999999999GiB` is too large a size".to_owned())
+        );
+        assert_eq!(
+            "8000000000GiB".parse::<ByteSize>(),
+            Ok(ByteSize(8_000_000_000 << 30))
+        );
     }
 
     #[test]
