@@ -213,16 +213,22 @@ async fn commit_once(root: &Location, manifest: &Manifest, schema: &StructType) 
         .map(|f| add(partition, &values, f, now_ms))
         .collect();
     let columns: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
-    let properties = CommitProperties::default().with_metadata([
-        (
-            "retain.run_id".to_owned(),
-            serde_json::Value::from(manifest.run_id.clone()),
-        ),
-        (
-            "retain.partition".to_owned(),
-            serde_json::Value::from(partition),
-        ),
-    ]);
+    // No conflict retries inside delta-rs: it takes a create-only PUT that found its
+    // version taken for another writer's commit, while here (one writer, under the
+    // lock) it is our own earlier attempt whose answer was lost, and a commit of adds
+    // only would be written a second time. `commit` reloads the log and decides.
+    let properties = CommitProperties::default()
+        .with_max_retries(0)
+        .with_metadata([
+            (
+                "retain.run_id".to_owned(),
+                serde_json::Value::from(manifest.run_id.clone()),
+            ),
+            (
+                "retain.partition".to_owned(),
+                serde_json::Value::from(partition),
+            ),
+        ]);
     let Some(current) = load(root, table, None).await? else {
         // The table's first commit: the table itself, this partition, and (for a table
         // published before retain wrote Delta logs) every other published partition.

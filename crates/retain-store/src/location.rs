@@ -295,9 +295,10 @@ impl Location {
     /// fault proxy's `chaos` mode). After such a failure the object is read back: our
     /// bytes mean the PUT landed; still absent (create) or still the expected version
     /// (update) means it did not, and it is sent again, up to `max-retries`; anything
-    /// else is another writer's, as if the condition had failed. Errors that are
-    /// answers (`AlreadyExists`, `Precondition`, `NotFound`, `NotImplemented`) are
-    /// returned as they are, for the caller to read.
+    /// else is another writer's, as if the condition had failed. A refusal
+    /// (`AlreadyExists`, `Precondition`) is read back too: object_store itself sends a
+    /// conditional PUT again after a 5xx, so it may be our own bytes that refused it.
+    /// `NotFound` and `NotImplemented` are returned as they are.
     pub(crate) async fn put_conditional(
         &self,
         path: &Path,
@@ -322,8 +323,15 @@ impl Location {
                         version: r.version,
                     }));
                 }
-                Err(E::AlreadyExists { .. } | E::Precondition { .. }) => {
-                    return Ok(Conditional::Refused);
+                Err(e @ (E::AlreadyExists { .. } | E::Precondition { .. })) => {
+                    // object_store sends a conditional PUT again after a 5xx or a
+                    // connection closed mid-request, and an earlier send of ours may have
+                    // landed: then the refusal is of our own bytes.
+                    return match self.get_versioned(path).await {
+                        Ok(Some((b, v))) if b == bytes => Ok(Conditional::Written(v)),
+                        Ok(_) => Ok(Conditional::Refused),
+                        Err(_) => Err(e),
+                    };
                 }
                 Err(e @ (E::NotFound { .. } | E::NotImplemented { .. })) => return Err(e),
                 Err(e) => e,
@@ -494,5 +502,51 @@ mod tests {
         assert!(up.url().ends_with("/some/exports/x.csv"), "{}", up.url());
         let mem = Location::parse("memory:///wh").unwrap();
         assert!(mem.resolve("../x").is_err());
+    }
+
+    /// A conditional PUT refused by an object holding our own bytes (an earlier send of
+    /// ours that landed, its answer lost) wrote them; one refused by another writer's
+    /// did not. On memory and on local disk, for create-only and update-if-unchanged.
+    #[tokio::test]
+    async fn a_refusal_of_our_own_bytes_is_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        for root in [
+            Location::parse("memory:///wh").unwrap(),
+            Location::parse(&dir.path().display().to_string()).unwrap(),
+        ] {
+            let path = root.child("_lock.json");
+            let ours = b"run A".to_vec();
+            root.put(&path, ours.clone()).await.unwrap();
+            let again = root
+                .put_conditional(&path, ours.clone(), object_store::PutMode::Create)
+                .await
+                .unwrap();
+            assert!(matches!(again, Conditional::Written(_)), "{root:?}");
+            let other = root
+                .put_conditional(&path, b"run B".to_vec(), object_store::PutMode::Create)
+                .await
+                .unwrap();
+            assert!(matches!(other, Conditional::Refused), "{root:?}");
+            assert!(!root.put_new(&path, b"run B".to_vec()).await.unwrap());
+            assert!(root.put_new(&path, ours.clone()).await.unwrap());
+        }
+        // Update-if-unchanged (memory: the local disk has none): a stale version
+        // refused by our own bytes is a write, by another's is not.
+        let root = Location::parse("memory:///wh").unwrap();
+        let path = root.child("x.json");
+        root.put(&path, b"v1".to_vec()).await.unwrap();
+        let (_, v1) = root.get_versioned(&path).await.unwrap().unwrap();
+        root.put(&path, b"v2".to_vec()).await.unwrap();
+        assert!(
+            root.put_if_unchanged(&path, b"v2".to_vec(), Some(v1.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !root
+                .put_if_unchanged(&path, b"v3".to_vec(), Some(v1))
+                .await
+                .unwrap()
+        );
     }
 }
