@@ -187,6 +187,21 @@ fn usage_hints(e: &clap::Error) -> String {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    // The top-level future runs on the thread that calls `block_on`, and DataFusion plans
+    // there: give it the same stack as the runtime's workers, whatever the platform's
+    // main-thread stack (`ulimit -s`, 1 MiB on Windows).
+    let worker = std::thread::Builder::new()
+        .name("retain".into())
+        .stack_size(retain_sql::STACK_BYTES)
+        .spawn(move || run_on_runtime(cli))
+        .context("starting the main thread")?;
+    match worker.join() {
+        Ok(r) => r,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+fn run_on_runtime(cli: Cli) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // DataFusion plans recursively: the largest expressions configuration may hold

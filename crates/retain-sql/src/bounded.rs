@@ -12,7 +12,7 @@
 //! limit on what one expression allocates. Functions whose output is at most the size of
 //! their inputs (`concat`, `substr`, `upper`, ...) need none.
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::compute::kernels::length::length;
 use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type};
@@ -68,27 +68,54 @@ struct Bounded {
     limit: usize,
 }
 
-/// Byte length of each value of a text argument (0 for null).
-fn byte_lengths(a: &ArrayRef) -> Result<Vec<u64>> {
+/// One argument's numbers: a scalar's once, an array's per row. A scalar is not
+/// expanded to the batch to be measured: a long literal times the batch's rows is the
+/// kind of allocation this module exists to refuse.
+enum PerRow {
+    One(u128),
+    Each(Vec<u128>),
+}
+
+impl PerRow {
+    fn at(&self, i: usize) -> u128 {
+        match self {
+            PerRow::One(v) => *v,
+            PerRow::Each(v) => v.get(i).copied().unwrap_or(0),
+        }
+    }
+
+    /// `f` applied to the argument's values (a scalar as one value), nulls as 0.
+    fn of(arg: &ColumnarValue, f: impl Fn(&ArrayRef) -> Result<Vec<u128>>) -> Result<Self> {
+        Ok(match arg {
+            ColumnarValue::Scalar(s) => {
+                PerRow::One(f(&s.to_array_of_size(1)?)?.first().copied().unwrap_or(0))
+            }
+            ColumnarValue::Array(a) => PerRow::Each(f(a)?),
+        })
+    }
+}
+
+/// Byte length of each value of a text argument.
+fn byte_lengths(a: &ArrayRef) -> Result<Vec<u128>> {
     let n = cast(&length(a)?, &DataType::Int64)?;
     Ok(n.as_primitive::<Int64Type>()
         .iter()
-        .map(|v| v.unwrap_or(0).max(0) as u64)
+        .map(|v| v.unwrap_or(0).max(0) as u128)
         .collect())
 }
 
-/// Each value of an integer argument, negatives and nulls as 0.
-fn counts(a: &ArrayRef) -> Result<Vec<u64>> {
+/// Each value of an integer argument, negatives as 0.
+fn counts(a: &ArrayRef) -> Result<Vec<u128>> {
     let n = cast(a, &DataType::Int64)?;
     Ok(n.as_primitive::<Int64Type>()
         .iter()
-        .map(|v| v.unwrap_or(0).max(0) as u64)
+        .map(|v| v.unwrap_or(0).max(0) as u128)
         .collect())
 }
 
 /// Group references a `regexp_replace` replacement can hold: every `\` or `$` may start
 /// one.
-fn references(a: &ArrayRef) -> Result<Vec<u64>> {
+fn references(a: &ArrayRef) -> Result<Vec<u128>> {
     let text = cast(a, &DataType::Utf8)?;
     Ok(text
         .as_string::<i32>()
@@ -96,49 +123,53 @@ fn references(a: &ArrayRef) -> Result<Vec<u64>> {
         .map(|v| {
             v.map_or(0, |s| {
                 s.bytes().filter(|b| matches!(b, b'\\' | b'$')).count()
-            }) as u64
+            }) as u128
         })
         .collect())
 }
 
 impl Bounded {
-    /// An upper bound of the bytes the call returns, summed over its rows.
-    fn bound(&self, args: &[ColumnarValue]) -> Result<u128> {
-        let arrays = ColumnarValue::values_to_arrays(args)?;
-        let rows = arrays.first().map_or(0, |a| a.len());
-        let per_row: Vec<u128> = match (self.growth, arrays.as_slice()) {
+    /// An upper bound of the bytes the call returns over its `rows` rows (a call of
+    /// scalars only is counted for every row too: its value is repeated down the batch).
+    fn bound(&self, args: &[ColumnarValue], rows: usize) -> Result<u128> {
+        let per_row: Box<dyn Fn(usize) -> u128> = match (self.growth, args) {
             (Growth::Repeat, [text, n, ..]) => {
-                let (len, n) = (byte_lengths(text)?, counts(n)?);
-                (0..rows).map(|i| len[i] as u128 * n[i] as u128).collect()
+                let (len, n) = (PerRow::of(text, byte_lengths)?, PerRow::of(n, counts)?);
+                Box::new(move |i| len.at(i) * n.at(i))
             }
             (Growth::Pad, [_, n, ..]) => {
-                let n = counts(n)?;
-                (0..rows).map(|i| 4 * n[i] as u128).collect()
+                let n = PerRow::of(n, counts)?;
+                Box::new(move |i| 4 * n.at(i))
             }
             (Growth::Replace, [text, from, to, ..]) => {
-                let (len, from, to) = (byte_lengths(text)?, byte_lengths(from)?, byte_lengths(to)?);
-                (0..rows)
-                    .map(|i| {
-                        let matches = match from[i] {
-                            0 => len[i] + 1,
-                            f => len[i] / f,
-                        };
-                        len[i] as u128 + matches as u128 * to[i] as u128
-                    })
-                    .collect()
+                let len = PerRow::of(text, byte_lengths)?;
+                let from = PerRow::of(from, byte_lengths)?;
+                let to = PerRow::of(to, byte_lengths)?;
+                Box::new(move |i| {
+                    let l = len.at(i);
+                    let matches = match from.at(i) {
+                        0 => l + 1,
+                        f => l / f,
+                    };
+                    l + matches * to.at(i)
+                })
             }
             (Growth::RegexpReplace, [text, _, to, ..]) => {
-                let (len, to_len, refs) = (byte_lengths(text)?, byte_lengths(to)?, references(to)?);
-                (0..rows)
-                    .map(|i| {
-                        let per_match = to_len[i] as u128 + refs[i] as u128 * len[i] as u128;
-                        len[i] as u128 + (len[i] as u128 + 1) * per_match
-                    })
-                    .collect()
+                let len = PerRow::of(text, byte_lengths)?;
+                let to_len = PerRow::of(to, byte_lengths)?;
+                let refs = PerRow::of(to, references)?;
+                // Matches do not overlap, so one group reference summed over all the
+                // matches is at most the text: the text, plus the replacement's own
+                // bytes once per match (at most one per position), plus the text once
+                // per reference.
+                Box::new(move |i| {
+                    let l = len.at(i);
+                    l + (l + 1) * to_len.at(i) + refs.at(i) * l
+                })
             }
-            _ => return exec_err!("{} got {} arguments", self.inner.name(), arrays.len()),
+            _ => return exec_err!("{} got {} arguments", self.inner.name(), args.len()),
         };
-        Ok(per_row.iter().sum())
+        Ok((0..rows).map(per_row).sum())
     }
 }
 
@@ -163,7 +194,7 @@ impl ScalarUDFImpl for Bounded {
         self.inner.inner().is_strict()
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let bound = self.bound(&args.args)?;
+        let bound = self.bound(&args.args, args.number_rows)?;
         if bound > self.limit as u128 {
             return exec_err!(
                 "{}() would build up to {} bytes for {} rows, more than the engine's memory limit of {} bytes: check its arguments (a repeat count or a pad length that large is a mistake)",

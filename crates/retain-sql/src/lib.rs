@@ -736,6 +736,9 @@ mod tests {
                 "regexp_replace",
                 "regexp_replace(repeat(customer_id, 1000), '(.)', repeat('\\1', 10000), 'g')",
             ),
+            // A long literal is measured once, not copied down the batch first (that
+            // copy alone overflowed Arrow's 32-bit offsets and panicked).
+            ("replace", "replace(customer_id, 'C', repeat('y', 300000))"),
         ] {
             let err = run(&format!("SELECT sum(length({call})) FROM c"))
                 .await
@@ -750,7 +753,8 @@ mod tests {
         }
         let batches = run(
             "SELECT repeat('ab', 3), lpad('7', 3, '0'), rpad('7', 3), replace('aXbX', 'X', 'yy'), \
-             regexp_replace('abc', '(b)', '\\1\\1'), sum(length(repeat(customer_id, 2))) FROM c",
+             regexp_replace('abc', '(b)', '\\1\\1'), sum(length(repeat(customer_id, 2))), \
+             sum(length(regexp_replace(repeat(customer_id, 100), '(C)', '<\\1>', 'g'))) FROM c",
         )
         .await
         .unwrap();
@@ -759,7 +763,14 @@ mod tests {
             .iter()
             .map(|c| datafusion::arrow::util::display::array_value_to_string(c, 0).unwrap())
             .collect();
-        assert_eq!(row, ["ababab", "007", "7  ", "ayybyy", "abbc", "217788"]);
+        // The last: a group reference in a replacement of 550-byte texts, which a bound
+        // quadratic in the text refused.
+        assert_eq!(
+            row,
+            [
+                "ababab", "007", "7  ", "ayybyy", "abbc", "217788", "14889400"
+            ]
+        );
     }
 
     /// The largest expressions the bound lets through (256 ORs, 256 `+`) plan and run
