@@ -97,11 +97,7 @@ impl PerRow {
 
 /// Byte length of each value of a text argument.
 fn byte_lengths(a: &ArrayRef) -> Result<Vec<u128>> {
-    let n = cast(&length(a)?, &DataType::Int64)?;
-    Ok(n.as_primitive::<Int64Type>()
-        .iter()
-        .map(|v| v.unwrap_or(0).max(0) as u128)
-        .collect())
+    counts(&length(a)?)
 }
 
 /// Each value of an integer argument, negatives as 0.
